@@ -1,0 +1,75 @@
+# cxone-bulk — top-level build.
+#   make                 build the C core for $(LUA) and the mock server
+#   make test            install missing Debian packages, build, run every spec
+#   make demo            install, build, start the mock, run a real batch, print the summary
+#   make LUA=lua5.1|lua5.2|lua5.3|lua5.4|luajit   build for another Lua ABI
+# Each area owns a fragment in mk/.
+
+LUA        ?= lua5.4
+BUILD      ?= build/$(LUA)
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+OPT        ?= -O2 -g
+SAN        ?=
+CFLAGS     ?= $(OPT)
+WARN        = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+DEFS        = -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+LUA_PC     ?= $(LUA)
+LUA_INCDIR ?=
+ifeq ($(LUA_INCDIR),)
+LUA_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags $(LUA_PC))
+else
+LUA_CFLAGS ?= -I$(LUA_INCDIR)
+endif
+LIBFLAG    ?= -shared
+DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libcurl uuid jansson)
+DEP_LIBS    = $(shell $(PKG_CONFIG) --libs libcurl uuid jansson) -lpthread -lm
+ALL_CFLAGS  = $(CFLAGS) $(SAN) $(WARN) $(DEFS) -fPIC -fvisibility=hidden $(DEP_CFLAGS)
+
+PREFIX     ?= /usr/local
+LUA_VER    ?= $(shell $(LUA) -e 'print(_VERSION:match("%d+%.%d+"))' 2>/dev/null || echo 5.1)
+INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VER)
+INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VER)
+INST_BINDIR ?= $(PREFIX)/bin
+
+# Core sources that do not touch Lua (also linked into C tests, fuzzers, benchmarks).
+CORE_SRCS   = src/limiter.c src/shm_limiter.c src/backoff.c src/idempotency.c src/queue.c \
+              src/http.c src/auth.c src/job.c
+CORE_OBJS   = $(CORE_SRCS:src/%.c=$(BUILD)/obj/%.o)
+MODULE      = $(BUILD)/cxone/bulk/core.so
+
+.PHONY: all module deps test demo bench clean install sanitize valgrind fuzz
+all: module mock-bin
+
+module: $(MODULE)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/lua_core.o: src/lua_core.c $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -c $< -o $@
+
+# Never link liblua into the module: the host (lua, luajit, nginx) provides its symbols.
+$(MODULE): $(CORE_OBJS) $(BUILD)/obj/lua_core.o
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) $(LIBFLAG) -o $@ $^ $(DEP_LIBS)
+
+# Install missing Debian packages (idempotent; needs root or sudo only when something is missing).
+deps:
+	@sh .ci/deps
+
+install: module
+	install -d $(DESTDIR)$(INST_LIBDIR)/cxone/bulk $(DESTDIR)$(INST_LUADIR)/cxone/bulk $(DESTDIR)$(INST_BINDIR)
+	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/cxone/bulk/core.so
+	install -m 0644 lua/cxone/bulk.lua $(DESTDIR)$(INST_LUADIR)/cxone/bulk.lua
+	for f in lua/cxone/bulk/*.lua; do [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(INST_LUADIR)/cxone/bulk/; done; true
+	[ -e bin/cxone-bulk ] && install -m 0755 bin/cxone-bulk $(DESTDIR)$(INST_BINDIR)/cxone-bulk; true
+	[ -e build/cxone-mock ] && install -m 0755 build/cxone-mock $(DESTDIR)$(INST_BINDIR)/cxone-mock; true
+
+clean:
+	rm -rf build
+
+# Area fragments (mk/mock.mk, mk/ctest.mk, mk/spec.mk, mk/cli.mk, mk/bench.mk, mk/fuzz.mk ...).
+-include $(sort $(wildcard mk/*.mk))
