@@ -1,0 +1,199 @@
+/* GCRA rate limiter with reservations, lock-free over two atomic words.
+ *
+ * Emission interval T = 1/rate, tolerance tau = (burst - 1) * T, state tat (theoretical arrival
+ * time). Acquire reserves with one compare-and-swap:
+ *     at  = max(now, tat - tau, pause_until)
+ *     tat = max(tat, at) + T
+ * then sleeps until `at` without holding anything. Every reservation pushes tat forward by at
+ * least T and may not be scheduled earlier than tat - tau, which is what bounds the grants in any
+ * window W to burst + rate * W (proof sketch in docs/limiter.md). The same code runs on the
+ * malloc'd state of a local limiter and on the /dev/shm state of a shared one (shm_limiter.c). */
+#include "limiter_impl.h"
+#include "clock.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define NS_PER_S 1000000000LL
+/* Waiters wake at least this often to notice cancellation. */
+#define CANCEL_SLICE_NS (50LL * 1000000LL)
+/* Limits that keep every tat/pause sum far from int64 overflow (2^62 ns is ~146 years). */
+#define MAX_INSTANT_NS  (INT64_C(1) << 62)
+#define MAX_INTERVAL_NS (INT64_C(1000000) * NS_PER_S)  /* rate >= 1e-6/s */
+#define MAX_TOLERANCE_NS (INT64_C(100000000) * NS_PER_S)
+
+int64_t cxb_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Seconds (CLOCK_MONOTONIC) to clamped nanoseconds; NaN and negatives become 0. */
+static int64_t sec_to_ns(double s)
+{
+    if (!(s > 0)) return 0;
+    if (s >= (double)MAX_INSTANT_NS / 1e9) return MAX_INSTANT_NS;
+    return (int64_t)(s * 1e9);
+}
+
+static void set_err(char *err, size_t errlen, const char *msg, double v)
+{
+    if (err && errlen) snprintf(err, errlen, msg, v);
+}
+
+int cxb_limiter_set_params(cxb_limiter *l, double rate, double burst, char *err, size_t errlen)
+{
+    if (!isfinite(rate) || rate <= 0) {
+        set_err(err, errlen, "rate must be a finite number > 0 per second (got %g)", rate);
+        return -1;
+    }
+    if (!isfinite(burst) || burst < 1) {
+        set_err(err, errlen, "burst must be >= 1 (got %g)", burst);
+        return -1;
+    }
+    double interval = ceil(1e9 / rate); /* rounding up can only make the limiter stricter */
+    if (interval > (double)MAX_INTERVAL_NS) {
+        set_err(err, errlen, "rate must be >= 1e-06 per second (got %g)", rate);
+        return -1;
+    }
+    if (interval < 1) interval = 1;
+    double tolerance = floor((burst - 1) * interval);
+    if (tolerance > (double)MAX_TOLERANCE_NS) {
+        set_err(err, errlen, "burst is too large for this rate (got %g)", burst);
+        return -1;
+    }
+    l->interval_ns = (int64_t)interval;
+    l->tolerance_ns = (int64_t)tolerance;
+    l->rate = rate;
+    l->burst = burst;
+    return 0;
+}
+
+cxb_limiter *cxb_limiter_new(double rate, double burst, char *err, size_t errlen)
+{
+    cxb_limiter *l = calloc(1, sizeof *l);
+    if (!l) {
+        if (err && errlen) snprintf(err, errlen, "out of memory allocating a limiter");
+        return NULL;
+    }
+    if (cxb_limiter_set_params(l, rate, burst, err, errlen) != 0) {
+        free(l);
+        return NULL;
+    }
+    atomic_init(&l->local.tat_ns, 0);
+    atomic_init(&l->local.pause_ns, 0);
+    l->st = &l->local;
+    return l;
+}
+
+/* One GCRA step. Returns the instant the next token may be used; when only_if_now is set and
+ * that instant is in the future nothing is reserved (*reserved = 0). */
+static int64_t gcra_reserve(cxb_limiter *l, int64_t now, int only_if_now, int *reserved)
+{
+    struct cxb_gcra_state *st = l->st;
+    int64_t tat = atomic_load(&st->tat_ns);
+    for (;;) {
+        int64_t at = max64(max64(now, tat - l->tolerance_ns), atomic_load(&st->pause_ns));
+        if (only_if_now && at > now) {
+            *reserved = 0;
+            return at;
+        }
+        int64_t next = max64(tat, at) + l->interval_ns;
+        /* On failure tat is reloaded and the step recomputed: no reservation is ever made
+         * from a stale tat, which is what the get-then-set schemes get wrong. */
+        if (atomic_compare_exchange_weak(&st->tat_ns, &tat, next)) {
+            *reserved = 1;
+            return at;
+        }
+    }
+}
+
+static int is_cancelled(const atomic_int *cancel)
+{
+    return cancel && atomic_load(cancel) != 0;
+}
+
+/* Sleeps until CLOCK_MONOTONIC `at_ns` in slices of at most 50 ms. Returns 1 if *cancel was
+ * set before the instant was reached, else 0. */
+static int sleep_until(int64_t at_ns, const atomic_int *cancel)
+{
+    for (;;) {
+        if (is_cancelled(cancel)) return 1;
+        int64_t now = cxb_mono_ns();
+        if (now >= at_ns) return 0;
+        int64_t wake = at_ns - now > CANCEL_SLICE_NS ? now + CANCEL_SLICE_NS : at_ns;
+        struct timespec ts = { .tv_sec = (time_t)(wake / NS_PER_S), .tv_nsec = (long)(wake % NS_PER_S) };
+        /* EINTR just loops: the deadline is absolute. */
+        (void)clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    }
+}
+
+int cxb_limiter_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *scheduled_mono)
+{
+    for (;;) {
+        if (is_cancelled(cancel)) return 1;
+        int reserved;
+        int64_t at = gcra_reserve(l, cxb_mono_ns(), 0, &reserved);
+        /* A cancelled waiter's token is simply forfeited: handing it back could let a later
+         * reservation land inside a window that already counted it. */
+        if (sleep_until(at, cancel)) return 1;
+        /* A pause that began while we slept voids the reservation; reserving again lands
+         * after the pause because gcra_reserve honours pause_ns. */
+        if (cxb_mono_ns() >= atomic_load(&l->st->pause_ns)) {
+            if (scheduled_mono) *scheduled_mono = (double)at / 1e9;
+            return 0;
+        }
+    }
+}
+
+int cxb_limiter_acquire(cxb_limiter *l, const atomic_int *cancel)
+{
+    return cxb_limiter_acquire_at(l, cancel, NULL);
+}
+
+double cxb_limiter_try(cxb_limiter *l)
+{
+    int reserved;
+    int64_t now = cxb_mono_ns();
+    int64_t at = gcra_reserve(l, now, 1, &reserved);
+    if (reserved) return 0;
+    double wait = (double)(at - now) / 1e9;
+    return wait > 1e-9 ? wait : 1e-9; /* "> 0" is the contract for "not granted" */
+}
+
+static void atomic_max64(_Atomic int64_t *p, int64_t v)
+{
+    int64_t cur = atomic_load(p);
+    while (cur < v && !atomic_compare_exchange_weak(p, &cur, v)) {
+    }
+}
+
+void cxb_limiter_pause(cxb_limiter *l, double until_mono)
+{
+    if (!(until_mono > 0)) return; /* NaN or not a CLOCK_MONOTONIC instant: nothing to do */
+    int64_t until = sec_to_ns(until_mono);
+    atomic_max64(&l->st->pause_ns, until);
+    /* Pushing tat to the end of the pause means at most `burst` grants at that instant,
+     * exactly as after an idle period, instead of burst plus the tokens queued meanwhile. */
+    atomic_max64(&l->st->tat_ns, until);
+}
+
+double cxb_limiter_pause_remaining(cxb_limiter *l)
+{
+    int64_t left = atomic_load(&l->st->pause_ns) - cxb_mono_ns();
+    return left > 0 ? (double)left / 1e9 : 0;
+}
+
+void cxb_limiter_free(cxb_limiter *l)
+{
+    if (!l) return;
+    if (l->map) munmap(l->map, l->map_len);
+    free(l);
+}
