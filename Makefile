@@ -47,14 +47,16 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/lua_core.o: src/lua_core.c $(wildcard src/*.h)
+$(BUILD)/obj/lua_%.o: src/lua_%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -c $< -o $@
 
+LUA_OBJS    = $(BUILD)/obj/lua_core.o $(BUILD)/obj/lua_sys.o
+
 # Never link liblua into the module: the host (lua, luajit, nginx) provides its symbols.
-$(MODULE): $(CORE_OBJS) $(BUILD)/obj/lua_core.o
+$(MODULE): $(CORE_OBJS) $(LUA_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) $(LIBFLAG) -o $@ $^ $(DEP_LIBS)
+	$(CC) $(SAN) $(LIBFLAG) -o $@ $^ $(DEP_LIBS) -ldl
 
 # Install missing Debian packages (idempotent; needs root or sudo only when something is missing).
 deps:

@@ -1,0 +1,16 @@
+# Specs: busted against the mock over loopback. `make test` is the README's test command.
+BUSTED      ?= /usr/bin/busted
+SPEC_ENV     = LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="$(BUILD)/?.so;;" CXONE_MOCK=build/cxone-mock
+SPEC_FILES  ?= spec
+SPEC_LUAS   ?= lua5.4
+
+.PHONY: spec spec-one test
+
+# Runs every spec file under one interpreter; prints a closing "N passed, N failed" line.
+spec: module mock-bin
+	@sh .ci/run-specs "$(LUA)" "$(BUILD)" $(SPEC_FILES)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) ctest
+	@for l in $(SPEC_LUAS); do $(MAKE) LUA=$$l module spec || exit 1; done

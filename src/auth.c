@@ -1,0 +1,315 @@
+#include "auth.h"
+#include "clock.h"
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AUTH_DEFAULT_LIFETIME 3600.0  /* when expires_in is absent (RFC 6749 only recommends it) */
+#define AUTH_MAX_LIFETIME 86400.0     /* a "huge" expires_in is capped: refresh at least daily */
+
+/* Appends "name=value" form-urlencoded (RFC 6749 Appendix B) to a malloc'd string. */
+static int form_add(CURL *c, char **form, const char *name, const char *value)
+{
+    char *enc = curl_easy_escape(c, value, 0);
+    if (!enc)
+        return -1;
+    size_t old = *form ? strlen(*form) : 0;
+    size_t need = old + strlen(name) + strlen(enc) + 3;
+    char *s = realloc(*form, need);
+    if (!s) {
+        curl_free(enc);
+        return -1;
+    }
+    snprintf(s + old, need - old, "%s%s=%s", old ? "&" : "", name, enc);
+    curl_free(enc);
+    *form = s;
+    return 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        volatile char *p = s;
+        while (*p)
+            *p++ = 0;
+        free(s);
+    }
+}
+
+int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    CURL *c = curl_easy_init(); /* only for curl_easy_escape */
+    int bad = !c;
+    a->token_url = dup_or_null(cfg->token_url);
+    a->required_scope = dup_or_null(cfg->required_scope ? cfg->required_scope : "contact:update");
+    bad |= !a->token_url || !a->required_scope;
+    if (!bad)
+        bad |= form_add(c, &a->form, "grant_type", "client_credentials");
+    if (!bad && cfg->scope && *cfg->scope)
+        bad |= form_add(c, &a->form, "scope", cfg->scope);
+    if (!bad && cfg->basic_auth) {
+        /* RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding. */
+        char *id = curl_easy_escape(c, cfg->client_id, 0);
+        char *sec = curl_easy_escape(c, cfg->client_secret, 0);
+        if (id && sec) {
+            size_t n = strlen(id) + strlen(sec) + 2;
+            a->userpwd = malloc(n);
+            if (a->userpwd)
+                snprintf(a->userpwd, n, "%s:%s", id, sec);
+        }
+        bad |= !a->userpwd;
+        curl_free(id);
+        if (sec) {
+            memset(sec, 0, strlen(sec));
+            curl_free(sec);
+        }
+    } else if (!bad) {
+        bad |= form_add(c, &a->form, "client_id", cfg->client_id);
+        if (!bad)
+            bad |= form_add(c, &a->form, "client_secret", cfg->client_secret);
+    }
+    if (c)
+        curl_easy_cleanup(c);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (bad || pthread_mutex_init(&a->mu, NULL) != 0) {
+        pthread_condattr_destroy(&ca);
+        snprintf(err, errlen, "out of memory setting up the token source");
+        wipe_free(a->form);
+        wipe_free(a->userpwd);
+        free(a->token_url);
+        free(a->required_scope);
+        memset(a, 0, sizeof *a);
+        return -1;
+    }
+    pthread_cond_init(&a->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return 0;
+}
+
+void cxb_auth_destroy(cxb_auth *a)
+{
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    wipe_free(a->form);
+    wipe_free(a->userpwd);
+    free(a->token_url);
+    free(a->required_scope);
+    memset(a->token, 0, sizeof a->token);
+}
+
+double cxb_auth_refresh_margin(double lifetime)
+{
+    double tenth = lifetime / 10.0;
+    return tenth < 60.0 ? tenth : 60.0;
+}
+
+/* True when `scope` (space-separated, RFC 6749 §3.3) contains the token `want`. */
+static int scope_has(const char *scope, const char *want)
+{
+    size_t wl = strlen(want);
+    const char *p = scope;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *e = p;
+        while (*e && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == wl && strncmp(p, want, wl) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+int cxb_auth_parse_token(const char *body, size_t len, const char *required,
+                         char *token, size_t tokenlen, double *expires_in, int *has_scope_ok,
+                         char *granted, size_t grantedlen, char *msg, size_t msglen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body ? body : "", len, 0, &jerr);
+    int rc = -1;
+    if (granted && grantedlen)
+        granted[0] = '\0';
+    if (!root || !json_is_object(root)) {
+        snprintf(msg, msglen, "token endpoint answered with something that is not a JSON object");
+        goto out;
+    }
+    const char *tok = json_string_value(json_object_get(root, "access_token"));
+    if (!tok || !*tok) {
+        snprintf(msg, msglen, "token response has no access_token");
+        goto out;
+    }
+    if (strlen(tok) >= tokenlen) {
+        snprintf(msg, msglen, "token response's access_token is longer than %zu bytes", tokenlen - 1);
+        goto out;
+    }
+    for (const char *p = tok; *p; p++) {
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+            snprintf(msg, msglen, "token response's access_token holds characters not allowed in a bearer token");
+            goto out;
+        }
+    }
+    json_t *exp = json_object_get(root, "expires_in");
+    double life = AUTH_DEFAULT_LIFETIME;
+    if (exp && !json_is_null(exp)) {
+        if (!json_is_number(exp)) {
+            snprintf(msg, msglen, "token response's expires_in is not a number");
+            goto out;
+        }
+        life = json_number_value(exp);
+        if (!(life > 0) || !isfinite(life)) {
+            snprintf(msg, msglen, "token response's expires_in must be positive (got %g)", life);
+            goto out;
+        }
+        if (life > AUTH_MAX_LIFETIME)
+            life = AUTH_MAX_LIFETIME;
+    }
+    json_t *sc = json_object_get(root, "scope");
+    const char *scope = json_string_value(sc);
+    *has_scope_ok = scope ? scope_has(scope, required) : 1;
+    if (scope && granted)
+        snprintf(granted, grantedlen, "%s", scope);
+    memcpy(token, tok, strlen(tok) + 1);
+    *expires_in = life;
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* Performs one token request (limiter first). Called with a->mu NOT held. */
+static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
+                                  const atomic_int *cancel, char *token, double *life,
+                                  double *retry_after, char *msg, size_t msglen)
+{
+    *retry_after = -1;
+    if (cxb_limiter_acquire(lim, cancel) != 0)
+        return CXB_AUTH_CANCELLED;
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    struct curl_slist *h2 = hdrs ? curl_slist_append(hdrs, "Accept: application/json") : NULL;
+    if (!h2) {
+        curl_slist_free_all(hdrs);
+        snprintf(msg, msglen, "out of memory building the token request");
+        return CXB_AUTH_TRANSIENT;
+    }
+    hdrs = h2;
+    cxb_http_resp r;
+    int rc = cxb_http_request(h, "POST", a->token_url, hdrs, a->form, strlen(a->form), a->userpwd, &r);
+    curl_slist_free_all(hdrs);
+    if (rc != 0) {
+        if (r.curl_rc == CURLE_ABORTED_BY_CALLBACK)
+            return CXB_AUTH_CANCELLED;
+        snprintf(msg, msglen, "token request failed: %s", r.error);
+        return CXB_AUTH_TRANSIENT;
+    }
+    char detail[256];
+    cxb_http_error_message(r.body, r.body_len, detail, sizeof detail);
+    if (r.status == 429 || r.status >= 500 || r.status == 408) {
+        *retry_after = r.retry_after;
+        snprintf(msg, msglen, "token endpoint answered HTTP %ld%s%s", r.status, detail[0] ? ": " : "", detail);
+        return CXB_AUTH_TRANSIENT;
+    }
+    if (r.status == 400 || r.status == 401 || r.status == 403) {
+        snprintf(msg, msglen, "authentication failed: token endpoint answered HTTP %ld%s%s "
+                 "(check CXONE_CLIENT_ID / CXONE_CLIENT_SECRET and the token URL)",
+                 r.status, detail[0] ? ": " : "", detail);
+        return CXB_AUTH_FATAL;
+    }
+    if (r.status != 200) {
+        snprintf(msg, msglen, "token endpoint answered HTTP %ld%s%s (expected 200; is the token URL right?)",
+                 r.status, detail[0] ? ": " : "", detail);
+        return CXB_AUTH_FATAL;
+    }
+    int scope_ok = 0;
+    char granted[256];
+    if (cxb_auth_parse_token(r.body, r.body_len, a->required_scope, token, CXB_TOKEN_MAX, life,
+                             &scope_ok, granted, sizeof granted, msg, msglen) != 0)
+        return CXB_AUTH_FATAL;
+    if (!scope_ok) {
+        snprintf(msg, msglen, "the token lacks the %s scope (granted: \"%s\"); give the API client "
+                 "%s access in CXone", a->required_scope, granted, a->required_scope);
+        memset(token, 0, CXB_TOKEN_MAX);
+        return CXB_AUTH_FATAL;
+    }
+    return CXB_AUTH_OK;
+}
+
+cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const atomic_int *cancel,
+                             char *out, cxb_auth_result *res)
+{
+    char *msg = res->msg;
+    size_t msglen = sizeof res->msg;
+    res->fetched = 0;
+    res->retry_after = -1;
+    msg[0] = '\0';
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        double now = cxb_now_mono();
+        if (a->fatal) {
+            snprintf(msg, msglen, "%s", a->fatal_msg);
+            pthread_mutex_unlock(&a->mu);
+            return CXB_AUTH_FATAL;
+        }
+        if (cancel && atomic_load(cancel)) {
+            pthread_mutex_unlock(&a->mu);
+            return CXB_AUTH_CANCELLED;
+        }
+        int have = a->generation != 0 && now < a->expires_at;
+        if (have && (now < a->refresh_at || a->refreshing)) {
+            memcpy(out, a->token, sizeof a->token);
+            res->gen = a->generation;
+            pthread_mutex_unlock(&a->mu);
+            return CXB_AUTH_OK;
+        }
+        if (!a->refreshing)
+            break;
+        struct timespec ts = cxb_deadline_ts(0.05); /* wake to notice cancellation */
+        pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+    }
+    a->refreshing = 1;
+    pthread_mutex_unlock(&a->mu);
+
+    char *tok = out; /* fetch straight into the caller's buffer, then publish */
+    double life = 0, ra = -1;
+    double started = cxb_now_mono();
+    cxb_auth_status st = auth_fetch(a, h, lim, cancel, tok, &life, &ra, msg, msglen);
+
+    pthread_mutex_lock(&a->mu);
+    a->refreshing = 0;
+    if (st == CXB_AUTH_OK) {
+        memcpy(a->token, tok, sizeof a->token);
+        a->generation++;
+        a->expires_at = started + life;
+        a->refresh_at = a->expires_at - cxb_auth_refresh_margin(life);
+        res->gen = a->generation;
+        res->fetched = 1;
+        atomic_fetch_add(&a->refreshes, 1);
+    } else if (st == CXB_AUTH_FATAL) {
+        a->fatal = 1;
+        snprintf(a->fatal_msg, sizeof a->fatal_msg, "%s", msg);
+    }
+    res->retry_after = ra;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return st;
+}
+
+void cxb_auth_invalidate(cxb_auth *a, uint64_t gen)
+{
+    pthread_mutex_lock(&a->mu);
+    if (a->generation == gen) {
+        a->expires_at = 0;
+        a->refresh_at = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+}

@@ -1,0 +1,75 @@
+/* OAuth2 client-credentials token source: fetch, cache, refresh ahead of expiry, one refresh in
+ * flight at a time, scope check. The secret lives only here and in the request it builds. */
+#ifndef CXB_AUTH_H
+#define CXB_AUTH_H
+#include "http.h"
+#include "limiter.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define CXB_TOKEN_MAX 4096
+
+typedef enum {
+    CXB_AUTH_OK = 0,
+    CXB_AUTH_TRANSIENT,  /* try again later (5xx, 429, transport); msg says why */
+    CXB_AUTH_FATAL,      /* the whole batch cannot proceed (bad credentials, scope, bad response) */
+    CXB_AUTH_CANCELLED
+} cxb_auth_status;
+
+typedef struct cxb_auth_config {
+    const char *token_url;
+    const char *client_id;
+    const char *client_secret;
+    const char *scope;           /* requested; the response must grant contact:update */
+    const char *required_scope;  /* e.g. "contact:update" */
+    int basic_auth;              /* 1: HTTP Basic; 0: credentials as form fields (default) */
+} cxb_auth_config;
+
+typedef struct cxb_auth {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *token_url;
+    char *form;          /* form body, holds the secret unless basic_auth */
+    char *userpwd;       /* "id:secret" form-urlencoded, only with basic_auth */
+    char *required_scope;
+    char token[CXB_TOKEN_MAX];
+    uint64_t generation; /* bumps on every new token; 0 = none yet */
+    double expires_at, refresh_at;
+    int refreshing;
+    int fatal;
+    char fatal_msg[512];
+    atomic_long refreshes;
+} cxb_auth;
+
+int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t errlen);
+void cxb_auth_destroy(cxb_auth *a);
+
+/* Copies a valid bearer token into out (size CXB_TOKEN_MAX) and its generation into res->gen,
+ * fetching one first when none is cached or the cached one is due for refresh. Only one caller
+ * fetches; the others wait for it (or keep using a still-valid token). The fetch waits on the
+ * limiter like every request. */
+typedef struct cxb_auth_result {
+    uint64_t gen;        /* generation of the token copied out */
+    int fetched;         /* 1 when this call performed the fetch */
+    double retry_after;  /* Retry-After of a transient failure, -1 if none */
+    char msg[512];       /* why, when not CXB_AUTH_OK; never contains the secret */
+} cxb_auth_result;
+
+cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const atomic_int *cancel,
+                             char *out, cxb_auth_result *res);
+
+/* A request carrying token generation gen got 401: drop that token so the next get refetches. */
+void cxb_auth_invalidate(cxb_auth *a, uint64_t gen);
+
+/* Parses a token endpoint response body. On success stores the token, its lifetime in seconds
+ * and 1 in *has_scope_ok when `required` is among the granted scopes (or scope is absent, which
+ * RFC 6749 §5.1 defines as "as requested"). Returns 0, or -1 with a message. Exposed for fuzzing. */
+int cxb_auth_parse_token(const char *body, size_t len, const char *required,
+                         char *token, size_t tokenlen, double *expires_in, int *has_scope_ok,
+                         char *granted, size_t grantedlen, char *msg, size_t msglen);
+
+/* Seconds before expiry at which a token of the given lifetime is refreshed: 60 s for long-lived
+ * tokens, a tenth of the lifetime for short ones (a 2 s token is refreshed after 1.8 s). */
+double cxb_auth_refresh_margin(double lifetime);
+#endif

@@ -1,0 +1,194 @@
+#include "http.h"
+#include "backoff.h"
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static size_t http_on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    cxb_http *h = ud;
+    size_t n = size * nmemb;
+    size_t room = CXB_HTTP_BODY_CAP - h->len;
+    size_t take = n < room ? n : room;
+    if (take < n)
+        h->truncated = 1; /* keep a bounded prefix; a hostile 10 MB body costs no memory */
+    memcpy(h->buf + h->len, data, take);
+    h->len += take;
+    return n;
+}
+
+static int header_name_is(const char *line, size_t len, const char *name, const char **value,
+                          size_t *vlen)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+        return 0;
+    const char *v = line + nl + 1;
+    const char *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *value = v;
+    *vlen = (size_t)(end - v);
+    return 1;
+}
+
+void cxb_http_parse_header_line(const char *line, size_t len, cxb_http_resp *resp)
+{
+    const char *v;
+    size_t vlen;
+    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        /* A new response (e.g. after 100 Continue): forget headers of the previous one. */
+        resp->retry_after = -1;
+        resp->replayed = 0;
+        return;
+    }
+    if (header_name_is(line, len, "Retry-After", &v, &vlen)) {
+        double s;
+        resp->retry_after = cxb_retry_after_parse(v, vlen, time(NULL), &s) == 0 ? s : -1;
+    } else if (header_name_is(line, len, "Idempotent-Replayed", &v, &vlen)) {
+        resp->replayed = (vlen == 4 && strncasecmp(v, "true", 4) == 0);
+    }
+}
+
+static size_t http_on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    cxb_http *h = ud;
+    cxb_http_parse_header_line(data, size * nmemb, h->cur);
+    return size * nmemb;
+}
+
+/* Aborts an in-flight transfer promptly once the job is cancelled. */
+static int http_on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    const cxb_http *h = ud;
+    return h->cancel && atomic_load(h->cancel) ? 1 : 0;
+}
+
+int cxb_http_init(cxb_http *h, const cxb_http_opts *o, const atomic_int *cancel)
+{
+    memset(h, 0, sizeof *h);
+    h->cancel = cancel;
+    h->buf = malloc(CXB_HTTP_BODY_CAP + 1);
+    h->curl = curl_easy_init();
+    if (!h->buf || !h->curl) {
+        cxb_http_cleanup(h);
+        return -1;
+    }
+    CURL *c = h->curl;
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* never carry credentials to a redirect */
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)((o->connect_timeout > 0 ? o->connect_timeout : 10.0) * 1000.0));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, http_on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : "cxone-bulk");
+    if (o->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+    if (o->insecure) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    return 0;
+}
+
+void cxb_http_cleanup(cxb_http *h)
+{
+    if (h->curl)
+        curl_easy_cleanup(h->curl);
+    free(h->buf);
+    h->curl = NULL;
+    h->buf = NULL;
+}
+
+int cxb_http_request(cxb_http *h, const char *method, const char *url,
+                     struct curl_slist *headers, const char *body, size_t body_len,
+                     const char *userpwd, cxb_http_resp *resp)
+{
+    CURL *c = h->curl;
+    memset(resp, 0, sizeof *resp);
+    resp->retry_after = -1;
+    h->len = 0;
+    h->truncated = 0;
+    h->cur = resp;
+    h->errbuf[0] = '\0';
+
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
+    if (userpwd)
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") == 0 ? NULL : method);
+    }
+
+    CURLcode rc = curl_easy_perform(c);
+    h->buf[h->len] = '\0';
+    resp->body = h->buf;
+    resp->body_len = h->len;
+    resp->truncated = h->truncated;
+    resp->curl_rc = rc;
+    h->cur = NULL;
+    curl_easy_setopt(c, CURLOPT_USERPWD, NULL); /* do not keep the secret in the handle */
+    if (rc != CURLE_OK) {
+        resp->status = 0;
+        snprintf(resp->error, sizeof resp->error, "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+        return -1;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    return 0;
+}
+
+/* Copies printable ASCII only, so a hostile body cannot inject control sequences into logs. */
+static void copy_printable(const char *src, size_t len, char *out, size_t outlen)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < len && j + 1 < outlen; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        out[j++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : (ch >= 0x80 ? (char)ch : ' ');
+    }
+    out[j] = '\0';
+}
+
+void cxb_http_error_message(const char *body, size_t len, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return;
+    out[0] = '\0';
+    if (!body || len == 0)
+        return;
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, &jerr);
+    if (root && json_is_object(root)) {
+        const char *msg = json_string_value(json_object_get(root, "message"));
+        const char *desc = json_string_value(json_object_get(root, "error_description"));
+        const char *err = json_string_value(json_object_get(root, "error"));
+        const char *pick = msg ? msg : desc ? desc : err;
+        if (pick) {
+            copy_printable(pick, strlen(pick), out, outlen);
+            json_decref(root);
+            return;
+        }
+    }
+    json_decref(root);
+    copy_printable(body, len < 200 ? len : 200, out, outlen);
+}

@@ -1,0 +1,656 @@
+#include "job.h"
+#include "backoff.h"
+#include "clock.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Per-worker state: never shared, so no locking around it. */
+typedef struct job_worker {
+    cxb_job *job;
+    cxb_http http;
+    int http_ok;
+    uint64_t rng;
+    char token[CXB_TOKEN_MAX];
+    char auth_hdr[CXB_TOKEN_MAX + 32];
+    char key_hdr[320];
+} job_worker;
+
+/* ---- tasks -------------------------------------------------------------------------------- */
+
+cxb_task *cxb_task_new(uint64_t index, const char *contact_id, size_t id_len, const char *url,
+                       size_t url_len, const char *body, size_t body_len, const char *key,
+                       size_t key_len)
+{
+    size_t n = sizeof(cxb_task) + id_len + url_len + body_len + key_len + 4;
+    cxb_task *t = calloc(1, n);
+    if (!t)
+        return NULL;
+    char *p = (char *)(t + 1);
+    t->index = index;
+    t->contact_id = p;
+    memcpy(p, contact_id, id_len);
+    p += id_len + 1;
+    t->url = p;
+    memcpy(p, url, url_len);
+    p += url_len + 1;
+    t->body = p;
+    memcpy(p, body, body_len);
+    t->body_len = body_len;
+    p += body_len + 1;
+    t->key = p;
+    memcpy(p, key, key_len);
+    return t;
+}
+
+void cxb_task_free(cxb_task *t)
+{
+    if (t) {
+        free(t->error);
+        free(t);
+    }
+}
+
+static void task_set_error(cxb_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void task_set_error(cxb_task *t, const char *fmt, ...)
+{
+    char buf[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(t->error);
+    t->error = strdup(buf); /* NULL on OOM: the result still carries ok=false and its status */
+}
+
+/* ---- queues and counters (j->mu held) ------------------------------------------------------ */
+
+static void job_push_result_locked(cxb_job *j, cxb_task *t)
+{
+    if (t->started > 0)
+        t->elapsed = cxb_now_mono() - t->started;
+    if (t->ok)
+        j->c.succeeded++;
+    else
+        j->c.failed++;
+    if (t->replayed)
+        j->c.replayed++;
+    if (t->invalid)
+        j->c.invalid++;
+    if (t->cancelled)
+        j->c.cancelled++;
+    if (t->skipped)
+        j->c.skipped++;
+    /* Cannot overflow: a slot is reserved for every outstanding task at submit. */
+    j->results[(j->res_head + j->res_len) % j->res_cap] = t;
+    j->res_len++;
+    if (j->owner_waiting)
+        pthread_cond_signal(&j->cv_owner);
+}
+
+static void job_event(cxb_job *j, cxb_event_type type, const cxb_task *t, int attempt, long status,
+                      double delay, const char *error)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->ev_len == CXB_EVENTS_CAP) { /* the owner is not draining: drop the oldest */
+        j->ev_head = (j->ev_head + 1) % CXB_EVENTS_CAP;
+        j->ev_len--;
+        j->c.events_dropped++;
+    }
+    cxb_event *e = &j->events[(j->ev_head + j->ev_len) % CXB_EVENTS_CAP];
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    e->index = t ? t->index : 0;
+    e->attempt = attempt;
+    e->status = status;
+    e->delay = delay;
+    if (t)
+        snprintf(e->contact_id, sizeof e->contact_id, "%s", t->contact_id);
+    if (error)
+        snprintf(e->error, sizeof e->error, "%s", error);
+    j->ev_len++;
+    switch (type) {
+    case CXB_EV_RETRY: j->c.retried++; break;
+    case CXB_EV_PAUSE: j->c.pauses++; j->c.pause_seconds += delay; break;
+    case CXB_EV_TOKEN: j->c.token_refreshes++; break;
+    case CXB_EV_REAUTH: j->c.reauths++; break;
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void job_count_response(cxb_job *j, long status, int transport_error)
+{
+    pthread_mutex_lock(&j->mu);
+    j->c.requests++;
+    if (transport_error)
+        j->c.transport_errors++;
+    if (status > 0 && status < 600)
+        j->c.by_status[status]++;
+    if (status == 429)
+        j->c.http_429++;
+    if (status >= 500 && status < 600)
+        j->c.http_5xx++;
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void job_set_fatal(cxb_job *j, const char *msg)
+{
+    pthread_mutex_lock(&j->mu);
+    if (!j->fatal) {
+        j->fatal = 1;
+        snprintf(j->fatal_msg, sizeof j->fatal_msg, "%s", msg);
+    }
+    pthread_mutex_unlock(&j->mu);
+    atomic_store(&j->cancel, 1);
+}
+
+/* Sleeps up to `seconds`, returning early (1) when the job is cancelled. */
+static int job_sleep(cxb_job *j, double seconds)
+{
+    double until = cxb_now_mono() + seconds;
+    for (;;) {
+        if (atomic_load(&j->cancel))
+            return 1;
+        double left = until - cxb_now_mono();
+        if (left <= 0)
+            return 0;
+        double step = left < 0.05 ? left : 0.05;
+        struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- the attempt loop ---------------------------------------------------------------------- */
+
+typedef enum { STEP_DONE, STEP_RETRY, STEP_REAUTH } step_kind;
+
+static int status_is_retryable(long s)
+{
+    return s == 429 || s == 409 || s == 408 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+static void task_cancelled(cxb_job *j, cxb_task *t, int in_flight)
+{
+    t->ok = 0;
+    t->cancelled = 1;
+    t->unknown = in_flight;
+    pthread_mutex_lock(&j->mu);
+    int fatal = j->fatal;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", j->fatal_msg);
+    pthread_mutex_unlock(&j->mu);
+    if (fatal)
+        task_set_error(t, "batch aborted: %s", msg);
+    else if (in_flight)
+        task_set_error(t, "cancelled while the request was in flight: outcome unknown "
+                          "(rerun with the same idempotency key / batch_id is safe)");
+    else
+        task_set_error(t, "cancelled before it was sent");
+}
+
+/* Builds the request headers on the worker's stack: no allocation per request. */
+typedef struct job_headers {
+    struct curl_slist n[6];
+} job_headers;
+
+static struct curl_slist *job_build_headers(job_worker *w, job_headers *h, const cxb_task *t,
+                                            int with_body)
+{
+    snprintf(w->auth_hdr, sizeof w->auth_hdr, "Authorization: Bearer %s", w->token);
+    int k = 0;
+    h->n[k++].data = w->auth_hdr;
+    h->n[k++].data = (char *)"Accept: application/json";
+    h->n[k++].data = (char *)"Expect:";
+    if (with_body) {
+        snprintf(w->key_hdr, sizeof w->key_hdr, "Idempotency-Key: %s", t->key);
+        h->n[k++].data = (char *)"Content-Type: application/json";
+        h->n[k++].data = w->key_hdr;
+    }
+    for (int i = 0; i < k; i++)
+        h->n[i].next = i + 1 < k ? &h->n[i + 1] : NULL;
+    return &h->n[0];
+}
+
+/* Sends `method` for the task until it succeeds, fails for good, or the job is cancelled.
+ * Returns 1 when the final answer was a success (2xx), else 0 with t->error set. */
+static int job_request(job_worker *w, cxb_task *t, const char *method)
+{
+    cxb_job *j = w->job;
+    const cxb_config *cfg = &j->cfg;
+    int is_put = strcmp(method, "PUT") == 0;
+    int retries = 0, reauthed = 0;
+    char msg[640];
+    for (;;) {
+        long status = 0;
+        double retry_after = -1;
+        msg[0] = '\0';
+        if (atomic_load(&j->cancel)) {
+            task_cancelled(j, t, 0);
+            return 0;
+        }
+        cxb_auth_result ar;
+        cxb_auth_status as = cxb_auth_get(&j->auth, &w->http, j->lim, &j->cancel, w->token, &ar);
+        if (ar.fetched)
+            job_event(j, CXB_EV_TOKEN, NULL, 0, 200, 0, NULL);
+        if (as == CXB_AUTH_CANCELLED) {
+            task_cancelled(j, t, 0);
+            return 0;
+        }
+        if (as == CXB_AUTH_FATAL) {
+            job_set_fatal(j, ar.msg);
+            task_cancelled(j, t, 0);
+            return 0;
+        }
+        int transport = 0, in_flight = 0;
+        if (as == CXB_AUTH_TRANSIENT) {
+            snprintf(msg, sizeof msg, "%s", ar.msg);
+            retry_after = ar.retry_after;
+        } else {
+            if (cxb_limiter_acquire(j->lim, &j->cancel) != 0) {
+                task_cancelled(j, t, 0);
+                return 0;
+            }
+            job_headers hb;
+            struct curl_slist *hdrs = job_build_headers(w, &hb, t, is_put);
+            cxb_http_resp r;
+            t->attempts++;
+            int rc = cxb_http_request(&w->http, method, t->url, hdrs, is_put ? t->body : NULL,
+                                      is_put ? t->body_len : 0, NULL, &r);
+            memset(w->auth_hdr, 0, sizeof w->auth_hdr);
+            if (rc != 0 && r.curl_rc == CURLE_ABORTED_BY_CALLBACK) {
+                job_count_response(j, 0, 0);
+                task_cancelled(j, t, is_put);
+                return 0;
+            }
+            job_count_response(j, r.status, rc != 0);
+            if (rc != 0) {
+                transport = 1;
+                in_flight = is_put;
+                snprintf(msg, sizeof msg, "no response%s: %s", in_flight ? " (outcome unknown)" : "",
+                         r.error);
+            } else {
+                status = r.status;
+                t->status = status;
+                if (status >= 200 && status < 300) {
+                    t->replayed = r.replayed;
+                    return 1;
+                }
+                char detail[400];
+                cxb_http_error_message(r.body, r.body_len, detail, sizeof detail);
+                snprintf(msg, sizeof msg, "HTTP %ld%s%s", status, detail[0] ? ": " : "", detail);
+                retry_after = r.retry_after;
+                if (status == 401 && !reauthed) {
+                    /* The token expired or was revoked under us: one refresh, one more try. */
+                    reauthed = 1;
+                    cxb_auth_invalidate(&j->auth, ar.gen);
+                    job_event(j, CXB_EV_REAUTH, t, t->attempts, status, 0, msg);
+                    continue;
+                }
+                if (!status_is_retryable(status)) {
+                    task_set_error(t, "%s", msg);
+                    return 0;
+                }
+            }
+        }
+        /* Retryable: 429, 5xx, 409, transport errors, transient token failures. */
+        if (retries >= cfg->max_retries) {
+            t->status = status;
+            t->unknown = in_flight;
+            task_set_error(t, "%s (gave up after %d %s)", msg, retries + 1,
+                           retries ? "attempts" : "attempt");
+            return 0;
+        }
+        double delay = cxb_backoff_delay(cfg->backoff_base, cfg->backoff_max, retries, &w->rng);
+        if (retry_after > delay)
+            delay = retry_after; /* Retry-After is the minimum wait, not an addend */
+        retries++;
+        (void)transport;
+        if (retry_after > cfg->pause_threshold) {
+            /* The tenant is throttled for long: hold the whole pool, not just this worker. */
+            cxb_limiter_pause(j->lim, cxb_now_mono() + retry_after);
+            job_event(j, CXB_EV_PAUSE, t, t->attempts, status, retry_after, msg);
+            job_event(j, CXB_EV_RETRY, t, t->attempts, status, retry_after, msg);
+        } else {
+            job_event(j, CXB_EV_RETRY, t, t->attempts, status, delay, msg);
+            if (job_sleep(j, delay)) {
+                task_cancelled(j, t, in_flight);
+                return 0;
+            }
+        }
+    }
+}
+
+static void job_run_task(job_worker *w, cxb_task *t)
+{
+    t->started = cxb_now_mono();
+    if (!w->http_ok) {
+        task_set_error(t, "out of memory creating the HTTP handle");
+        return;
+    }
+    if (w->job->cfg.preflight) {
+        if (!job_request(w, t, "GET")) {
+            if (t->status == 404 && !t->cancelled) {
+                t->skipped = 1;
+                task_set_error(t, "HTTP 404: contact %s does not exist (pre-flight GET); no update sent",
+                               t->contact_id);
+            }
+            return;
+        }
+        t->status = 0;
+    }
+    t->ok = job_request(w, t, "PUT");
+    if (t->ok) {
+        free(t->error);
+        t->error = NULL;
+    }
+}
+
+/* ---- threads -------------------------------------------------------------------------------- */
+
+static void job_free(cxb_job *j);
+
+static void *job_worker_main(void *arg)
+{
+    cxb_job *j = arg;
+    job_worker *w = calloc(1, sizeof *w);
+    if (w) {
+        w->job = j;
+        cxb_http_opts ho = {j->cfg.timeout, j->cfg.connect_timeout, j->cfg.ca_file, j->cfg.insecure, NULL};
+        w->http_ok = cxb_http_init(&w->http, &ho, &j->cancel) == 0;
+        w->rng = cxb_rng_seed((uint64_t)(uintptr_t)w);
+    }
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        while (cxb_queue_len(&j->tasks) == 0 && !j->input_closed && !atomic_load(&j->cancel))
+            pthread_cond_wait(&j->cv_work, &j->mu);
+        cxb_task *t = cxb_queue_pop(&j->tasks);
+        pthread_mutex_unlock(&j->mu);
+        if (!t)
+            break;
+        if (!w) {
+            t->started = cxb_now_mono();
+            task_set_error(t, "out of memory starting a worker");
+        } else if (atomic_load(&j->cancel)) {
+            t->started = cxb_now_mono();
+            task_cancelled(j, t, 0);
+        } else {
+            job_run_task(w, t);
+        }
+        pthread_mutex_lock(&j->mu);
+        job_push_result_locked(j, t);
+        pthread_mutex_unlock(&j->mu);
+    }
+    if (w) {
+        if (w->http_ok)
+            cxb_http_cleanup(&w->http);
+        memset(w->token, 0, sizeof w->token);
+        free(w);
+    }
+    pthread_mutex_lock(&j->mu);
+    j->live_workers--;
+    int last = --j->refs == 0;
+    pthread_cond_broadcast(&j->cv_owner);
+    pthread_mutex_unlock(&j->mu);
+    if (last)
+        job_free(j); /* the owner released the job without joining (e.g. __gc in nginx) */
+    return NULL;
+}
+
+static char *job_strdup(const char *s, int *bad)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *bad = 1;
+    return d;
+}
+
+static void job_free_config(cxb_config *c)
+{
+    free((char *)c->token_url);
+    free((char *)c->client_id);
+    if (c->client_secret) {
+        memset((char *)c->client_secret, 0, strlen(c->client_secret));
+        free((char *)c->client_secret);
+    }
+    free((char *)c->scope);
+    free((char *)c->shared_limit);
+    free((char *)c->ca_file);
+}
+
+static void job_free(cxb_job *j)
+{
+    cxb_task *t;
+    while ((t = cxb_queue_pop(&j->tasks)))
+        cxb_task_free(t);
+    for (size_t i = 0; i < j->res_len; i++)
+        cxb_task_free(j->results[(j->res_head + i) % j->res_cap]);
+    free(j->results);
+    cxb_queue_destroy(&j->tasks);
+    if (j->lim)
+        cxb_limiter_free(j->lim);
+    cxb_auth_destroy(&j->auth);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv_work);
+    pthread_cond_destroy(&j->cv_owner);
+    job_free_config(&j->cfg);
+    free(j->threads);
+    free(j);
+}
+
+cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen)
+{
+    cxb_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    int bad = 0;
+    j->cfg = *cfg;
+    j->cfg.token_url = job_strdup(cfg->token_url, &bad);
+    j->cfg.client_id = job_strdup(cfg->client_id, &bad);
+    j->cfg.client_secret = job_strdup(cfg->client_secret, &bad);
+    j->cfg.scope = job_strdup(cfg->scope, &bad);
+    j->cfg.shared_limit = job_strdup(cfg->shared_limit, &bad);
+    j->cfg.ca_file = job_strdup(cfg->ca_file, &bad);
+    if (j->cfg.workers < 1)
+        j->cfg.workers = 1;
+    size_t qs = cfg->queue_size ? cfg->queue_size : (size_t)j->cfg.workers * 4;
+    j->max_outstanding = qs + (size_t)j->cfg.workers;
+    j->res_cap = j->max_outstanding;
+    j->results = calloc(j->res_cap, sizeof *j->results);
+    j->threads = calloc((size_t)j->cfg.workers, sizeof *j->threads);
+    if (bad || !j->results || !j->threads || cxb_queue_init(&j->tasks, j->max_outstanding) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail_early;
+    }
+    j->lim = cfg->shared_limit
+                 ? cxb_limiter_open_shared(cfg->shared_limit, cfg->rate, cfg->burst, err, errlen)
+                 : cxb_limiter_new(cfg->rate, cfg->burst, err, errlen);
+    if (!j->lim)
+        goto fail_early;
+    cxb_auth_config ac = {j->cfg.token_url, j->cfg.client_id, j->cfg.client_secret, j->cfg.scope,
+                          "contact:update", cfg->basic_auth};
+    if (cxb_auth_init(&j->auth, &ac, err, errlen) != 0)
+        goto fail_lim;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv_work, &ca);
+    pthread_cond_init(&j->cv_owner, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&j->cancel, 0);
+    j->pid = getpid();
+    j->started = cxb_now_mono();
+    j->refs = 1;
+
+    /* Workers block every signal: the host (lua, nginx) keeps signal handling on its thread. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (int i = 0; i < j->cfg.workers; i++) {
+        pthread_mutex_lock(&j->mu);
+        j->refs++;
+        j->live_workers++;
+        pthread_mutex_unlock(&j->mu);
+        int rc = pthread_create(&j->threads[i], NULL, job_worker_main, j);
+        if (rc != 0) {
+            pthread_mutex_lock(&j->mu);
+            j->refs--;
+            j->live_workers--;
+            pthread_mutex_unlock(&j->mu);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            snprintf(err, errlen, "could not start worker thread %d of %d: %s", i + 1, j->cfg.workers,
+                     strerror(rc));
+            j->nthreads = i;
+            cxb_job_close(j);
+            return NULL;
+        }
+        j->nthreads = i + 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return j;
+
+fail_lim:
+    cxb_limiter_free(j->lim);
+fail_early:
+    free(j->results);
+    free(j->threads);
+    cxb_queue_destroy(&j->tasks);
+    job_free_config(&j->cfg);
+    free(j);
+    return NULL;
+}
+
+int cxb_job_submit(cxb_job *j, cxb_task *t, const char *invalid_msg)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->outstanding >= j->max_outstanding) {
+        pthread_mutex_unlock(&j->mu);
+        return -1;
+    }
+    j->outstanding++;
+    j->c.total++;
+    if (invalid_msg || atomic_load(&j->cancel)) {
+        t->started = cxb_now_mono();
+        if (invalid_msg) {
+            t->invalid = 1;
+            task_set_error(t, "%s", invalid_msg);
+        } else {
+            pthread_mutex_unlock(&j->mu);
+            task_cancelled(j, t, 0);
+            pthread_mutex_lock(&j->mu);
+        }
+        job_push_result_locked(j, t);
+    } else {
+        cxb_queue_push(&j->tasks, t); /* has room: queue capacity == max_outstanding */
+        pthread_cond_signal(&j->cv_work);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+void cxb_job_close_input(cxb_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->input_closed = 1;
+    pthread_cond_broadcast(&j->cv_work);
+    pthread_mutex_unlock(&j->mu);
+}
+
+int cxb_job_has_slot(cxb_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int r = j->outstanding < j->max_outstanding;
+    pthread_mutex_unlock(&j->mu);
+    return r;
+}
+
+int cxb_job_finished(cxb_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int r = j->input_closed && j->outstanding == 0;
+    pthread_mutex_unlock(&j->mu);
+    return r;
+}
+
+size_t cxb_job_take(cxb_job *j, cxb_task **out, size_t max, double wait, int want_slot)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->res_len == 0 && wait > 0 && !(want_slot && j->outstanding < j->max_outstanding)) {
+        struct timespec dl = cxb_deadline_ts(wait);
+        j->owner_waiting = 1;
+        while (j->res_len == 0 && j->outstanding > 0) {
+            if (pthread_cond_timedwait(&j->cv_owner, &j->mu, &dl) == ETIMEDOUT)
+                break;
+        }
+        j->owner_waiting = 0;
+    }
+    size_t n = 0;
+    while (n < max && j->res_len > 0) {
+        out[n++] = j->results[j->res_head];
+        j->res_head = (j->res_head + 1) % j->res_cap;
+        j->res_len--;
+    }
+    j->outstanding -= n;
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+size_t cxb_job_events(cxb_job *j, cxb_event *out, size_t max)
+{
+    pthread_mutex_lock(&j->mu);
+    size_t n = 0;
+    while (n < max && j->ev_len > 0) {
+        out[n++] = j->events[j->ev_head];
+        j->ev_head = (j->ev_head + 1) % CXB_EVENTS_CAP;
+        j->ev_len--;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+void cxb_job_cancel(cxb_job *j)
+{
+    atomic_store(&j->cancel, 1);
+    pthread_mutex_lock(&j->mu);
+    pthread_cond_broadcast(&j->cv_work);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void cxb_job_counters(cxb_job *j, cxb_counters *out, char *fatal, size_t fatallen)
+{
+    pthread_mutex_lock(&j->mu);
+    *out = j->c;
+    if (fatal && fatallen)
+        snprintf(fatal, fatallen, "%s", j->fatal ? j->fatal_msg : "");
+    pthread_mutex_unlock(&j->mu);
+}
+
+void cxb_job_close(cxb_job *j)
+{
+    cxb_job_cancel(j);
+    cxb_job_close_input(j);
+    for (int i = 0; i < j->nthreads; i++)
+        pthread_join(j->threads[i], NULL);
+    job_free(j);
+}
+
+void cxb_job_release(cxb_job *j)
+{
+    cxb_job_cancel(j);
+    cxb_job_close_input(j);
+    for (int i = 0; i < j->nthreads; i++)
+        pthread_detach(j->threads[i]);
+    pthread_mutex_lock(&j->mu);
+    int last = --j->refs == 0;
+    pthread_mutex_unlock(&j->mu);
+    if (last)
+        job_free(j);
+}

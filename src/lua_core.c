@@ -1,0 +1,410 @@
+/* cxone.bulk.core: the Lua binding of the worker pool. Converts opts to a C config, wraps the
+ * job in a userdata, and turns finished tasks and events into Lua tables on the owner's thread. */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
+#include "compat.h"
+#include "idempotency.h"
+#include "job.h"
+#include "lua_sys.h"
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define JOB_MT "cxone.bulk.job"
+#define TAKE_MAX 256
+
+typedef struct lua_job {
+    cxb_job *job;
+    pid_t pid;
+} lua_job;
+
+/* ---- config -------------------------------------------------------------------------------- */
+
+static const char *cfg_string(lua_State *L, int t, const char *name, const char *def)
+{
+    lua_getfield(L, t, name);
+    const char *s = def;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "option '%s' must be a string", name);
+        s = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1); /* the string stays alive: it is referenced by the opts table */
+    return s;
+}
+
+static double cfg_number(lua_State *L, int t, const char *name, double def)
+{
+    lua_getfield(L, t, name);
+    double v = def;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "option '%s' must be a number", name);
+        v = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static int cfg_bool(lua_State *L, int t, const char *name)
+{
+    lua_getfield(L, t, name);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* core.new_job(cfg) -> job. cfg is the facade's validated option table. */
+static int core_new_job(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    cxb_config c;
+    memset(&c, 0, sizeof c);
+    c.token_url = cfg_string(L, 1, "token_url", NULL);
+    c.client_id = cfg_string(L, 1, "client_id", NULL);
+    c.client_secret = cfg_string(L, 1, "client_secret", NULL);
+    c.scope = cfg_string(L, 1, "scope", "contact:read contact:update");
+    c.basic_auth = cfg_bool(L, 1, "basic_auth");
+    c.workers = (int)cfg_number(L, 1, "workers", 10);
+    c.rate = cfg_number(L, 1, "rate", 45);
+    c.burst = cfg_number(L, 1, "burst", 20);
+    c.shared_limit = cfg_string(L, 1, "shared_limit", NULL);
+    c.max_retries = (int)cfg_number(L, 1, "max_retries", 3);
+    c.backoff_base = cfg_number(L, 1, "backoff_base", 2);
+    c.backoff_max = cfg_number(L, 1, "backoff_max", 30);
+    c.timeout = cfg_number(L, 1, "timeout", 15);
+    c.connect_timeout = cfg_number(L, 1, "connect_timeout", 10);
+    c.pause_threshold = cfg_number(L, 1, "pause_threshold", 30);
+    c.ca_file = cfg_string(L, 1, "ca_file", NULL);
+    c.insecure = cfg_bool(L, 1, "insecure");
+    c.queue_size = (size_t)cfg_number(L, 1, "queue_size", 0);
+    c.preflight = cfg_bool(L, 1, "preflight");
+    if (!c.token_url || !c.client_id || !c.client_secret)
+        return luaL_error(L, "token_url, client_id and client_secret are required");
+
+    lua_job *lj = lua_newuserdata(L, sizeof *lj);
+    lj->job = NULL;
+    lj->pid = getpid();
+    luaL_getmetatable(L, JOB_MT);
+    lua_setmetatable(L, -2);
+    char err[512];
+    lj->job = cxb_job_new(&c, err, sizeof err);
+    if (!lj->job)
+        return luaL_error(L, "%s", err);
+    return 1;
+}
+
+/* ---- job methods --------------------------------------------------------------------------- */
+
+static lua_job *job_check(lua_State *L)
+{
+    lua_job *lj = luaL_checkudata(L, 1, JOB_MT);
+    if (lj->pid != getpid())
+        luaL_error(L, "cxone.bulk job used after fork (created in pid %d, used in pid %d): start jobs "
+                      "in the process that uses them (nginx: init_worker_by_lua*, timers or request "
+                      "handlers, never init_by_lua*)", (int)lj->pid, (int)getpid());
+    return lj;
+}
+
+static cxb_job *job_open(lua_State *L)
+{
+    lua_job *lj = job_check(L);
+    if (!lj->job)
+        luaL_error(L, "cxone.bulk job is closed");
+    return lj->job;
+}
+
+/* job:submit(index, contact_id, url, body, key|nil, batch_id, invalid_msg|nil) -> bool */
+static int job_submit(lua_State *L)
+{
+    cxb_job *j = job_open(L);
+    lua_Number index = luaL_checknumber(L, 2);
+    size_t id_len, url_len, body_len, key_len = 0, batch_len = 0;
+    const char *id = luaL_checklstring(L, 3, &id_len);
+    const char *url = luaL_checklstring(L, 4, &url_len);
+    const char *body = luaL_checklstring(L, 5, &body_len);
+    const char *key = luaL_optlstring(L, 6, NULL, &key_len);
+    const char *batch = luaL_optlstring(L, 7, "", &batch_len);
+    const char *invalid = luaL_optstring(L, 8, NULL);
+    char derived[CXB_KEY_LEN + 1];
+    if (!key) {
+        cxb_idempotency_key(batch, batch_len, id, id_len, body, body_len, derived);
+        key = derived;
+        key_len = CXB_KEY_LEN;
+    }
+    if (!cxb_job_has_slot(j)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, url, url_len, body, body_len, key, key_len);
+    if (!t)
+        return luaL_error(L, "out of memory queueing task %d", (int)index);
+    if (cxb_job_submit(j, t, invalid) != 0) { /* only the owner submits, so a slot seen stays free */
+        cxb_task_free(t);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_num(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_int(lua_State *L, const char *k, long v)
+{
+    cxb_pushint(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_bool(lua_State *L, const char *k, int v)
+{
+    lua_pushboolean(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void push_result(lua_State *L, const cxb_task *t)
+{
+    lua_createtable(L, 0, 12);
+    set_int(L, "index", (long)t->index);
+    set_str(L, "contact_id", t->contact_id);
+    set_bool(L, "ok", t->ok);
+    set_int(L, "status", t->status);
+    if (t->error)
+        set_str(L, "error", t->error);
+    else if (!t->ok)
+        set_str(L, "error", "failed (no detail: out of memory)");
+    set_int(L, "attempts", t->attempts);
+    set_str(L, "idempotency_key", t->key);
+    set_bool(L, "replayed", t->replayed);
+    set_num(L, "elapsed", t->elapsed);
+    if (t->cancelled)
+        set_bool(L, "cancelled", 1);
+    if (t->invalid)
+        set_bool(L, "invalid", 1);
+    if (t->skipped)
+        set_bool(L, "skipped", 1);
+    if (t->unknown)
+        set_bool(L, "outcome_unknown", 1);
+}
+
+/* job:take(wait_seconds, want_slot) -> array of results */
+static int job_take(lua_State *L)
+{
+    cxb_job *j = job_open(L);
+    double wait = luaL_optnumber(L, 2, 0);
+    int want_slot = lua_toboolean(L, 3);
+    cxb_task *buf[TAKE_MAX];
+    size_t n = cxb_job_take(j, buf, TAKE_MAX, wait, want_slot);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        push_result(L, buf[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        cxb_task_free(buf[i]);
+    return 1;
+}
+
+static const char *event_name(cxb_event_type t)
+{
+    switch (t) {
+    case CXB_EV_RETRY: return "retry";
+    case CXB_EV_PAUSE: return "pause";
+    case CXB_EV_TOKEN: return "token_refresh";
+    case CXB_EV_REAUTH: return "reauth";
+    }
+    return "unknown";
+}
+
+/* job:events() -> array of events */
+static int job_events(lua_State *L)
+{
+    cxb_job *j = job_open(L);
+    cxb_event ev[64];
+    lua_newtable(L);
+    int k = 0;
+    size_t n;
+    while ((n = cxb_job_events(j, ev, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            lua_createtable(L, 0, 7);
+            set_str(L, "type", event_name(ev[i].type));
+            if (ev[i].index) {
+                set_int(L, "index", (long)ev[i].index);
+                set_str(L, "contact_id", ev[i].contact_id);
+            }
+            if (ev[i].attempt)
+                set_int(L, "attempt", ev[i].attempt);
+            if (ev[i].status)
+                set_int(L, "status", ev[i].status);
+            if (ev[i].delay > 0)
+                set_num(L, "delay", ev[i].delay);
+            if (ev[i].error[0])
+                set_str(L, "error", ev[i].error);
+            lua_rawseti(L, -2, ++k);
+        }
+    }
+    return 1;
+}
+
+static int job_close_input(lua_State *L)
+{
+    cxb_job_close_input(job_open(L));
+    return 0;
+}
+
+static int job_has_slot(lua_State *L)
+{
+    lua_pushboolean(L, cxb_job_has_slot(job_open(L)));
+    return 1;
+}
+
+static int job_finished(lua_State *L)
+{
+    lua_pushboolean(L, cxb_job_finished(job_open(L)));
+    return 1;
+}
+
+static int job_cancel(lua_State *L)
+{
+    lua_job *lj = job_check(L);
+    if (lj->job)
+        cxb_job_cancel(lj->job);
+    return 0;
+}
+
+/* job:counters() -> table, fatal message or nil */
+static int job_counters(lua_State *L)
+{
+    cxb_job *j = job_open(L);
+    cxb_counters c;
+    char fatal[512];
+    cxb_job_counters(j, &c, fatal, sizeof fatal);
+    lua_createtable(L, 0, 20);
+    set_int(L, "total", c.total);
+    set_int(L, "succeeded", c.succeeded);
+    set_int(L, "failed", c.failed);
+    set_int(L, "retried", c.retried);
+    set_int(L, "requests", c.requests);
+    set_int(L, "replayed", c.replayed);
+    set_int(L, "invalid", c.invalid);
+    set_int(L, "cancelled", c.cancelled);
+    set_int(L, "skipped", c.skipped);
+    set_int(L, "http_429", c.http_429);
+    set_int(L, "http_5xx", c.http_5xx);
+    set_int(L, "transport_errors", c.transport_errors);
+    set_int(L, "token_refreshes", c.token_refreshes);
+    set_int(L, "reauths", c.reauths);
+    set_int(L, "pauses", c.pauses);
+    set_num(L, "pause_seconds", c.pause_seconds);
+    set_int(L, "events_dropped", c.events_dropped);
+    lua_newtable(L);
+    for (int s = 0; s < 600; s++) {
+        if (c.by_status[s]) {
+            char k[8];
+            snprintf(k, sizeof k, "%d", s);
+            set_int(L, k, c.by_status[s]);
+        }
+    }
+    lua_setfield(L, -2, "by_status");
+    if (fatal[0])
+        lua_pushstring(L, fatal);
+    else
+        lua_pushnil(L);
+    return 2;
+}
+
+/* job:close(): cancel and join. Idempotent; every way of closing ends here or in job_gc. */
+static int job_close(lua_State *L)
+{
+    lua_job *lj = job_check(L);
+    if (lj->job) {
+        cxb_job *j = lj->job;
+        lj->job = NULL;
+        cxb_job_close(j);
+    }
+    return 0;
+}
+
+/* __gc: cancel without blocking; the last worker thread out frees the job. In a forked child the
+ * threads do not exist and the memory belongs to the parent's image: leave it alone. */
+static int job_gc(lua_State *L)
+{
+    lua_job *lj = luaL_checkudata(L, 1, JOB_MT);
+    if (lj->job && lj->pid == getpid())
+        cxb_job_release(lj->job);
+    lj->job = NULL;
+    return 0;
+}
+
+static int job_tostring(lua_State *L)
+{
+    lua_job *lj = luaL_checkudata(L, 1, JOB_MT);
+    lua_pushfstring(L, "cxone.job: %p%s", (void *)lj, lj->job ? "" : " (closed)");
+    return 1;
+}
+
+/* core.derive_key(batch_id, contact_id, body) -> the Idempotency-Key a task would carry */
+static int core_derive_key(lua_State *L)
+{
+    size_t bl, il, yl;
+    const char *b = luaL_checklstring(L, 1, &bl);
+    const char *i = luaL_checklstring(L, 2, &il);
+    const char *y = luaL_checklstring(L, 3, &yl);
+    char key[CXB_KEY_LEN + 1];
+    cxb_idempotency_key(b, bl, i, il, y, yl, key);
+    lua_pushstring(L, key);
+    return 1;
+}
+
+/* Keeps this shared object mapped for the life of the process: a job released by __gc may still
+ * have worker threads running our code after the Lua state unloads the module (lua_close). */
+static void core_pin_module(void)
+{
+    Dl_info info;
+    if (dladdr((void *)core_pin_module, &info) && info.dli_fname)
+        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE | RTLD_NOLOAD);
+}
+
+__attribute__((visibility("default"))) int luaopen_cxone_bulk_core(lua_State *L)
+{
+    static const luaL_Reg job_methods[] = {
+        {"submit", job_submit},       {"take", job_take},         {"events", job_events},
+        {"close_input", job_close_input}, {"has_slot", job_has_slot}, {"finished", job_finished},
+        {"cancel", job_cancel},       {"counters", job_counters}, {"close", job_close},
+        {NULL, NULL}};
+    static const luaL_Reg core_funcs[] = {
+        {"new_job", core_new_job}, {"derive_key", core_derive_key}, {NULL, NULL}};
+
+    if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) /* once, before any worker exists */
+        return luaL_error(L, "curl_global_init failed");
+    core_pin_module();
+    if (luaL_newmetatable(L, JOB_MT)) {
+        lua_newtable(L);
+        cxb_setfuncs(L, job_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, job_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, job_close);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, job_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    lua_newtable(L);
+    cxb_setfuncs(L, core_funcs);
+    cxb_lua_sys_open(L);
+    lua_setfield(L, -2, "sys");
+    lua_pushstring(L, curl_version());
+    lua_setfield(L, -2, "curl_version");
+    return 1;
+}

@@ -1,0 +1,7 @@
+/* OS helpers the CLI needs and plain Lua lacks: fsync, isatty, a monotonic clock, getpid and
+ * signal flags. Pushes a table of them. */
+#ifndef CXB_LUA_SYS_H
+#define CXB_LUA_SYS_H
+#include <lua.h>
+void cxb_lua_sys_open(lua_State *L);
+#endif
