@@ -1,0 +1,98 @@
+-- Result writers: one JSON object per line for every result, and a CSV of the rows that did not
+-- succeed (the input's own columns plus `error`) that can be fixed and fed straight back in.
+local cjson = require "cjson"
+local csv = require "cxone.bulk.csv"
+
+local M = {}
+
+-- Key order of a results line: what an operator reads first comes first. Fields the engine adds
+-- later are appended in sorted order, so nothing is dropped.
+local ORDER = {
+    "line", "contact_id", "category", "subcategory", "ok", "status", "error", "attempts",
+    "replayed", "idempotency_key", "elapsed", "skipped", "invalid", "cancelled",
+    "method", "url", "body",
+}
+local ORDERED = {}
+for _, k in ipairs(ORDER) do ORDERED[k] = true end
+
+local function round(x, places)
+    local m = 10 ^ places
+    return math.floor(x * m + 0.5) / m
+end
+
+-- One result as a JSON line with a stable key order (values are encoded by lua-cjson).
+function M.encode_result(r)
+    local parts = {}
+    local function put(k, v)
+        if v == nil then return end
+        if k == "elapsed" and type(v) == "number" then v = round(v, 4) end
+        parts[#parts + 1] = cjson.encode(k) .. ":" .. cjson.encode(v)
+    end
+    for _, k in ipairs(ORDER) do put(k, r[k]) end
+    local extra = {}
+    for k in pairs(r) do
+        if not ORDERED[k] and type(k) == "string" then extra[#extra + 1] = k end
+    end
+    table.sort(extra)
+    for _, k in ipairs(extra) do
+        local v = r[k]
+        local t = type(v)
+        if t == "string" or t == "number" or t == "boolean" then put(k, v) end
+    end
+    return "{" .. table.concat(parts, ",") .. "}\n"
+end
+
+local Results = {}
+Results.__index = Results
+
+-- fh: an open file handle (nil writes nothing).
+function M.results(fh)
+    return setmetatable({ fh = fh, written = 0 }, Results)
+end
+
+function Results:write(r)
+    if not self.fh then return end
+    local ok, err = self.fh:write(M.encode_result(r))
+    if not ok then error("cannot write results: " .. tostring(err), 0) end
+    self.written = self.written + 1
+end
+
+function Results:flush()
+    if self.fh then self.fh:flush() end
+end
+
+local Failed = {}
+Failed.__index = Failed
+
+-- fh: an open file handle (nil writes nothing); header: the columns (including `error`);
+-- error_index: position of the error column in header; input_width: how many columns the input
+-- rows have (#header when the input already had an error column, #header - 1 otherwise).
+function M.failed(fh, header, error_index, input_width)
+    local self = setmetatable({ fh = fh, input_width = input_width, error_index = error_index,
+        written = 0 }, Failed)
+    if fh then
+        local ok, err = fh:write(csv.format_row(header))
+        if not ok then error("cannot write the failed file: " .. tostring(err), 0) end
+    end
+    return self
+end
+
+-- fields: the row as read (may be shorter or longer than the header); message: why it failed.
+-- The row keeps the header's width (padded with empty fields) with the error in its column;
+-- fields beyond the header are kept after it, so a ragged row stays visibly ragged.
+function Failed:write(fields, message)
+    if not self.fh then return end
+    local out = {}
+    for i = 1, self.input_width do out[i] = fields[i] or "" end
+    out[self.error_index] = message or ""
+    for i = self.input_width + 1, #fields do out[#out + 1] = fields[i] end
+    local ok, err = self.fh:write(csv.format_row(out))
+    if not ok then error("cannot write the failed file: " .. tostring(err), 0) end
+    self.written = self.written + 1
+end
+
+function Failed:flush()
+    if self.fh then self.fh:flush() end
+end
+
+return M

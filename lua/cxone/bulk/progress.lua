@@ -1,0 +1,99 @@
+-- Progress on stderr: a redrawn bar on a terminal (at most every TTY_INTERVAL seconds), a plain
+-- line every PLAIN_INTERVAL seconds otherwise. The rate is measured over the last RATE_WINDOW
+-- seconds, so the ETA follows pauses and slow-downs instead of the whole-run average.
+local M = {}
+
+M.TTY_INTERVAL = 0.1
+M.PLAIN_INTERVAL = 5
+M.RATE_WINDOW = 5
+
+-- "1:02:03" / "2:03" / "--:--" for unknown.
+function M.duration(s)
+    if not s or s ~= s or s == math.huge or s < 0 then return "--:--" end
+    s = math.floor(s + 0.5)
+    local h, m, sec = math.floor(s / 3600), math.floor(s / 60) % 60, s % 60
+    if h > 0 then return ("%d:%02d:%02d"):format(h, m, sec) end
+    return ("%d:%02d"):format(m, sec)
+end
+
+local Progress = {}
+Progress.__index = Progress
+
+-- opts: out (file handle), tty (bool), quiet (bool), now (monotonic clock), total (rows or nil),
+-- width (columns for the bar line).
+function M.new(opts)
+    local now = opts.now()
+    return setmetatable({
+        out = opts.out, tty = opts.tty, quiet = opts.quiet, now = opts.now, total = opts.total,
+        width = opts.width or 80, start = now, last_draw = nil, samples = { { now, 0 } },
+        drawn = false, line_len = 0,
+    }, Progress)
+end
+
+-- Done per second over the last RATE_WINDOW seconds (whole run while shorter).
+function Progress:rate(t, done)
+    local s = self.samples
+    s[#s + 1] = { t, done }
+    while #s > 2 and t - s[2][1] >= M.RATE_WINDOW do table.remove(s, 1) end
+    local dt = t - s[1][1]
+    if dt <= 0 then return 0 end
+    return (done - s[1][2]) / dt
+end
+
+-- The one-line status. st: done, ok, failed, skipped, retries, paused (seconds left or nil).
+function Progress:render(st, t)
+    local rate = self:rate(t, st.done)
+    local total = self.total
+    if total and st.done > total then total = st.done end
+    local eta = (total and rate > 0) and (total - st.done) / rate or nil
+    local counts = ("%s  %.1f/s  ok %d  failed %d"):format(
+        total and ("%d/%d"):format(st.done, total) or ("%d"):format(st.done), rate, st.ok, st.failed)
+    if st.skipped > 0 then counts = counts .. ("  skipped %d"):format(st.skipped) end
+    counts = counts .. ("  retries %d"):format(st.retries)
+    if st.paused and st.paused > 0 then counts = counts .. ("  paused %.0fs (429)"):format(st.paused) end
+    counts = counts .. "  ETA " .. (total and M.duration(eta) or "--:--")
+    if not self.tty then
+        return ("cxone-bulk: %s  elapsed %s"):format(counts, M.duration(t - self.start))
+    end
+    local pct = total and total > 0 and st.done / total or 0
+    local barw = math.max(10, math.min(40, self.width - #counts - 9))
+    local fill = math.floor(pct * barw + 0.5)
+    return ("[%s%s] %3d%% %s"):format(("#"):rep(fill), ("."):rep(barw - fill), math.floor(pct * 100), counts)
+end
+
+-- Redraws when due (or always with force).
+function Progress:update(st, force)
+    if self.quiet then return end
+    local t = self.now()
+    local every = self.tty and M.TTY_INTERVAL or M.PLAIN_INTERVAL
+    if not force then
+        if self.last_draw == nil then
+            if not self.tty and t - self.start < every then return end
+        elseif t - self.last_draw < every then
+            return
+        end
+    end
+    self.last_draw = t
+    local text = self:render(st, t)
+    if self.tty then
+        local pad = self.line_len > #text and (" "):rep(self.line_len - #text) or ""
+        self.out:write("\r", text, pad)
+        self.line_len = #text
+        self.drawn = true
+    else
+        self.out:write(text, "\n")
+    end
+    self.out:flush()
+end
+
+-- Draws the final state and ends the bar line, so the summary starts on a clean line.
+function Progress:finish(st)
+    if self.quiet then return end
+    if self.tty then
+        self:update(st, true)
+        self.out:write("\n")
+        self.out:flush()
+    end
+end
+
+return M

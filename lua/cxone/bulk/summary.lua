@@ -1,0 +1,108 @@
+-- Run tally and the end-of-run summary: totals, skipped rows, retries, 429s, elapsed time,
+-- effective rate, and failures grouped by status with one example each.
+local M = {}
+
+local Tally = {}
+Tally.__index = Tally
+
+function M.new()
+    return setmetatable({
+        done = 0, ok = 0, failed = 0, invalid = 0, cancelled = 0, skipped = 0, replayed = 0,
+        retries = 0, groups = {}, group_order = {},
+    }, Tally)
+end
+
+-- The failure group of a result: "invalid", "cancelled", "no response" or the HTTP status.
+local function group_of(r)
+    if r.invalid then return "invalid" end
+    if r.cancelled then return "cancelled" end
+    if not r.status or r.status == 0 then return "no response" end
+    return tostring(r.status)
+end
+
+-- Counts one result (r.line is the input line; r.skipped marks a journal skip).
+function Tally:add(r)
+    self.done = self.done + 1
+    if r.skipped then
+        self.skipped = self.skipped + 1
+        return
+    end
+    if r.ok then
+        self.ok = self.ok + 1
+        if r.replayed then self.replayed = self.replayed + 1 end
+        return
+    end
+    if r.invalid then
+        self.invalid = self.invalid + 1
+    elseif r.cancelled then
+        self.cancelled = self.cancelled + 1
+    else
+        self.failed = self.failed + 1
+    end
+    local key = group_of(r)
+    local g = self.groups[key]
+    if not g then
+        g = { count = 0, line = r.line, contact_id = r.contact_id, error = r.error }
+        self.groups[key] = g
+        self.group_order[#self.group_order + 1] = key
+    end
+    g.count = g.count + 1
+end
+
+-- Rows that did not succeed and were not skipped.
+function Tally:not_ok()
+    return self.failed + self.invalid + self.cancelled
+end
+
+-- The summary text. engine: the job's summary table (may be nil for a dry run); elapsed: seconds;
+-- extra: {interrupted=bool, dry_run=bool, unwritten=string|nil}.
+function Tally:render(engine, elapsed, extra)
+    extra = extra or {}
+    local out = {}
+    local function add(fmt, ...) out[#out + 1] = fmt:format(...) end
+    local title = extra.dry_run and "dry run" or (extra.interrupted and "interrupted" or "done")
+    local sent = self.ok + self.failed
+    add("cxone-bulk %s: %d rows in %.1f s", title, self.done, elapsed)
+    if extra.dry_run then
+        add("  would send %9d", self.ok)
+    else
+        add("  succeeded  %9d%s", self.ok, self.replayed > 0 and ("   (%d replayed by the server)"):format(self.replayed) or "")
+        add("  failed     %9d", self.failed)
+    end
+    add("  invalid    %9d", self.invalid)
+    if self.skipped > 0 then add("  skipped    %9d   (already succeeded per the journal)", self.skipped) end
+    if self.cancelled > 0 then add("  cancelled  %9d", self.cancelled) end
+    if engine then
+        add("  requests   %9d   retries %d   429s %d   5xx %d   transport errors %d",
+            engine.requests or 0, math.max(self.retries, engine.retried or 0), engine.http_429 or 0,
+            engine.http_5xx or 0, engine.transport_errors or 0)
+        if (engine.pauses or 0) > 0 then
+            add("  pauses     %9d   (%.1f s paused)", engine.pauses, engine.pause_seconds or 0)
+        end
+    end
+    if not extra.dry_run and elapsed > 0 then
+        add("  effective rate %.1f updates/s", sent / elapsed)
+    end
+    if #self.group_order > 0 then
+        add("failures by status:")
+        local keys = {}
+        for i, k in ipairs(self.group_order) do keys[i] = k end
+        table.sort(keys, function(a, b)
+            local ga, gb = self.groups[a], self.groups[b]
+            if ga.count ~= gb.count then return ga.count > gb.count end
+            return a < b
+        end)
+        for _, k in ipairs(keys) do
+            local g = self.groups[k]
+            local where = g.line and ("line %d"):format(g.line) or "?"
+            if g.contact_id and g.contact_id ~= "" then where = where .. (" contact %s"):format(g.contact_id) end
+            local msg = tostring(g.error or "?"):gsub("%s+", " ")
+            if #msg > 200 then msg = msg:sub(1, 197) .. "..." end
+            add("  %-11s %6d   e.g. %s: %s", k, g.count, where, msg)
+        end
+    end
+    if extra.unwritten then add("%s", extra.unwritten) end
+    return table.concat(out, "\n") .. "\n"
+end
+
+return M
