@@ -310,6 +310,18 @@ describe("callbacks and lifecycle", function()
     assert.is_true(unknown >= 1)
   end)
 
+  it("opts.deadline stops the batch: unsent tasks come back cancelled, saying so", function()
+    m:reset()
+    m:config { latency_ms = 200 }
+    local t0 = bulk.sys.monotime()
+    local summary, results, count = H.run(H.tasks(100), H.opts(m, { workers = 2, deadline = 0.5 }))
+    m:config { latency_ms = 5 }
+    assert.is_true(bulk.sys.monotime() - t0 < 2.5)
+    assert.are.equal(100, count)
+    assert.is_true(summary.cancelled >= 90)
+    assert.matches("deadline of 0.5 s passed", results[100].error, 1, true)
+  end)
+
   it("a job dropped without close is cancelled by __gc and its threads are gone within a second", function()
     local base = H.thread_count()
     do

@@ -51,6 +51,7 @@ void cxb_task_free(cxb_task *t)
 {
     if (t) {
         free(t->error);
+        free(t->response);
         free(t);
     }
 }
@@ -73,7 +74,9 @@ static void job_push_result_locked(cxb_job *j, cxb_task *t)
 {
     if (t->started > 0)
         t->elapsed = cxb_now_mono() - t->started;
-    if (t->ok)
+    if (t->fetch)
+        ; /* auxiliary request: not a task of the batch */
+    else if (t->ok)
         j->c.succeeded++;
     else
         j->c.failed++;
@@ -180,16 +183,17 @@ static void task_cancelled(cxb_job *j, cxb_task *t, int in_flight)
     t->unknown = in_flight;
     pthread_mutex_lock(&j->mu);
     int fatal = j->fatal;
-    char msg[512];
+    char msg[512], why[168];
     snprintf(msg, sizeof msg, "%s", j->fatal_msg);
+    snprintf(why, sizeof why, "%s%s", j->cancel_reason, j->cancel_reason[0] ? ": " : "");
     pthread_mutex_unlock(&j->mu);
     if (fatal)
         task_set_error(t, "batch aborted: %s", msg);
     else if (in_flight)
-        task_set_error(t, "cancelled while the request was in flight: outcome unknown "
-                          "(rerun with the same idempotency key / batch_id is safe)");
+        task_set_error(t, "%scancelled while the request was in flight: outcome unknown "
+                          "(rerun with the same idempotency key / batch_id is safe)", why);
     else
-        task_set_error(t, "cancelled before it was sent");
+        task_set_error(t, "%scancelled before it was sent", why);
 }
 
 /* Builds the request headers on the worker's stack: no allocation per request. */
@@ -277,6 +281,19 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
                 t->status = status;
                 if (status >= 200 && status < 300) {
                     t->replayed = r.replayed;
+                    if (t->fetch) {
+                        t->response = malloc(r.body_len + 1);
+                        if (!t->response) {
+                            task_set_error(t, "out of memory keeping the response");
+                            return 0;
+                        }
+                        memcpy(t->response, r.body, r.body_len + 1);
+                        t->response_len = r.body_len;
+                        if (r.truncated) {
+                            task_set_error(t, "response larger than %d bytes", CXB_HTTP_BODY_CAP);
+                            return 0;
+                        }
+                    }
                     return 1;
                 }
                 char detail[400];
@@ -329,6 +346,10 @@ static void job_run_task(job_worker *w, cxb_task *t)
     t->started = cxb_now_mono();
     if (!w->http_ok) {
         task_set_error(t, "out of memory creating the HTTP handle");
+        return;
+    }
+    if (t->fetch) {
+        t->ok = job_request(w, t, "GET");
         return;
     }
     if (w->job->cfg.preflight) {
@@ -556,6 +577,21 @@ int cxb_job_submit(cxb_job *j, cxb_task *t, const char *invalid_msg)
     return 0;
 }
 
+int cxb_job_submit_fetch(cxb_job *j, cxb_task *t)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->outstanding >= j->max_outstanding) {
+        pthread_mutex_unlock(&j->mu);
+        return -1;
+    }
+    t->fetch = 1;
+    j->outstanding++;
+    cxb_queue_push(&j->tasks, t);
+    pthread_cond_signal(&j->cv_work);
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
 void cxb_job_close_input(cxb_job *j)
 {
     pthread_mutex_lock(&j->mu);
@@ -622,6 +658,15 @@ void cxb_job_cancel(cxb_job *j)
     pthread_mutex_lock(&j->mu);
     pthread_cond_broadcast(&j->cv_work);
     pthread_mutex_unlock(&j->mu);
+}
+
+void cxb_job_cancel_reason(cxb_job *j, const char *reason)
+{
+    pthread_mutex_lock(&j->mu);
+    if (!j->cancel_reason[0] && reason)
+        snprintf(j->cancel_reason, sizeof j->cancel_reason, "%s", reason);
+    pthread_mutex_unlock(&j->mu);
+    cxb_job_cancel(j);
 }
 
 void cxb_job_counters(cxb_job *j, cxb_counters *out, char *fatal, size_t fatallen)

@@ -35,10 +35,13 @@ typedef struct cxb_task {
     size_t body_len;
     char *key;            /* Idempotency-Key */
     /* result */
+    int fetch;            /* an auxiliary GET (e.g. the outcome hierarchy), not a contact task */
     int ok, attempts, replayed, cancelled, invalid, skipped, unknown;
     long status;
     double started, elapsed;
     char *error;          /* malloc'd message or NULL */
+    char *response;       /* fetch only: the response body (malloc'd) */
+    size_t response_len;
 } cxb_task;
 
 typedef enum {
@@ -81,6 +84,7 @@ typedef struct cxb_job {
     int owner_waiting;
     int fatal;
     char fatal_msg[512];
+    char cancel_reason[160];  /* why the owner cancelled (e.g. "deadline of 30 s passed") */
     atomic_int cancel;
     cxb_counters c;
     double started;
@@ -101,6 +105,11 @@ cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen);
  * task (invalid_msg != NULL) becomes a result at once, without a request. */
 int cxb_job_submit(cxb_job *j, cxb_task *t, const char *invalid_msg);
 
+/* Queues an auxiliary GET of t->url with the job's token and limiter (t->fetch is set here).
+ * Its result comes back through cxb_job_take like a task's, with the body in t->response, and it
+ * is not counted in the task counters. Never blocks; -1 when no slot is free. */
+int cxb_job_submit_fetch(cxb_job *j, cxb_task *t);
+
 /* No more tasks will be submitted. */
 void cxb_job_close_input(cxb_job *j);
 
@@ -115,8 +124,10 @@ size_t cxb_job_events(cxb_job *j, cxb_event *out, size_t max);
 int cxb_job_finished(cxb_job *j);
 int cxb_job_has_slot(cxb_job *j);
 
-/* Returns at once; unsent tasks become cancelled results, in-flight transfers abort promptly. */
+/* Returns at once; unsent tasks become cancelled results, in-flight transfers abort promptly.
+ * reason (may be NULL) prefixes the cancelled results' messages. */
 void cxb_job_cancel(cxb_job *j);
+void cxb_job_cancel_reason(cxb_job *j, const char *reason);
 
 /* Snapshot of the counters (and the fatal message, if any). */
 void cxb_job_counters(cxb_job *j, cxb_counters *out, char *fatal, size_t fatallen);

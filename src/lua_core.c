@@ -148,6 +148,25 @@ static int job_submit(lua_State *L)
     return 1;
 }
 
+/* job:fetch(url) -> bool: an auxiliary GET with the job's token and limiter; its result comes
+ * back from take() with index 0 and the response in `body`. */
+static int job_fetch(lua_State *L)
+{
+    cxb_job *j = job_open(L);
+    size_t url_len;
+    const char *url = luaL_checklstring(L, 2, &url_len);
+    cxb_task *t = cxb_task_new(0, "", 0, url, url_len, "", 0, "", 0);
+    if (!t)
+        return luaL_error(L, "out of memory");
+    if (cxb_job_submit_fetch(j, t) != 0) {
+        cxb_task_free(t);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static void set_str(lua_State *L, const char *k, const char *v)
 {
     lua_pushstring(L, v);
@@ -195,6 +214,13 @@ static void push_result(lua_State *L, const cxb_task *t)
         set_bool(L, "skipped", 1);
     if (t->unknown)
         set_bool(L, "outcome_unknown", 1);
+    if (t->fetch) {
+        set_bool(L, "fetch", 1);
+        if (t->response) {
+            lua_pushlstring(L, t->response, t->response_len);
+            lua_setfield(L, -2, "body");
+        }
+    }
 }
 
 /* job:take(wait_seconds, want_slot) -> array of results */
@@ -274,11 +300,13 @@ static int job_finished(lua_State *L)
     return 1;
 }
 
+/* job:cancel([reason]): returns at once. */
 static int job_cancel(lua_State *L)
 {
     lua_job *lj = job_check(L);
+    const char *reason = luaL_optstring(L, 2, NULL);
     if (lj->job)
-        cxb_job_cancel(lj->job);
+        cxb_job_cancel_reason(lj->job, reason);
     return 0;
 }
 
@@ -378,7 +406,7 @@ static void core_pin_module(void)
 __attribute__((visibility("default"))) int luaopen_cxone_bulk_core(lua_State *L)
 {
     static const luaL_Reg job_methods[] = {
-        {"submit", job_submit},       {"take", job_take},         {"events", job_events},
+        {"submit", job_submit},       {"fetch", job_fetch},       {"take", job_take},         {"events", job_events},
         {"close_input", job_close_input}, {"has_slot", job_has_slot}, {"finished", job_finished},
         {"cancel", job_cancel},       {"counters", job_counters}, {"close", job_close},
         {NULL, NULL}};

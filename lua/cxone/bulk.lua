@@ -4,6 +4,7 @@
 -- and runs callbacks on the caller's thread.
 local core = require "cxone.bulk.core"
 local cjson = require "cjson"
+local outcomes = require "cxone.bulk.outcomes"
 
 local M = {
   _VERSION = "0.1.0",
@@ -44,7 +45,7 @@ local OPTIONS = {
   timeout = "posnum", connect_timeout = "posnum", pause_threshold = "nonnegnum",
   batch_id = "string", on_result = "func", on_event = "func",
   ca_file = "nonempty", insecure = "boolean", allow_http = "boolean", queue_size = "posint",
-  preflight = "boolean", validate_outcomes = "boolean", outcome_map = "table",
+  preflight = "boolean", validate_outcomes = "boolean", outcome_map = "table", deadline = "posnum",
 }
 
 local DEFAULTS = {
@@ -101,6 +102,10 @@ local function resolve_opts(opts)
   o.client_secret = o.client_secret or os.getenv("CXONE_CLIENT_SECRET")
   check_url("base_url", o.base_url, o.allow_http)
   check_url("token_url", o.token_url, o.allow_http)
+  if o.outcome_map then
+    local ok, err = outcomes.check_map(o.outcome_map)
+    if not ok then opt_error("option " .. err) end
+  end
   if o.backoff_max < o.backoff_base then
     opt_error(fmt("option 'backoff_max' (%g) must be >= backoff_base (%g)", o.backoff_max, o.backoff_base))
   end
@@ -234,7 +239,13 @@ function M.start(tasks, opts)
     _o = o, _iter = iter, _is_array = is_array, _n = 0, _input_done = false,
     _started = monotime(), _prefix = o.base_url .. "/api/v2/contacts/",
   }, Job)
+  if o.deadline then self._deadline_at = self._started + o.deadline end
   self._c = core.new_job(core_config(o))
+  if o.validate_outcomes then
+    -- Tasks wait until the hierarchy has arrived (same token, same limiter, one request).
+    self._await_outcomes = true
+    self._c:fetch(o.base_url .. "/api/v2/contact/outcomes")
+  end
   return self
 end
 
@@ -248,6 +259,10 @@ function Job:_prepare(task, index)
     return { index, id, "", "", nil, subcategory }
   end
   local id = task.contact_id
+  if self._outcomes then
+    local why = outcomes.check(self._outcomes, category, subcategory)
+    if why then return { index, id, "", "", nil, label .. ": " .. why } end
+  end
   return { index, id, self._prefix .. pct_encode(id), encode_body(category, subcategory),
            task.idempotency_key, nil }
 end
@@ -258,7 +273,7 @@ end
 
 -- Moves tasks from the iterator into the C queue until it is full or the input ends.
 function Job:_feed()
-  if self._input_done then return end
+  if self._input_done or self._await_outcomes then return end
   local c, batch_id = self._c, self._o.batch_id
   while true do
     local p = self._pending
@@ -299,6 +314,34 @@ function Job:_dispatch_events()
   end
 end
 
+-- Stops taking input because the whole batch cannot proceed.
+function Job:_abort(message)
+  self._fatal = self._fatal or message
+  self._await_outcomes = false
+  self._stop_input = true
+  self._pending = nil
+  self._input_done = true
+  self._c:cancel()
+  self._c:close_input()
+end
+
+-- Takes the outcome hierarchy out of the results (it is not a task's result).
+function Job:_take_fetch(results)
+  for i = #results, 1, -1 do
+    local r = results[i]
+    if r.fetch then
+      table.remove(results, i)
+      local tree, err
+      if r.ok then tree, err = outcomes.from_json(r.body) else err = r.error end
+      if tree then
+        self._outcomes, self._await_outcomes = tree, false
+      else
+        self:_abort("could not fetch the outcome hierarchy (validate_outcomes): " .. tostring(err))
+      end
+    end
+  end
+end
+
 -- A fatal (whole-batch) error stops the input: every queued task comes back aborted.
 function Job:_check_fatal(results)
   if self._fatal then return end
@@ -314,6 +357,16 @@ function Job:_check_fatal(results)
   end
 end
 
+-- opts.deadline: past it, nothing new is sent and the remaining tasks come back cancelled.
+function Job:_check_deadline()
+  local at = self._deadline_at
+  if at and not self._deadline_hit and monotime() >= at then
+    self._deadline_hit = true
+    self._c:cancel(string.format("deadline of %g s passed", self._o.deadline))
+    if not self._is_array then self._stop_input = true end
+  end
+end
+
 --- Returns the results finished so far (an array, possibly empty), waiting up to max_wait
 -- seconds for at least one. poll(0) never blocks. Callbacks run here, on the caller's thread.
 function Job:poll(max_wait)
@@ -323,10 +376,14 @@ function Job:poll(max_wait)
   local deadline = monotime() + max_wait
   local c = self._c
   while true do
+    self:_check_deadline()
     self:_feed()
-    local left = deadline - monotime()
+    local until_ = deadline
+    if self._deadline_at and not self._deadline_hit and self._deadline_at < until_ then until_ = self._deadline_at end
+    local left = until_ - monotime()
     local results = c:take(left > 0 and left or 0)
     self:_dispatch_events()
+    if self._await_outcomes then self:_take_fetch(results) end
     if #results > 0 then
       self:_check_fatal(results)
       local on_result = self._o.on_result
@@ -353,9 +410,9 @@ function Job:done()
 end
 
 --- Cancels at once: nothing new is sent, in-flight transfers abort. Never blocks.
-function Job:cancel()
+function Job:cancel(reason)
   if self._c then
-    self._c:cancel()
+    self._c:cancel(reason)
     if not self._is_array then self._stop_input = true end
   end
 end
@@ -365,7 +422,7 @@ function Job:summary()
   if not self._c then return self._final end
   local s, fatal = self._c:counters()
   s.elapsed = monotime() - self._started
-  s.error = fatal
+  s.error = self._fatal or fatal
   return s
 end
 
@@ -373,7 +430,7 @@ end
 function Job:error()
   if self._c then
     local _, fatal = self._c:counters()
-    return fatal
+    return self._fatal or fatal
   end
   return self._final and self._final.error
 end
