@@ -2,7 +2,9 @@
  *
  * One limiter is shared by every worker of a job; with cxb_limiter_open_shared() it is shared by
  * every process on the host that names the same limit (state in /dev/shm, lock-free).
- * Guarantee: in any window of T seconds at most burst + rate*T acquisitions succeed. */
+ * Guarantee: in any window of T seconds at most burst + rate*T acquisitions are scheduled
+ * (acquire returns at the scheduled instant plus the sleep's wake-up latency). Lock-free: no
+ * mutex is held anywhere, so a thread or process stopped at any instant cannot wedge others. */
 #ifndef CXB_LIMITER_H
 #define CXB_LIMITER_H
 #include <stdatomic.h>
