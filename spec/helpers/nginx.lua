@@ -1,0 +1,250 @@
+-- Runs the example nginx (examples/nginx/nginx.conf rendered into a private prefix) for the
+-- specs, plus the few process tools the multi-process specs need (spawn, alive, kill).
+-- Everything listens on 127.0.0.1 only and is stopped by its pid.
+local render = require "examples.nginx.render"
+local cjson = require "cjson"
+
+local N = {}
+N.NGINX = "/usr/sbin/nginx"
+N.LUA_MODULE = "/usr/lib/nginx/modules/ngx_http_lua_module.so"
+
+local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+N.q = sh_quote
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("*a")
+  local ok, _, code = p:close()
+  if type(ok) == "number" then code = ok; ok = code == 0 end -- Lua 5.1 returns the status
+  return ok == true or code == 0, out
+end
+N.run = run
+
+local function sleep(s) os.execute("sleep " .. string.format("%.3f", s)) end
+N.sleep = sleep
+
+function N.now()
+  return require("cxone.bulk").sys.monotime()
+end
+
+--- true, or nil and why nginx with the Lua module cannot run here.
+function N.available()
+  if not exists(N.NGINX) then return nil, "nginx is not installed (apt-get install nginx)" end
+  if not exists(N.LUA_MODULE) then
+    return nil, "nginx's Lua module is not installed (apt-get install libnginx-mod-http-lua)"
+  end
+  if not exists("/usr/share/lua/5.1/resty/core.lua") then
+    return nil, "lua-resty-core is not installed (apt-get install lua-resty-core)"
+  end
+  if not exists("build/luajit/cxone/bulk/core.so") then
+    return nil, "the LuaJIT build of the module is missing (make LUA=luajit module)"
+  end
+  return true
+end
+
+---------------------------------------------------------------------------------------------
+-- Processes
+---------------------------------------------------------------------------------------------
+
+--- Starts `cmd` (a shell command line) in the background; returns its pid.
+function N.spawn(cmd, stdout, stderr)
+  local line = string.format("sh -c %s", sh_quote(string.format("exec %s >%s 2>%s",
+    cmd, sh_quote(stdout or "/dev/null"), sh_quote(stderr or "/dev/null"))))
+  local p = assert(io.popen(line .. " & echo $!"))
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  assert(pid, "could not start: " .. cmd)
+  return pid
+end
+
+--- true while `pid` runs (a zombie that nobody reaped yet counts as gone).
+function N.alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "rb")
+  if not f then return false end
+  local stat = f:read("*a") or ""
+  f:close()
+  local state = stat:match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+function N.kill(pid, sig)
+  os.execute(string.format("kill -%s %d 2>/dev/null", sig or "TERM", pid))
+end
+
+--- Waits up to `seconds` for pid to end; returns true and the seconds it took, or false.
+function N.wait_gone(pid, seconds)
+  local t0 = N.now()
+  while N.alive(pid) do
+    if N.now() - t0 > seconds then return false, N.now() - t0 end
+    sleep(0.02)
+  end
+  return true, N.now() - t0
+end
+
+function N.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function N.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(text))
+  assert(f:close())
+end
+
+--- A fresh directory under /tmp, readable by nginx's unprivileged workers.
+function N.tempdir(tag)
+  local ok, out = run("mktemp -d /tmp/cxb-" .. (tag or "spec") .. ".XXXXXX")
+  assert(ok, out)
+  local dir = out:gsub("%s+$", "")
+  assert(run("chmod 755 " .. sh_quote(dir)))
+  return dir
+end
+
+---------------------------------------------------------------------------------------------
+-- HTTP over curl
+---------------------------------------------------------------------------------------------
+
+--- GET or POST; returns status, body, seconds taken (curl's time_total).
+function N.http(method, url, body_file)
+  local out = os.tmpname()
+  local cmd = string.format("curl -s -m 30 -X %s -o %s -w '%%{http_code} %%{time_total}' %s", method,
+    sh_quote(out), sh_quote(url))
+  if body_file then
+    cmd = cmd .. " -H 'Content-Type: application/json' --data-binary @" .. sh_quote(body_file)
+  end
+  local _, res = run(cmd)
+  local status, took = res:match("(%d+) ([%d.]+)")
+  local text = N.read_file(out) or ""
+  os.remove(out)
+  return tonumber(status), text, tonumber(took)
+end
+
+---------------------------------------------------------------------------------------------
+-- nginx
+---------------------------------------------------------------------------------------------
+
+local Nginx = {}
+Nginx.__index = Nginx
+
+local function pick_port()
+  return 20000 + math.random(0, 39999)
+end
+
+--- Renders the example conf into a new prefix and starts nginx (daemonised, pid file).
+-- o: { values = {render placeholders}, env = {NAME = value}, tag = "..." }
+function N.start(o)
+  o = o or {}
+  math.randomseed(os.time() + require("cxone.bulk").sys.getpid())
+  local prefix = N.tempdir(o.tag or "nginx")
+  for _, d in ipairs { "logs", "tmp", "journal" } do assert(run("mkdir -p " .. sh_quote(prefix .. "/" .. d))) end
+  local values = {}
+  for k, v in pairs(o.values or {}) do values[k] = v end
+  values.PREFIX = prefix
+  -- Started as root, the master drops its workers to nobody: give them the dirs they write.
+  if not values.USER_LINE and run("test \"$(id -u)\" = 0") then
+    values.USER_LINE = "user nobody nogroup;"
+    assert(run("chown -R nobody:nogroup " .. sh_quote(prefix .. "/tmp") .. " " .. sh_quote(prefix .. "/journal")))
+  end
+  local env = ""
+  for k, v in pairs(o.env or {}) do env = env .. k .. "=" .. sh_quote(v) .. " " end
+
+  local last
+  for _ = 1, 5 do
+    values.PORT = values.PORT or pick_port()
+    local text = assert(render.render_file(values))
+    local conf = prefix .. "/nginx.conf"
+    N.write_file(conf, text)
+    local ok, out = run(string.format("env %s%s -p %s -c %s", env, N.NGINX, sh_quote(prefix), sh_quote(conf)))
+    if ok then
+      local self = setmetatable({ prefix = prefix, conf = conf, port = values.PORT,
+        url = "http://127.0.0.1:" .. values.PORT }, Nginx)
+      self.pid = tonumber(N.read_file(prefix .. "/nginx.pid"))
+      assert(self.pid, "nginx started but wrote no pid file")
+      self:wait_ready(5)
+      return self
+    end
+    last = out
+    if not out:find("Address already in use", 1, true) then break end
+    values.PORT = nil -- someone else has that port: pick another
+  end
+  error("nginx did not start: " .. tostring(last) .. "\n" .. (N.read_file(prefix .. "/logs/error.log") or ""))
+end
+
+function Nginx:wait_ready(seconds)
+  local t0 = N.now()
+  while N.now() - t0 < seconds do
+    local status = N.http("GET", self.url .. "/ping")
+    if status == 200 then return true end
+    sleep(0.05)
+  end
+  error("nginx did not answer /ping within " .. seconds .. " s\n" .. self:error_log())
+end
+
+function Nginx:error_log()
+  return N.read_file(self.prefix .. "/logs/error.log") or ""
+end
+
+function Nginx:get(path) return N.http("GET", self.url .. path) end
+
+--- POSTs a Lua table as JSON. Returns status, decoded body (or raw text), seconds.
+function Nginx:post_json(path, doc)
+  local file = os.tmpname()
+  N.write_file(file, cjson.encode(doc))
+  local status, text, took = N.http("POST", self.url .. path, file)
+  os.remove(file)
+  local ok, decoded = pcall(cjson.decode, text)
+  return status, ok and decoded or text, took
+end
+
+--- Worker pids (children of the master).
+function Nginx:worker_pids()
+  local _, out = run("ps -o pid= --ppid " .. self.pid)
+  local pids = {}
+  for pid in out:gmatch("%d+") do pids[#pids + 1] = tonumber(pid) end
+  return pids
+end
+
+--- Graceful quit (SIGQUIT to the master). Returns true and seconds until every process of this
+-- nginx is gone, or false after `seconds` (then it kills them so nothing outlives the spec).
+function Nginx:quit(seconds)
+  local procs = self:worker_pids()
+  procs[#procs + 1] = self.pid
+  local t0 = N.now()
+  N.kill(self.pid, "QUIT")
+  local all = true
+  for _, pid in ipairs(procs) do
+    local gone = N.wait_gone(pid, math.max(0, seconds - (N.now() - t0)))
+    all = all and gone
+  end
+  local took = N.now() - t0
+  if not all then for _, pid in ipairs(procs) do N.kill(pid, "KILL") end end
+  self.stopped = true
+  return all, took
+end
+
+--- Stops it if still running (for teardown); keeps the prefix when KEEP_NGINX_PREFIX is set.
+function Nginx:stop()
+  if not self.stopped then self:quit(5) end
+  if not os.getenv("KEEP_NGINX_PREFIX") then run("rm -rf " .. sh_quote(self.prefix)) end
+end
+
+--- Decodes a JSON-lines file into an array of tables.
+function N.read_jsonl(path)
+  local out = {}
+  local text = N.read_file(path)
+  if not text then return out end
+  for line in text:gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
+  return out
+end
+
+return N
