@@ -35,7 +35,7 @@ define FUZZ_RUN
 	if $(FUZZ_DIR)/$(1) -max_total_time=$(2) -print_final_stats=1 \
 	     -artifact_prefix=$(FUZZ_DIR)/artifacts/$(1)- $(3) fuzz/corpus/$(1) \
 	     > $(FUZZ_DIR)/$(1).log 2>&1; then \
-	  grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' $(FUZZ_DIR)/$(1).log; \
+	  grep -a -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' $(FUZZ_DIR)/$(1).log; \
 	else \
 	  tail -n 60 $(FUZZ_DIR)/$(1).log; echo "fuzz $(1): FAILED (see $(FUZZ_DIR)/$(1).log)"; exit 1; \
 	fi
