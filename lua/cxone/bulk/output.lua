@@ -20,24 +20,49 @@ local function round(x, places)
     return math.floor(x * m + 0.5) / m
 end
 
+-- '"key":' for every known key, encoded once.
+local KEY = setmetatable({}, { __index = function(t, k)
+    local v = cjson.encode(k) .. ":"
+    t[k] = v
+    return v
+end })
+
+local function encode_value(k, v)
+    local t = type(v)
+    if t == "boolean" then return v and "true" or "false" end
+    if t == "number" then
+        if k == "elapsed" then v = round(v, 4) end
+        if v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then return ("%d"):format(v) end
+    end
+    return cjson.encode(v)
+end
+
 -- One result as a JSON line with a stable key order (values are encoded by lua-cjson).
+-- Only string, number and boolean fields are written.
 function M.encode_result(r)
-    local parts = {}
-    local function put(k, v)
-        if v == nil then return end
-        if k == "elapsed" and type(v) == "number" then v = round(v, 4) end
-        parts[#parts + 1] = cjson.encode(k) .. ":" .. cjson.encode(v)
-    end
-    for _, k in ipairs(ORDER) do put(k, r[k]) end
-    local extra = {}
-    for k in pairs(r) do
-        if not ORDERED[k] and type(k) == "string" then extra[#extra + 1] = k end
-    end
-    table.sort(extra)
-    for _, k in ipairs(extra) do
+    local parts, n = {}, 0
+    for i = 1, #ORDER do
+        local k = ORDER[i]
         local v = r[k]
+        if v ~= nil then
+            n = n + 1
+            parts[n] = KEY[k] .. encode_value(k, v)
+        end
+    end
+    local extra
+    for k, v in pairs(r) do
         local t = type(v)
-        if t == "string" or t == "number" or t == "boolean" then put(k, v) end
+        if not ORDERED[k] and type(k) == "string" and (t == "string" or t == "number" or t == "boolean") then
+            extra = extra or {}
+            extra[#extra + 1] = k
+        end
+    end
+    if extra then
+        table.sort(extra)
+        for _, k in ipairs(extra) do
+            n = n + 1
+            parts[n] = KEY[k] .. encode_value(k, r[k])
+        end
     end
     return "{" .. table.concat(parts, ",") .. "}\n"
 end
