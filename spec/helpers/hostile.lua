@@ -1,0 +1,113 @@
+-- Spec helper for build/cxone-hostile (hostile/): start a broken server, read what it saw, stop it.
+-- Also: self-signed certificates for the TLS spec, the process's RSS, shell quoting.
+local H = {}
+
+H.BIN = os.getenv("CXONE_HOSTILE") or "build/cxone-hostile"
+H.TOKEN = "hostile-token-0123456789abcdef" -- what the server issues unless told otherwise
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+H.quote = q
+
+local Server = {}
+Server.__index = Server
+
+--- Starts the hostile server. opts: mode (required), status, location, token, expires_in,
+-- token_body, size, tls = {cert=, key=}. Every request is logged to a temporary file.
+function H.start(opts)
+  local f = io.open(H.BIN, "rb")
+  assert(f, H.BIN .. " is missing: run `make hostile-bin` first")
+  f:close()
+  local log = os.tmpname()
+  local argv = { H.BIN, "--mode", opts.mode, "--log", log }
+  local function add(flag, v) if v ~= nil then argv[#argv + 1] = flag; argv[#argv + 1] = v end end
+  add("--status", opts.status)
+  add("--location", opts.location)
+  add("--token", opts.token)
+  add("--expires-in", opts.expires_in)
+  add("--token-body", opts.token_body)
+  add("--size", opts.size)
+  if opts.tls then
+    add("--tls-cert", opts.tls.cert)
+    add("--tls-key", opts.tls.key)
+  end
+  local parts = {}
+  for i, a in ipairs(argv) do parts[i] = q(a) end
+  -- `echo $$` prints the shell's pid; exec keeps it for the server, so we can signal it.
+  local fh = assert(io.popen("echo $$; exec " .. table.concat(parts, " ") .. " 2>/dev/null", "r"))
+  local pid = tonumber(fh:read("*l"))
+  local port = tonumber(fh:read("*l") or "")
+  if not port then
+    fh:close()
+    os.remove(log)
+    error("cxone-hostile did not start (mode " .. tostring(opts.mode) .. ")")
+  end
+  local scheme = opts.tls and "https" or "http"
+  return setmetatable({ fh = fh, pid = pid, port = port, log = log, mode = opts.mode,
+                        url = scheme .. "://127.0.0.1:" .. port }, Server)
+end
+
+--- The requests seen so far: array of {method=, path=, auth="bearer"|"basic"|"none"}.
+function Server:requests()
+  local out = {}
+  local fh = io.open(self.log, "rb")
+  if not fh then return out end
+  for line in fh:lines() do
+    local m, p, a = line:match("^(%S+) (%S+) auth=(%S+)$")
+    if m then out[#out + 1] = { method = m, path = p, auth = a } end
+  end
+  fh:close()
+  return out
+end
+
+function Server:stop()
+  if self.fh then
+    os.execute("kill " .. self.pid .. " 2>/dev/null")
+    self.fh:close() -- waits for the server to exit
+    self.fh = nil
+    os.remove(self.log)
+  end
+end
+
+--- Resident set size of this process in KiB (Linux /proc).
+function H.rss_kb()
+  local fh = assert(io.open("/proc/self/status", "rb"))
+  local s = fh:read("*a")
+  fh:close()
+  return tonumber(s:match("VmRSS:%s*(%d+)"))
+end
+
+--- A fresh temporary directory (removed by H.rmdir).
+function H.tmpdir()
+  local p = io.popen("mktemp -d")
+  local d = p:read("*l")
+  p:close()
+  return d
+end
+
+function H.rmdir(d)
+  if d and d:match("^/tmp/") then os.execute("rm -rf " .. q(d)) end
+end
+
+--- Writes a self-signed certificate for 127.0.0.1/localhost into dir: {cert=, key=}.
+function H.self_signed(dir, cn)
+  local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
+  local cmd = ("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
+    .. " -subj %s -addext %s -keyout %s -out %s >/dev/null 2>&1"):format(
+      q("/CN=" .. (cn or "localhost")), q("subjectAltName=DNS:localhost,IP:127.0.0.1"), q(key), q(cert))
+  local ok = os.execute(cmd)
+  assert(ok == true or ok == 0, "openssl could not create a certificate (is the openssl package installed?)")
+  return { cert = cert, key = key }
+end
+
+--- Reads a whole file (nil when missing).
+function H.slurp(path)
+  local fh = io.open(path, "rb")
+  if not fh then return nil end
+  local s = fh:read("*a")
+  fh:close()
+  return s
+end
+
+return H
