@@ -127,9 +127,10 @@ function M.stream_batch()
       -- flush(true) yields until the bytes are with the kernel: the client sees results live.
       local sent = ngx.flush(true)
       if not sent then client_gone = true; job:cancel("client closed the connection") end
-    elseif #results == 0 then
-      ngx.sleep(conf.poll_interval) -- yields to the event loop; other requests run meanwhile
     end
+    -- Always yield: with no results wait a little, otherwise just let other requests run
+    -- (a cancelled batch drains thousands of results without any I/O to yield on).
+    ngx.sleep(#results == 0 and conf.poll_interval or 0.001)
   end
   local summary = job:summary()
   -- done() means every worker thread is idle: close() only joins threads that are already
@@ -238,9 +239,8 @@ local function run_background(premature, id, tasks, batch_id)
       if #results > 0 then
         journal_write(journal, results, st)
         publish(id, st)
-      else
-        ngx.sleep(conf.poll_interval)
       end
+      ngx.sleep(#results == 0 and conf.poll_interval or 0.001) -- always yield to the event loop
     end
   end)
   if not pcall_ok then
@@ -279,6 +279,7 @@ function M.start_job()
   elseif #id > 64 or not id:match("^[%w_.-]+$") then
     return reply(400, { error = "id must be 1-64 characters of [A-Za-z0-9_.-]" })
   end
+  if status_dict():get(id) then return reply(409, { error = "job id already used: " .. id }) end
   if running >= conf.max_jobs_per_worker then
     return reply(429, { error = "this worker already runs a background job", worker_pid = ngx.worker.pid() })
   end
