@@ -90,12 +90,13 @@ function H.rmdir(d)
   if d and d:match("^/tmp/") then os.execute("rm -rf " .. q(d)) end
 end
 
---- Writes a self-signed certificate for 127.0.0.1/localhost into dir: {cert=, key=}.
+--- Writes a self-signed certificate into dir: {cert=, key=}. It names localhost and 127.0.0.1,
+-- or only `cn` when another name is given (to test host name checks).
 function H.self_signed(dir, cn)
   local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
   local cmd = ("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
     .. " -subj %s -addext %s -keyout %s -out %s >/dev/null 2>&1"):format(
-      q("/CN=" .. (cn or "localhost")), q("subjectAltName=DNS:localhost,IP:127.0.0.1"), q(key), q(cert))
+      q("/CN=" .. (cn or "localhost")), q("subjectAltName=" .. (cn and cn ~= "localhost" and "DNS:" .. cn or "DNS:localhost,IP:127.0.0.1")), q(key), q(cert))
   local ok = os.execute(cmd)
   assert(ok == true or ok == 0, "openssl could not create a certificate (is the openssl package installed?)")
   return { cert = cert, key = key }
