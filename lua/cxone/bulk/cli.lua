@@ -255,6 +255,7 @@ function Run:run_job()
             if row then self:finish(row, r) end
         end
         if self.journal then self.journal:tick() end
+        if #results > 0 then self.results:flush() end
         self.progress:update(self:progress_state())
         local sig = sys.signal_caught()
         if sig then self:on_signal(sig, job) end
