@@ -1,0 +1,90 @@
+/* /_mock/ endpoints: live configuration, statistics and reset. No auth, no rate limit:
+ * they exist for tests and operators and are not part of the simulated API. */
+#include <stdio.h>
+#include <string.h>
+
+#include "mock.h"
+
+int mock_apply_config(struct mock *m, const json_t *obj, char *err, size_t errlen)
+{
+    bool revoke = false;
+    pthread_rwlock_wrlock(&m->cfg_lock);
+    int rc = config_apply_json(&m->cfg, obj, &revoke, err, errlen);
+    if (rc == 0) {
+        if (json_object_get(obj, "once_429_retry_after"))
+            atomic_store(&m->once_429, (long)m->cfg.once_429_retry_after);
+        ratelimit_configure(&m->limiter, m->cfg.rate, m->cfg.burst, mock_now());
+    }
+    pthread_rwlock_unlock(&m->cfg_lock);
+    if (rc == 0 && revoke)
+        tokens_revoke_all(m->tokens);
+    return rc;
+}
+
+json_t *mock_config_json(struct mock *m)
+{
+    pthread_rwlock_rdlock(&m->cfg_lock);
+    /* once_429_retry_after lives in an atomic (requests consume it); show its live value. */
+    struct mock_config view = m->cfg;
+    view.once_429_retry_after = (double)atomic_load(&m->once_429);
+    json_t *o = config_to_json(&view);
+    pthread_rwlock_unlock(&m->cfg_lock);
+    return o;
+}
+
+void admin_config(struct mock *m, struct req *r)
+{
+    if (r->method == M_POST) {
+        json_error_t jerr;
+        json_t *obj = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!obj) {
+            reply_error(&r->reply, 400, "invalid_json", "malformed JSON body: %s", jerr.text);
+            return;
+        }
+        char err[256];
+        int rc = mock_apply_config(m, obj, err, sizeof err);
+        json_decref(obj);
+        if (rc != 0) {
+            reply_error(&r->reply, 400, "invalid_config", "%s", err);
+            return;
+        }
+    }
+    reply_json(&r->reply, 200, mock_config_json(m));
+}
+
+void admin_stats(struct mock *m, struct req *r, struct MHD_Connection *c)
+{
+    const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mutations");
+    bool full = !(q && strcmp(q, "0") == 0);
+    json_t *o = json_object();
+    if (!o) {
+        reply_json(&r->reply, 500, NULL);
+        return;
+    }
+    struct contacts_totals t;
+    contacts_totals(m->contacts, &t);
+    int bad = 0;
+    if (full)
+        bad |= json_object_set_new(o, "mutations", contacts_mutations_json(m->contacts));
+    bad |= json_object_set_new(o, "total_mutations", json_integer((json_int_t)t.total_mutations));
+    bad |= json_object_set_new(o, "distinct_mutated", json_integer((json_int_t)t.distinct_mutated));
+    bad |= json_object_set_new(o, "max_mutations_per_contact", json_integer((json_int_t)t.max_per_contact));
+    bad |= stats_to_json(&m->stats, o, full);
+    bad |= json_object_set_new(o, "idempotency_records", json_integer((json_int_t)idem_count(m->idem)));
+    bad |= json_object_set_new(o, "uptime_ms", json_integer((json_int_t)((mono_ns() - m->start_ns) / 1000000u)));
+    if (bad) {
+        json_decref(o);
+        o = NULL;
+    }
+    reply_json(&r->reply, 200, o);
+}
+
+void admin_reset(struct mock *m, struct req *r)
+{
+    contacts_reset(m->contacts);
+    stats_reset(&m->stats);
+    idem_clear(m->idem);
+    atomic_store(&m->once_429, 0);
+    ratelimit_refill(&m->limiter, mock_now());
+    reply_json(&r->reply, 200, json_pack("{s:b}", "reset", 1));
+}

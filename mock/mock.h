@@ -1,0 +1,149 @@
+/* The mock CXone server: state shared by the HTTP glue (server.c) and the route
+ * handlers (api.c, oauth.c, admin.c). One struct mock owns everything; there is no
+ * global mutable state. */
+#ifndef CXONE_MOCK_MOCK_H
+#define CXONE_MOCK_MOCK_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "body_cache.h"
+#include "config.h"
+#include "contacts.h"
+#include "delayer.h"
+#include "idem_store.h"
+#include "outcomes.h"
+#include "ratelimit.h"
+#include "stats.h"
+#include "tokens.h"
+#include "util.h"
+
+/* Start-up settings that cannot change at run time. */
+struct mock_options {
+    unsigned port;
+    unsigned threads;
+    size_t max_body;
+    long contacts_n;       /* -1: not given */
+    char *contacts_file;
+    bool any_contact;
+    char *outcomes_file;
+    bool quiet, verbose;
+    struct mock_config cfg;
+};
+
+struct mock {
+    pthread_rwlock_t cfg_lock;
+    struct mock_config cfg;       /* guarded by cfg_lock */
+    _Atomic long once_429;        /* pending one-off Retry-After (0 = none) */
+    struct outcomes *outcomes;
+    struct body_cache *bodies;    /* PUT body -> outcome, see body_cache.h */
+    struct contacts *contacts;
+    struct idem_store *idem;
+    struct tokens *tokens;
+    struct ratelimit limiter;
+    struct stats stats;
+    struct delayer *delayer;
+    struct rng rng;
+    struct MHD_Daemon *daemon;
+    uint64_t start_ns;
+    size_t max_body;
+    bool verbose;
+    _Atomic long suspended;       /* connections waiting in the delayer */
+};
+
+enum http_method { M_GET, M_HEAD, M_PUT, M_POST, M_OTHER };
+
+enum route { RT_UNKNOWN, RT_TOKEN, RT_CONTACT, RT_OUTCOMES, RT_CONFIG, RT_STATS, RT_RESET };
+
+/* The answer being prepared for one request. */
+struct reply {
+    unsigned status;              /* 0 = not decided yet */
+    char *body;                   /* malloc'd, or static when body_static */
+    size_t len;
+    bool body_static;
+    bool replayed;                /* Idempotent-Replayed: true */
+    bool no_store;                /* Cache-Control: no-store (token responses) */
+    const char *allow;            /* Allow header for 405 */
+    const char *www_authenticate;
+    char retry_after[40];         /* empty = no Retry-After */
+};
+
+/* Fault settings snapshot taken when an /api/ request arrives. */
+struct faults {
+    double latency_ms, jitter_ms;
+    double drop, late, late_seconds;
+    bool retry_after_date;
+    double retention;
+};
+
+struct req {
+    enum route route;
+    enum http_method method;
+    const char *method_name;
+    const char *path;             /* raw path, owned by MHD for the request's lifetime */
+    bool api;                     /* path under /api/ */
+    bool admin;                   /* path under /_mock/ */
+    bool in_flight;               /* counted by stats_enter */
+    bool too_large;
+    bool suspended;
+    bool drop;
+    bool answered;
+    uint64_t arrival_ns;
+    uint64_t delay_ns;
+    struct faults faults;
+
+    size_t id_len;
+    const char *id_error;         /* why the id segment is unusable, or NULL */
+
+    char *body;                   /* request body: body_inline or heap */
+    size_t body_len, body_cap;
+    uint64_t body_hash;           /* hash_bytes(body), computed for PUTs */
+
+    bool idem_claimed;            /* an Idempotency-Key record awaits completion */
+    uint64_t idem_claim;
+    size_t idem_key_len;
+
+    struct reply reply;
+
+    /* Buffers last: only the fields above are zeroed for each request. */
+    char id[CONTACT_ID_MAX + 1];  /* decoded contact id */
+    char idem_key[IDEM_KEY_MAX + 1];
+    char body_inline[1024];
+};
+
+/* Lifecycle (server.c). */
+int mock_init(struct mock *m, struct mock_options *opt, char *err, size_t errlen);
+int mock_listen(struct mock *m, unsigned port, unsigned threads, bool quiet, unsigned *bound,
+                char *err, size_t errlen);
+void mock_shutdown(struct mock *m);
+void mock_destroy(struct mock *m);
+
+/* Monotonic seconds since an arbitrary origin, the clock of tokens/idempotency/limiter. */
+double mock_now(void);
+
+/* Replies (server.c). body_json is consumed. */
+void reply_json(struct reply *rep, unsigned status, json_t *body_json);
+void reply_error(struct reply *rep, unsigned status, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void reply_static(struct reply *rep, unsigned status, const char *body, size_t len);
+/* Retry-After of secs seconds, as delta-seconds or an HTTP-date. */
+void reply_retry_after(struct reply *rep, double secs, bool as_date);
+
+/* Route handlers: they fill r->reply (and for PUT may claim an idempotency key). */
+void api_put_contact(struct mock *m, struct req *r, struct MHD_Connection *c);
+void api_get_contact(struct mock *m, struct req *r, struct MHD_Connection *c);
+void api_get_outcomes(struct mock *m, struct req *r, struct MHD_Connection *c);
+void oauth_token(struct mock *m, struct req *r, struct MHD_Connection *c);
+void admin_config(struct mock *m, struct req *r);
+void admin_stats(struct mock *m, struct req *r, struct MHD_Connection *c);
+void admin_reset(struct mock *m, struct req *r);
+
+/* Applies a JSON config object under the config lock (admin.c). 0 or -1 with err. */
+int mock_apply_config(struct mock *m, const json_t *obj, char *err, size_t errlen);
+json_t *mock_config_json(struct mock *m);
+
+#endif

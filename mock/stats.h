@@ -1,0 +1,70 @@
+/* Request accounting for GET /_mock/stats: lock-free counters plus the arrival times of
+ * /api/ requests (appended under one small mutex so they stay in arrival order). */
+#ifndef CXONE_MOCK_STATS_H
+#define CXONE_MOCK_STATS_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATS_MAX_TIMES 1000000
+
+enum stat_route {
+    SR_PUT_CONTACT,
+    SR_GET_CONTACT,
+    SR_GET_OUTCOMES,
+    SR_POST_TOKEN,
+    SR_OTHER,
+    SR_COUNT
+};
+
+enum stat_counter {
+    SC_REPLAYS,
+    SC_CONFLICTS_409,
+    SC_MISMATCH_422,
+    SC_RATE_LIMITED,
+    SC_INJECTED_ERRORS,
+    SC_TOKEN_INJECTED_ERRORS,
+    SC_DROPPED,
+    SC_LATE,
+    SC_TOKENS_ISSUED,
+    SC_COUNT
+};
+
+struct time_log {
+    uint32_t *ms;
+    size_t n, cap;
+    bool truncated;
+};
+
+struct stats {
+    uint64_t start_ns;
+    _Atomic uint64_t total;
+    _Atomic uint64_t by_status[600];
+    _Atomic uint64_t by_route[SR_COUNT];
+    _Atomic uint64_t counters[SC_COUNT];
+    _Atomic int64_t in_flight, peak;
+    pthread_mutex_t times_mu;
+    struct time_log api, put;
+};
+
+void stats_init(struct stats *s, uint64_t start_ns);
+void stats_destroy(struct stats *s);
+/* Clears everything but the in-flight gauge (peak restarts from the current level). */
+void stats_reset(struct stats *s);
+
+void stats_count_request(struct stats *s, enum stat_route r);
+void stats_count_status(struct stats *s, unsigned status);
+void stats_bump(struct stats *s, enum stat_counter c);
+/* Logs an /api/ arrival now; returns its ms since start. */
+uint32_t stats_api_arrival(struct stats *s, bool is_put);
+void stats_enter(struct stats *s); /* an /api/ request started */
+void stats_leave(struct stats *s); /* ... and finished */
+
+/* Adds the counters (and, if with_times, the arrival arrays) to obj. 0 or -1. */
+int stats_to_json(struct stats *s, json_t *obj, bool with_times);
+
+#endif
