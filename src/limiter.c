@@ -180,8 +180,9 @@ void cxb_limiter_pause(cxb_limiter *l, double until_mono)
     if (!(until_mono > 0)) return; /* NaN or not a CLOCK_MONOTONIC instant: nothing to do */
     int64_t until = sec_to_ns(until_mono);
     atomic_max64(&l->st->pause_ns, until);
-    /* Pushing tat to the end of the pause means at most `burst` grants at that instant,
-     * exactly as after an idle period, instead of burst plus the tokens queued meanwhile. */
+    /* The step alone already caps the end of the pause at `burst` grants (the first
+     * reservation after it sets tat = until + T). Raising tat here too makes the stored state
+     * say so at once, and the bound proof only needs tat to be non-decreasing. */
     atomic_max64(&l->st->tat_ns, until);
 }
 
