@@ -32,6 +32,19 @@ function H.start(opts)
     add("--tls-cert", opts.tls.cert)
     add("--tls-key", opts.tls.key)
   end
+  local ok, srv = pcall(H.spawn, argv)
+  if not ok then
+    os.remove(log)
+    error(srv, 0)
+  end
+  srv.log, srv.mode = log, opts.mode
+  srv.url = (opts.tls and "https" or "http") .. "://127.0.0.1:" .. srv.port
+  return setmetatable(srv, Server)
+end
+
+--- Starts any server that prints its port as the first stdout line (cxone-hostile, cxone-mock).
+-- Returns {fh=, pid=, port=}; stop it with H.stop(srv) (Server:stop for hostile servers).
+function H.spawn(argv)
   local parts = {}
   for i, a in ipairs(argv) do parts[i] = q(a) end
   -- `echo $$` prints the shell's pid; exec keeps it for the server, so we can signal it.
@@ -40,12 +53,26 @@ function H.start(opts)
   local port = tonumber(fh:read("*l") or "")
   if not port then
     fh:close()
-    os.remove(log)
-    error("cxone-hostile did not start (mode " .. tostring(opts.mode) .. ")")
+    error(argv[1] .. " did not start")
   end
-  local scheme = opts.tls and "https" or "http"
-  return setmetatable({ fh = fh, pid = pid, port = port, log = log, mode = opts.mode,
-                        url = scheme .. "://127.0.0.1:" .. port }, Server)
+  return { fh = fh, pid = pid, port = port }
+end
+
+function H.stop(srv)
+  if srv.fh then
+    os.execute("kill " .. srv.pid .. " 2>/dev/null")
+    srv.fh:close() -- waits for the server to exit
+    srv.fh = nil
+  end
+end
+
+--- The mock CXone server with extra flags: {url=, port=, pid=}; stop with H.stop.
+function H.mock(flags)
+  local argv = { os.getenv("CXONE_MOCK") or "build/cxone-mock", "--quiet" }
+  for _, f in ipairs(flags or {}) do argv[#argv + 1] = f end
+  local srv = H.spawn(argv)
+  srv.url = "http://127.0.0.1:" .. srv.port
+  return srv
 end
 
 --- The requests seen so far: array of {method=, path=, auth="bearer"|"basic"|"none"}.
@@ -63,9 +90,7 @@ end
 
 function Server:stop()
   if self.fh then
-    os.execute("kill " .. self.pid .. " 2>/dev/null")
-    self.fh:close() -- waits for the server to exit
-    self.fh = nil
+    H.stop(self)
     os.remove(self.log)
   end
 end
