@@ -81,7 +81,10 @@ static int load_config_file(struct mock_options *o, const char *path, char *err,
     json_error_t jerr;
     json_t *obj = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!obj) {
-        snprintf(err, errlen, "--config %s: line %d: %s", path, jerr.line, jerr.text);
+        if (jerr.line > 0)
+            snprintf(err, errlen, "--config %s: line %d: %s", path, jerr.line, jerr.text);
+        else
+            snprintf(err, errlen, "--config %s: %s", path, jerr.text);
         return -1;
     }
     char why[256];

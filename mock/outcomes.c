@@ -161,10 +161,15 @@ static int render(struct outcomes *o)
 struct outcomes *outcomes_load(const char *path, char *err, size_t errlen)
 {
     json_error_t jerr;
+    char what[300];
+    snprintf(what, sizeof what, "%s%.256s", path ? "--outcomes " : "", path ? path : "built-in outcomes");
     json_t *root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)
                         : json_loads(BUILTIN, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        snprintf(err, errlen, "%s: line %d: %s", path ? path : "built-in outcomes", jerr.line, jerr.text);
+        if (jerr.line > 0)
+            snprintf(err, errlen, "%s: line %d: %s", what, jerr.line, jerr.text);
+        else
+            snprintf(err, errlen, "%s: %s", what, jerr.text);
         return NULL;
     }
     struct outcomes *o = calloc(1, sizeof *o);
@@ -174,8 +179,7 @@ struct outcomes *outcomes_load(const char *path, char *err, size_t errlen)
         goto fail;
     }
     if (!json_is_array(cats) || json_array_size(cats) == 0) {
-        snprintf(err, errlen, "%s: expected {\"categories\": [ ... ]} with at least one category",
-                 path ? path : "built-in outcomes");
+        snprintf(err, errlen, "%s: expected {\"categories\": [ ... ]} with at least one category", what);
         goto fail;
     }
     o->cats = calloc(json_array_size(cats), sizeof *o->cats);
@@ -186,8 +190,12 @@ struct outcomes *outcomes_load(const char *path, char *err, size_t errlen)
     for (size_t i = 0; i < json_array_size(cats); i++) {
         /* Count first so a half-parsed category is still freed. */
         o->n_cats++;
-        if (parse_cat(&o->cats[i], json_array_get(cats, i), i, err, errlen) != 0)
+        if (parse_cat(&o->cats[i], json_array_get(cats, i), i, err, errlen) != 0) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errlen, "%s: %s", what, why);
             goto fail;
+        }
         for (size_t k = 0; k < i; k++)
             if (strcmp(o->cats[k].name, o->cats[i].name) == 0) {
                 snprintf(err, errlen, "categories[%zu]: duplicate category \"%.64s\"", i, o->cats[i].name);

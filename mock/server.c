@@ -457,8 +457,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         const char *how = r->drop ? " (dropped)"
                           : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
                                                                       : " (connection closed early)";
-        fprintf(stderr, "cxone-mock: %s %s -> %u %.1f ms%s\n", r->method_name, r->path,
-                r->drop ? 0 : r->reply.status, ms, how);
+        char status[16];
+        snprintf(status, sizeof status, "%u", r->reply.status);
+        fprintf(stderr, "cxone-mock: %s %s -> %s %.1f ms%s\n", r->method_name, r->path,
+                r->drop ? "no answer" : status, ms, how);
     }
     if (!r->reply.body_static)
         free(r->reply.body);
@@ -476,6 +478,20 @@ static size_t keep_raw(void *cls, struct MHD_Connection *c, char *s)
 }
 
 /* ---------------------------------------------------------------- lifecycle */
+
+/* libmicrohttpd's own error messages, prefixed. A dropped connection (drop_after_mutate)
+ * is deliberate, so MHD's complaint about it is not repeated. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    if (strstr(fmt, "Application reported internal error"))
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    fprintf(stderr, "cxone-mock: libmicrohttpd: %s\n", msg);
+}
 
 static void housekeeping(void *arg)
 {
@@ -564,6 +580,7 @@ int mock_listen(struct mock *m, unsigned port, unsigned threads, bool quiet, uns
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
                                  MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                  MHD_OPTION_CONNECTION_TIMEOUT, 120u,
                                  /* MHD zeroes the whole per-connection pool after every
                                   * request; 16 KiB (default 32) halves that and still
