@@ -48,8 +48,10 @@ void cli_usage(FILE *f)
           f);
     config_print_flag_help(f);
     fputs("\n"
-          "Admin endpoints: GET|POST /_mock/config, GET /_mock/stats[?mutations=0],\n"
-          "POST /_mock/reset. Default credentials: demo-client / demo-secret.\n",
+          "Admin endpoints: GET|POST /_mock/config (the keys above, plus \"revoke_tokens\": true\n"
+          "to invalidate every token issued so far), GET /_mock/stats[?mutations=0],\n"
+          "POST /_mock/reset. Default credentials: demo-client / demo-secret.\n"
+          "Documentation: docs/mock.md.\n",
           f);
 }
 

@@ -483,10 +483,10 @@ static size_t keep_raw(void *cls, struct MHD_Connection *c, char *s)
  * is deliberate, so MHD's complaint about it is not repeated. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    if (strstr(fmt, "Application reported internal error"))
-        return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    if (strstr(msg, "Application reported internal error"))
+        return;
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
@@ -576,11 +576,11 @@ int mock_listen(struct mock *m, unsigned port, unsigned threads, bool quiet, uns
     if (!quiet)
         flags |= MHD_USE_ERROR_LOG;
     m->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, m,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* must come first */
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
                                  MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
-                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                  MHD_OPTION_CONNECTION_TIMEOUT, 120u,
                                  /* MHD zeroes the whole per-connection pool after every
                                   * request; 16 KiB (default 32) halves that and still

@@ -23,7 +23,9 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local counter, not_ok, prefix, bodies
+-- not_ok is global: done() reads it from each thread with thread:get().
+local counter, prefix, bodies
+not_ok = 0
 
 -- Requests are assembled by hand (not wrk.format) so the client spends as little CPU as
 -- possible: client and server share the same two cores.
