@@ -132,11 +132,14 @@ describe("faults", function()
     local stats = m:stats()
     assert_once_each(stats, 600)
     assert.is_true(stats.dropped > 50)
-    assert.is_true(summary.transport_errors > 50)
+    -- Every dropped answer is recovered by resending the same key (libcurl itself resends once
+    -- on a reused connection that died unanswered; the engine retries the rest): the server
+    -- replays each exactly once.
     local replayed = 0
     for i = 1, 600 do if results[i].replayed then replayed = replayed + 1 end end
-    assert.is_true(replayed > 50, "replayed results: " .. replayed)
+    assert.are.equal(stats.dropped, replayed)
     assert.are.equal(replayed, summary.replayed)
+    assert.are.equal(stats.dropped, stats.replays)
   end)
 
   it("mutate then answer late: timeouts retried, 409 while in progress, one mutation each", function()

@@ -236,6 +236,12 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
             task_cancelled(j, t, 0);
             return 0;
         }
+        /* The limiter first, then the token: a token taken before a long wait in the bucket
+         * could expire on the way (short-lived tokens). */
+        if (cxb_limiter_acquire(j->lim, &j->cancel) != 0) {
+            task_cancelled(j, t, 0);
+            return 0;
+        }
         cxb_auth_result ar;
         cxb_auth_status as = cxb_auth_get(&j->auth, &w->http, j->lim, &j->cancel, w->token, &ar);
         if (ar.fetched)
@@ -249,15 +255,11 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
             task_cancelled(j, t, 0);
             return 0;
         }
-        int transport = 0, in_flight = 0;
+        int in_flight = 0;
         if (as == CXB_AUTH_TRANSIENT) {
             snprintf(msg, sizeof msg, "%s", ar.msg);
             retry_after = ar.retry_after;
         } else {
-            if (cxb_limiter_acquire(j->lim, &j->cancel) != 0) {
-                task_cancelled(j, t, 0);
-                return 0;
-            }
             job_headers hb;
             struct curl_slist *hdrs = job_build_headers(w, &hb, t, is_put);
             cxb_http_resp r;
@@ -272,7 +274,6 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
             }
             job_count_response(j, r.status, rc != 0);
             if (rc != 0) {
-                transport = 1;
                 in_flight = is_put;
                 snprintf(msg, sizeof msg, "no response%s: %s", in_flight ? " (outcome unknown)" : "",
                          r.error);
@@ -325,7 +326,6 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
         if (retry_after > delay)
             delay = retry_after; /* Retry-After is the minimum wait, not an addend */
         retries++;
-        (void)transport;
         if (retry_after > cfg->pause_threshold) {
             /* The tenant is throttled for long: hold the whole pool, not just this worker. */
             cxb_limiter_pause(j->lim, cxb_now_mono() + retry_after);
