@@ -43,3 +43,22 @@ matrix-test: mock-bin
 .PHONY: luajit-module
 luajit-module:
 	@$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit CFLAGS='$(CFLAGS) $(MATRIX_COMPAT_CFLAGS)' module
+
+# The rockspec under luarocks for every ABI, into a throwaway tree (no network: --deps-mode=none).
+# Debian keeps curl/curl.h under the multiarch include dir, which luarocks does not search.
+MATRIX_ROCK_TREE   ?= build/rock-tree
+MATRIX_CURL_INCDIR ?= $(firstword $(foreach d,/usr/include /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null),$(if $(wildcard $(d)/curl/curl.h),$(d))))
+.PHONY: matrix-rock
+matrix-rock:
+	@for v in 5.1 5.2 5.3 5.4 jit; do \
+	  if [ $$v = jit ]; then lv=5.1; lua=luajit; inc="LUA_INCDIR=$$(pkg-config --cflags-only-I luajit | sed "s/^ *-I//; s/ *$$//")"; \
+	  else lv=$$v; lua=lua$$v; inc=; fi; \
+	  rm -rf build/rock; \
+	  echo "== luarocks make for $$lua"; \
+	  luarocks --lua-version=$$lv make --deps-mode=none --tree $(MATRIX_ROCK_TREE)/$$v \
+	    rockspec/cxone-bulk-0.1.0-1.rockspec CURL_INCDIR=$(MATRIX_CURL_INCDIR) $$inc \
+	    CFLAGS='-O2 -fPIC $(MATRIX_COMPAT_CFLAGS)' >$(MATRIX_ROCK_TREE).$$v.log 2>&1 \
+	    || { tail -20 $(MATRIX_ROCK_TREE).$$v.log; exit 1; }; \
+	  LUA_PATH="$(MATRIX_ROCK_TREE)/$$v/share/lua/$$lv/?.lua;;" LUA_CPATH="$(MATRIX_ROCK_TREE)/$$v/lib/lua/$$lv/?.so;;" \
+	    $$lua -e 'local b = require "cxone.bulk"; print("   " .. (jit and jit.version or _VERSION) .. " loads the installed rock, cxone.bulk " .. b._VERSION)' || exit 1; \
+	done
