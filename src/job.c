@@ -70,6 +70,15 @@ static void task_set_error(cxb_task *t, const char *fmt, ...)
 
 /* ---- queues and counters (j->mu held) ------------------------------------------------------ */
 
+/* Waking the owner for every result would cost a context switch per request at high rates.
+ * Wake it when the workers are about to run dry (it must refill), when results pile up, or
+ * when the last wake is 5 ms old, so a result never waits longer than that. */
+static int job_owner_needs_wake(const cxb_job *j)
+{
+    return cxb_queue_len(&j->tasks) < (size_t)j->cfg.workers || j->res_len >= j->max_outstanding / 2 ||
+           cxb_now_mono() - j->last_wake >= 0.005;
+}
+
 static void job_push_result_locked(cxb_job *j, cxb_task *t)
 {
     if (t->started > 0)
@@ -91,8 +100,10 @@ static void job_push_result_locked(cxb_job *j, cxb_task *t)
     /* Cannot overflow: a slot is reserved for every outstanding task at submit. */
     j->results[(j->res_head + j->res_len) % j->res_cap] = t;
     j->res_len++;
-    if (j->owner_waiting)
+    if (j->owner_waiting && job_owner_needs_wake(j)) {
+        j->last_wake = cxb_now_mono();
         pthread_cond_signal(&j->cv_owner);
+    }
 }
 
 static void job_event(cxb_job *j, cxb_event_type type, const cxb_task *t, int attempt, long status,

@@ -82,6 +82,7 @@ typedef struct cxb_job {
     size_t max_outstanding;
     int input_closed;
     int owner_waiting;
+    double last_wake;         /* when a worker last woke the owner (coalescing) */
     int fatal;
     char fatal_msg[512];
     char cancel_reason[160];  /* why the owner cancelled (e.g. "deadline of 30 s passed") */
