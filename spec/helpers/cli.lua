@@ -1,10 +1,12 @@
 -- Helpers for the cxone-bulk end-to-end specs: run bin/cxone-bulk as a subprocess (from the repo
--- root, under $CXONE_CLI_LUA or lua5.4), capture its output in files, read JSONL/CSV back.
+-- root, under $CXONE_CLI_LUA or else the interpreter running the specs, so the Lua-matrix runs
+-- test the CLI on every ABI), capture its output in files, read JSONL/CSV back.
 local cjson = require "cjson"
 
 local C = {}
 
-C.LUA = os.getenv("CXONE_CLI_LUA") or "lua5.4"
+C.LUA = os.getenv("CXONE_CLI_LUA")
+    or (rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+")))
 C.CREDS = { CXONE_CLIENT_ID = "demo-client", CXONE_CLIENT_SECRET = "demo-secret" }
 
 local function q(s)
@@ -14,7 +16,7 @@ C.quote = q
 
 function C.tmpdir()
     local p = io.popen("mktemp -d /tmp/cxone-cli-spec.XXXXXX")
-    local dir = p:read("l")
+    local dir = p:read("*l")
     p:close()
     return dir
 end
@@ -33,7 +35,7 @@ end
 function C.read(path)
     local f = io.open(path, "rb")
     if not f then return nil end
-    local s = f:read("a")
+    local s = f:read("*a")
     f:close()
     return s
 end
@@ -57,12 +59,11 @@ local function command(argv, opts, out, err)
     for k, v in pairs(C.CREDS) do env[k] = v end
     for k, v in pairs(opts.env or {}) do env[k] = v end
     local parts = { "env" }
+    for k, v in pairs(env) do -- env's options must come before its assignments
+        if v == false then table.insert(parts, 2, "-u " .. k) end
+    end
     for k, v in pairs(env) do
-        if v == false then
-            parts[#parts + 1] = "-u " .. k
-        else
-            parts[#parts + 1] = k .. "=" .. q(v)
-        end
+        if v ~= false then parts[#parts + 1] = k .. "=" .. q(v) end
     end
     parts[#parts + 1] = C.LUA .. " bin/cxone-bulk"
     for _, a in ipairs(argv) do parts[#parts + 1] = q(a) end

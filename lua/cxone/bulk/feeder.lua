@@ -24,8 +24,9 @@ function M.new(next_row, classify, on_local)
         busy = {},          -- contact_id -> true while a row for it is in flight
         held = {},          -- contact_id -> FIFO array of rows waiting for that contact
         held_count = 0,
-        ready = {},         -- FIFO of contact ids whose held rows may go now
+        ready = {},         -- FIFO of contact ids whose held rows may go now: ready[head..tail]
         ready_head = 1,
+        ready_tail = 0,
         inflight = {},      -- engine index -> row
         inflight_count = 0,
         fed = 0,            -- tasks handed to the engine (their engine index)
@@ -38,10 +39,11 @@ local function hold(self, row)
     local id = row.task.contact_id
     local q = self.held[id]
     if not q then
-        q = { head = 1 }
+        q = { head = 1, tail = 0 } -- explicit ends: '#' is unreliable once the head is cleared
         self.held[id] = q
     end
-    q[#q + 1] = row
+    q.tail = q.tail + 1
+    q[q.tail] = row
     self.held_count = self.held_count + 1
 end
 
@@ -55,7 +57,7 @@ end
 
 -- A held row whose contact is free again, or nil.
 local function take_ready(self)
-    while self.ready_head <= #self.ready do
+    while self.ready_head <= self.ready_tail do
         local id = self.ready[self.ready_head]
         self.ready[self.ready_head] = nil
         self.ready_head = self.ready_head + 1
@@ -64,12 +66,12 @@ local function take_ready(self)
             local row = q[q.head]
             q[q.head] = nil
             q.head = q.head + 1
-            if q.head > #q then self.held[id] = nil end
+            if q.head > q.tail then self.held[id] = nil end
             self.held_count = self.held_count - 1
             return row
         end
     end
-    self.ready, self.ready_head = {}, 1
+    self.ready, self.ready_head, self.ready_tail = {}, 1, 0
     return nil
 end
 
@@ -106,7 +108,10 @@ function Feeder:finish(index)
     self.inflight_count = self.inflight_count - 1
     local id = row.task.contact_id
     self.busy[id] = nil
-    if self.held[id] then self.ready[#self.ready + 1] = id end
+    if self.held[id] then
+        self.ready_tail = self.ready_tail + 1
+        self.ready[self.ready_tail] = id
+    end
     return row
 end
 

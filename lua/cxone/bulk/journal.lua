@@ -34,7 +34,7 @@ function M.load(path, warn)
         return done, info
     end
     local lineno, pending = 0, nil
-    for line in fh:lines("L") do
+    local function take(line, complete)
         lineno = lineno + 1
         if pending then -- a bad line that turned out not to be the last one
             info.corrupt = info.corrupt + 1
@@ -43,7 +43,6 @@ function M.load(path, warn)
             end
             pending = nil
         end
-        local complete = line:sub(-1) == "\n"
         local rec = cjson.decode(line)
         if type(rec) ~= "table" or type(rec.contact_id) ~= "string" then
             if complete then
@@ -51,20 +50,37 @@ function M.load(path, warn)
             else
                 info.torn = true -- the last write was cut short (kill -9 or power loss)
             end
-        else
-            info.entries = info.entries + 1
-            if rec.ok == true then
-                local id = M.identity({
-                    contact_id = rec.contact_id, category = rec.category, subcategory = rec.subcategory,
-                    idempotency_key = rec.given_key,
-                }, rec.batch_id)
-                if not done[id] then
-                    done[id] = true
-                    info.succeeded = info.succeeded + 1
-                end
+            return
+        end
+        info.entries = info.entries + 1
+        if rec.ok == true then
+            local id = M.identity({
+                contact_id = rec.contact_id, category = rec.category, subcategory = rec.subcategory,
+                idempotency_key = rec.given_key,
+            }, rec.batch_id)
+            if not done[id] then
+                done[id] = true
+                info.succeeded = info.succeeded + 1
             end
         end
     end
+    -- Read in chunks (not fh:lines) to know whether the last line ended with a line break,
+    -- the same way under every Lua version.
+    local rest = ""
+    while true do
+        local chunk = fh:read(65536)
+        if not chunk then break end
+        rest = rest .. chunk
+        local pos = 1
+        while true do
+            local lf = rest:find("\n", pos, true)
+            if not lf then break end
+            take(rest:sub(pos, lf - 1), true)
+            pos = lf + 1
+        end
+        rest = rest:sub(pos)
+    end
+    if rest ~= "" then take(rest, false) end
     if pending then
         info.corrupt = info.corrupt + 1
         if warn then warn(("journal %s line %d is not valid JSON; ignored"):format(path, pending)) end
