@@ -28,6 +28,27 @@ local function by_index(results, n)
   return seen
 end
 
+-- Threads of `pid` other than its main thread whose mask lets any nginx signal through.
+local NGINX_SIGNALS = { HUP = 1, INT = 2, QUIT = 3, USR1 = 10, USR2 = 12, ALRM = 14, TERM = 15,
+                        CHLD = 17, WINCH = 28, IO = 29 }
+local function threads_not_blocking(pid)
+  pid = string.format("%d", pid) -- cjson gives 5.3+ a float
+  local _, out = N.run("ls /proc/" .. pid .. "/task")
+  local bad, count = {}, 0
+  for tid in out:gmatch("%d+") do
+    if tid ~= pid then
+      count = count + 1
+      local status = N.read_file("/proc/" .. pid .. "/task/" .. tid .. "/status") or ""
+      local hex = status:match("SigBlk:%s*(%x+)") or "0"
+      local low = tonumber(hex:sub(-8), 16) -- signals 1..32
+      for name, sig in pairs(NGINX_SIGNALS) do
+        if math.floor(low / 2 ^ (sig - 1)) % 2 ~= 1 then bad[#bad + 1] = tid .. " lets SIG" .. name .. " through" end
+      end
+    end
+  end
+  return bad, count
+end
+
 local ready, why = N.available()
 if ready then
   local ok, out = N.run("make --no-print-directory -s luajit-module")
@@ -60,7 +81,7 @@ describe("nginx + lua-nginx-module (example conf)", function()
       "curl -sN -m 60 -H 'Content-Type: application/json' --data-binary @%s -o %s %s",
       N.q(body), N.q(out), N.q(ng.url .. "/batch")))
 
-    local probes, worst, partial, ping_pid = 0, 0, 0, nil
+    local probes, worst, partial, ping_pid, threads_checked = 0, 0, 0, nil, nil
     local t0 = N.now()
     while N.alive(curl) and N.now() - t0 < 50 do
       local started = N.now()
@@ -70,7 +91,16 @@ describe("nginx + lua-nginx-module (example conf)", function()
       probes = probes + 1
       if took > worst then worst = took end
       local lines = count_lines(out)
-      if lines > 0 and lines < 2000 then partial = partial + 1 end
+      if lines > 0 and lines < 2000 then
+        partial = partial + 1
+        if not threads_checked then
+          -- Mid-batch: the engine's threads live in this nginx worker and block every signal.
+          local bad, count = threads_not_blocking(ping_pid)
+          assert.is_true(count >= 8, "engine threads in the worker: " .. count)
+          assert.are.same({}, bad)
+          threads_checked = count
+        end
+      end
       local left = 0.05 - (N.now() - started)
       if left > 0 then N.sleep(left) end
     end
@@ -89,11 +119,12 @@ describe("nginx + lua-nginx-module (example conf)", function()
     assert.are.equal(1, stats.max_mutations_per_contact)
 
     print(string.format("\n  nginx stream: %d tasks in %.2f s, %d /ping probes during it, max /ping %.1f ms, "
-      .. "%d probes saw a partial stream, close() %.3f ms", summary.succeeded, summary.elapsed, probes,
-      worst * 1000, partial, summary.close_ms))
+      .. "%d probes saw a partial stream, %s extra threads in the worker all blocking signals, close() %.3f ms",
+      summary.succeeded, summary.elapsed, probes, worst * 1000, partial, tostring(threads_checked), summary.close_ms))
     assert.is_true(probes >= 10, "only " .. probes .. " probes ran during the batch")
     assert.is_true(worst < 0.05, string.format("slowest /ping took %.1f ms", worst * 1000))
     assert.is_true(partial >= 3, "results should arrive while the batch runs (" .. partial .. " partial views)")
+    assert.is_truthy(threads_checked, "the worker's threads were never inspected mid-batch")
   end)
 
   it("a client that hangs up cancels its batch: the server stops receiving requests", function()
