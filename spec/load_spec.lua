@@ -13,7 +13,14 @@ local N = tonumber(os.getenv("CXONE_LOAD_TASKS") or "") or 100000
 local RSS_MARGIN_KB = 4 * 1024
 local SAMPLE_EVERY = 1000
 -- Under ASan (make sanitize) RSS measures the allocator's quarantine of freed blocks, not us.
-local UNDER_ASAN = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) ~= nil
+local function asan_loaded()
+  local fh = io.open("/proc/self/maps", "rb")
+  if not fh then return false end
+  local maps = fh:read("*a")
+  fh:close()
+  return maps:find("libasan", 1, true) ~= nil
+end
+local UNDER_ASAN = asan_loaded()
 
 describe("load", function()
   local m

@@ -7,7 +7,8 @@ local bulk = require "cxone.bulk"
 local HS = require "spec.helpers.hostile"
 local E = require "spec.helpers.engine"
 
-local INTERP = (arg and arg[-1]) or "lua5.4" -- the interpreter running this spec
+-- The interpreter running this spec ($CXONE_SPEC_LUA: the ASan wrapper under make sanitize).
+local INTERP = os.getenv("CXONE_SPEC_LUA") or (arg and arg[-1]) or "lua5.4"
 
 local function collect(n, o)
   local results, count = {}, 0
