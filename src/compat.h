@@ -4,6 +4,7 @@
 #define CXB_COMPAT_H
 #include <lauxlib.h>
 #include <lua.h>
+#include <lualib.h> /* LUA_FILEHANDLE lives here on 5.1 and LuaJIT */
 
 #if LUA_VERSION_NUM >= 502
 #define cxb_rawlen(L, i) lua_rawlen(L, (i))
