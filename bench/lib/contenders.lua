@@ -1,0 +1,146 @@
+-- The three ways of sending the same PUTs to the mock: the engine (bench/engine_batch.lua in its
+-- own process), wrk (bench/wrk_put.lua) and curl --parallel fed a config file. Every run starts
+-- from a reset mock and is measured the same way on the server side: requests/s is
+-- (arrivals - 1) / (last arrival - first arrival) from the mock's api_request_ms log, so process
+-- start-up, config parsing and the token request are outside every contender's figure.
+local U = require "bench.lib.util"
+
+local C = {}
+
+-- The four outcomes both the engine and wrk cycle through (the same body shapes for curl too).
+local OUTCOMES = {
+  { "Contacted", "Information Provided" }, { "Contacted", "Callback Requested" },
+  { "Not Contacted", "No Answer" }, { "Not Contacted", "Voicemail" },
+}
+
+local nonce = os.time()
+local function next_nonce()
+  nonce = nonce + 1
+  return nonce
+end
+
+-- Server-side figures of the run that just ended; checks that every answer was a 200.
+local function server_side(mock, label)
+  local st = mock:stats()
+  local arr = st.api_request_ms or {}
+  local n = #arr
+  if st.api_request_ms_truncated then U.fail("%s: the mock's arrival log was truncated", label) end
+  local by = st.requests and st.requests.by_status or {}
+  for status, count in pairs(by) do
+    if status ~= "200" and count > 0 then
+      U.fail("%s: the mock answered %d requests with %s", label, count, status)
+    end
+  end
+  if n < 2 or arr[n] <= arr[1] then U.fail("%s: too few requests reached the mock (%d)", label, n) end
+  return { requests = n, ok_200 = by["200"] or 0, server_seconds = (arr[n] - arr[1]) / 1000,
+           server_rps = (n - 1) * 1000 / (arr[n] - arr[1]), max_in_1s = st.max_api_requests_in_1s }
+end
+
+-- Resets the mock, runs `fn` (which returns the client-side record), adds server-side figures
+-- and the CPU both processes used, per request.
+local function measured(mock, label, fn)
+  mock:reset()
+  local cpu0 = U.proc_cpu(mock.pid)
+  local rec = fn()
+  local cpu1 = U.proc_cpu(mock.pid)
+  local s = server_side(mock, label)
+  for k, v in pairs(s) do rec[k] = v end
+  rec.mock_cpu = cpu1 - cpu0
+  rec.mock_us_per_request = rec.mock_cpu / s.requests * 1e6
+  if rec.client_cpu then rec.client_us_per_request = rec.client_cpu / s.requests * 1e6 end
+  rec.loadavg = U.loadavg()
+  return rec
+end
+
+-- The engine through batch_update, `tasks` streamed tasks, `workers` workers, limiter far above
+-- what the machine can do.
+function C.engine(ctx, mock, workers, tasks, callback)
+  local label = string.format("engine (%d workers)", workers)
+  local rec = measured(mock, label, function()
+    local out = ctx.scratch .. ".engine"
+    local shown = string.format("%s bench/engine_batch.lua --url %s --tasks %d --workers %d --callback %s --batch-id bench-%d",
+      ctx.lua, mock.url, tasks, workers, callback or "trivial", next_nonce())
+    local cmd = string.format("%s %s >%s 2>&1", ctx.lua_env, shown, U.q(out))
+    local ok, t = U.timed(cmd, ctx.scratch)
+    local text = U.read(out) or ""
+    local r = U.tagged_json(text, "BENCH-JSON ")
+    if not ok or not r then U.fail("%s failed (exit %s): %s", label, tostring(t.exit), text:sub(1, 2000)) end
+    return { contender = "engine", connections = workers, client_rps = r.rps, client_seconds = r.elapsed,
+             client_cpu = t.cpu, client_max_rss_kb = t.max_rss_kb, command = shown }
+  end)
+  if rec.requests ~= tasks then U.fail("%s: %d requests for %d tasks", label, rec.requests, tasks) end
+  return rec
+end
+
+-- wrk with the same number of connections, for `seconds`.
+function C.wrk(ctx, mock, connections, seconds)
+  local label = string.format("wrk (%d connections)", connections)
+  local token = mock:token()
+  return measured(mock, label, function()
+    local out = ctx.scratch .. ".wrk"
+    local threads = math.min(ctx.wrk_threads, connections)
+    local shown = string.format("wrk -t%d -c%d -d%ds -s bench/wrk_put.lua %s", threads, connections, seconds, mock.url)
+    local cmd = string.format("env TOKEN=%s NONCE=%d wrk -t%d -c%d -d%ds -s bench/wrk_put.lua %s >%s 2>&1",
+      U.q(token), next_nonce(), threads, connections, seconds, U.q(mock.url), U.q(out))
+    local ok, t = U.timed(cmd, ctx.scratch)
+    local text = U.read(out) or ""
+    local r = U.tagged_json(text, "BENCH-JSON ")
+    if not ok or not r then U.fail("%s failed (exit %s): %s", label, tostring(t.exit), text:sub(1, 2000)) end
+    if r.non_200 > 0 or r.connect + r.read + r.write + r.timeout + r.status > 0 then
+      U.fail("%s: %d non-200 answers, socket errors connect %d read %d write %d timeout %d", label,
+        r.non_200, r.connect, r.read, r.write, r.timeout)
+    end
+    return { contender = "wrk", connections = connections, threads = threads,
+             client_rps = r.requests / (r.duration_us / 1e6), client_seconds = r.duration_us / 1e6,
+             client_cpu = t.cpu, client_max_rss_kb = t.max_rss_kb,
+             command = "TOKEN=... NONCE=... " .. shown }
+  end)
+end
+
+-- A curl config file: one transfer per task, each a full PUT with its own key, separated by
+-- `next` (options do not carry over between transfers).
+local function curl_config(path, url, token, tasks)
+  local f = assert(io.open(path, "wb"))
+  local n = next_nonce()
+  for i = 1, tasks do
+    local o = OUTCOMES[i % 4 + 1]
+    assert(f:write(string.format(
+      'url = "%s/api/v2/contacts/contact-%07d"\nrequest = "PUT"\n' ..
+      'header = "Authorization: Bearer %s"\nheader = "Accept: application/json"\n' ..
+      'header = "Content-Type: application/json"\nheader = "Idempotency-Key: %08x-0000-5000-8000-%012x"\n' ..
+      'user-agent = "cxone-bulk"\n' ..
+      'data = "{\\"outcome\\":{\\"category\\":\\"%s\\",\\"subcategory\\":\\"%s\\"}}"\n' ..
+      'output = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n%s',
+      url, i, token, n % 0x100000000, i, o[1], o[2], i < tasks and "next\n" or "")))
+  end
+  assert(f:close())
+end
+
+-- curl --parallel --parallel-max `connections`, `tasks` transfers from a config file.
+function C.curl(ctx, mock, connections, tasks)
+  local label = string.format("curl --parallel (%d)", connections)
+  local cfg = ctx.scratch .. ".curl.cfg"
+  curl_config(cfg, mock.url, mock:token(), tasks)
+  local rec = measured(mock, label, function()
+    local codes = ctx.scratch .. ".curl.codes"
+    local cmd = string.format("curl -sS --parallel --parallel-max %d -K %s >%s 2>%s.err",
+      connections, U.q(cfg), U.q(codes), U.q(codes))
+    local ok, t = U.timed(cmd, ctx.scratch)
+    local text = U.read(codes) or ""
+    local n200, other = 0, 0
+    for code in text:gmatch("[^\n]+") do
+      if code == "200" then n200 = n200 + 1 else other = other + 1 end
+    end
+    if not ok or n200 ~= tasks or other > 0 then
+      U.fail("%s failed (exit %s): %d of %d transfers answered 200; %s", label, tostring(t.exit), n200,
+        tasks, (U.read(codes .. ".err") or ""):sub(1, 1000))
+    end
+    return { contender = "curl", connections = connections, client_rps = tasks / t.wall,
+             client_seconds = t.wall, client_cpu = t.cpu, client_max_rss_kb = t.max_rss_kb,
+             command = string.format("curl -sS --parallel --parallel-max %d -K FILE (%d PUTs)", connections, tasks) }
+  end)
+  os.remove(cfg)
+  return rec
+end
+
+return C
