@@ -8,17 +8,13 @@
 MATRIX_LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 MATRIX_SMOKE_LUAS ?= lua5.2 lua5.3
 MATRIX_FULL_LUAS  ?= lua5.1 luajit
-# Lua 5.1 and LuaJIT declare LUA_FILEHANDLE in lualib.h, which src/ does not include; 5.2+ have
-# it in lauxlib.h. Passed here until src/compat.h provides it (an identical redefinition is
-# harmless once it does).
-MATRIX_COMPAT_CFLAGS ?= -DLUA_FILEHANDLE="\"FILE*\""
 
 .PHONY: matrix-build matrix-smoke matrix-test
 
 matrix-build:
 	@for l in $(MATRIX_LUAS); do \
 	  echo "== $$l"; \
-	  $(MAKE) --no-print-directory LUA=$$l BUILD=build/$$l CFLAGS='$(CFLAGS) $(MATRIX_COMPAT_CFLAGS)' module || exit 1; \
+	  $(MAKE) --no-print-directory LUA=$$l BUILD=build/$$l module || exit 1; \
 	done
 	@for l in $(MATRIX_LUAS); do \
 	  printf '%-8s ' $$l; \
@@ -29,21 +25,21 @@ matrix-build:
 
 matrix-smoke: mock-bin
 	@for l in $(MATRIX_SMOKE_LUAS); do \
-	  $(MAKE) --no-print-directory LUA=$$l BUILD=build/$$l CFLAGS='$(CFLAGS) $(MATRIX_COMPAT_CFLAGS)' module || exit 1; \
+	  $(MAKE) --no-print-directory LUA=$$l BUILD=build/$$l module || exit 1; \
 	  sh .ci/run-specs $$l build/$$l spec/lua_compat_spec.lua || exit 1; \
 	done
 
 # Runs every interpreter even when one fails, then fails if any did.
 matrix-test: mock-bin
 	@rc=0; for l in $(MATRIX_FULL_LUAS); do \
-	  $(MAKE) --no-print-directory LUA=$$l BUILD=build/$$l CFLAGS='$(CFLAGS) $(MATRIX_COMPAT_CFLAGS)' module || exit 1; \
+	  $(MAKE) --no-print-directory LUA=$$l BUILD=build/$$l module || exit 1; \
 	  sh .ci/run-specs $$l build/$$l $(SPEC_FILES) || rc=1; \
 	done; exit $$rc
 
 # The LuaJIT build nginx loads (spec/nginx_spec.lua and spec/shared_limit_spec.lua run it first).
 .PHONY: luajit-module
 luajit-module:
-	@$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit CFLAGS='$(CFLAGS) $(MATRIX_COMPAT_CFLAGS)' module
+	@$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit module
 
 # The rockspec under luarocks for every ABI, into a throwaway tree (no network: --deps-mode=none).
 # Debian keeps curl/curl.h under the multiarch include dir, which luarocks does not search.
@@ -58,7 +54,7 @@ matrix-rock:
 	  echo "== luarocks make for $$lua"; \
 	  luarocks --lua-version=$$lv make --deps-mode=none --tree $(MATRIX_ROCK_TREE)/$$v \
 	    rockspec/cxone-bulk-0.1.0-1.rockspec CURL_INCDIR=$(MATRIX_CURL_INCDIR) $$inc \
-	    CFLAGS='-O2 -fPIC $(MATRIX_COMPAT_CFLAGS)' >$(MATRIX_ROCK_TREE).$$v.log 2>&1 \
+	    >$(MATRIX_ROCK_TREE).$$v.log 2>&1 \
 	    || { tail -20 $(MATRIX_ROCK_TREE).$$v.log; exit 1; }; \
 	  LUA_PATH="$(MATRIX_ROCK_TREE)/$$v/share/lua/$$lv/?.lua;;" LUA_CPATH="$(MATRIX_ROCK_TREE)/$$v/lib/lua/$$lv/?.so;;" \
 	    $$lua -e 'local b = require "cxone.bulk"; print("   " .. (jit and jit.version or _VERSION) .. " loads the installed rock, cxone.bulk " .. b._VERSION)' || exit 1; \
