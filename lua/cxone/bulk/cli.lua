@@ -51,8 +51,14 @@ local function open_out(path, what)
     return fh
 end
 
+-- A message on stderr while the progress bar may be on screen.
+function Run:say(fmt, ...)
+    if self.progress then self.progress:clear() end
+    stderr(fmt, ...)
+end
+
 function Run:warn(msg)
-    stderr("warning: %s", msg)
+    self:say("warning: %s", msg)
 end
 
 -- Opens the input (a second time for --strict, which first reads it whole).
@@ -157,9 +163,9 @@ function Run:finish_local(row)
     if row.error then
         self.invalid_shown = self.invalid_shown + 1
         if self.invalid_shown <= M.SHOW_INVALID then
-            stderr("line %d: %s", row.line, row.error)
+            self:say("line %d: %s", row.line, row.error)
         elseif self.invalid_shown == M.SHOW_INVALID + 1 then
-            stderr("more invalid rows: see the results and failed files")
+            self:say("more invalid rows: see the results and failed files")
         end
         self:finish(row, { contact_id = row.task and row.task.contact_id or row.contact_id or "", ok = false, status = 0,
             error = row.error, attempts = 0, invalid = true })
@@ -216,10 +222,9 @@ function Run:on_signal(sig, job)
     local now = self.sys.monotime()
     if self.signals == 1 then
         self.grace_deadline = now + (self.engine_opts.timeout or 15) + M.GRACE_EXTRA
-        if not self.opts.quiet then io.stderr:write("\n") end
-        stderr("%s: no new rows; waiting for in-flight requests (again to abort them)", sig)
+        self:say("%s: no new rows; waiting for in-flight requests (again to abort them)", sig)
     elseif job and not self.cancelled_at then
-        stderr("%s again: cancelling in-flight requests", sig)
+        self:say("%s again: cancelling in-flight requests", sig)
         job:cancel()
         self.cancelled_at = now
     end
@@ -261,7 +266,7 @@ function Run:run_job()
         if sig then self:on_signal(sig, job) end
         local now = sys.monotime()
         if self.grace_deadline and not self.cancelled_at and now > self.grace_deadline then
-            stderr("in-flight requests did not finish in time; cancelling them")
+            self:say("in-flight requests did not finish in time; cancelling them")
             job:cancel()
             self.cancelled_at = now
         end

@@ -18,7 +18,7 @@ M.SYNC_SECONDS = 0.2
 -- The identity of an update: rows with the same identity are the same request to the server.
 function M.identity(task, batch_id)
     if task.idempotency_key then return "k\0" .. task.idempotency_key end
-    return table.concat({ "o", batch_id or "", task.contact_id, task.category, task.subcategory }, "\0")
+    return "o\0" .. (batch_id or "") .. "\0" .. task.contact_id .. "\0" .. task.category .. "\0" .. task.subcategory
 end
 
 -- Reads the journal at path (a missing file is an empty journal). Returns the set of identities

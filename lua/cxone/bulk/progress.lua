@@ -35,8 +35,8 @@ function Progress:rate(t, done)
     local s = self.samples
     s[#s + 1] = { t, done }
     while #s > 2 and t - s[2][1] >= M.RATE_WINDOW do table.remove(s, 1) end
-    local dt = t - s[1][1]
-    if dt <= 0 then return 0 end
+    -- At least a second of history, so the first redraws do not show a burst as the rate.
+    local dt = math.max(t - s[1][1], 1)
     return (done - s[1][2]) / dt
 end
 
@@ -84,6 +84,14 @@ function Progress:update(st, force)
         self.out:write(text, "\n")
     end
     self.out:flush()
+end
+
+-- Clears the bar so that a message can be printed on stderr; the next update redraws it.
+function Progress:clear()
+    if self.tty and self.drawn then
+        self.out:write("\r", (" "):rep(self.line_len), "\r")
+        self.drawn, self.line_len = false, 0
+    end
 end
 
 -- Draws the final state and ends the bar line, so the summary starts on a clean line.
