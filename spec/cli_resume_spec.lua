@@ -163,4 +163,39 @@ describe("cxone-bulk resume", function()
         assert.equal(0, code2)
         assert.equal(n, m:stats().total_mutations)
     end)
+
+    it("on SIGTERM does the same, and a second signal cancels requests still in flight", function()
+        local input = C.write(dir .. "/t.csv", C.csv(C.rows(50)))
+        local out, failed = dir .. "/t.jsonl", dir .. "/t-failed.csv"
+        m:config({ latency_ms = 4000 }) -- every request is still in flight when the signals come
+        local h = C.spawn({ "--base-url", m.url, "--rate", "1000", "--burst", "100", "--workers", "4",
+            "--timeout", "30", "-o", out, "--failed", failed, input })
+        local deadline = os.time() + 10
+        repeat os.execute("sleep 0.1") until m:stats().requests.by_route["PUT /api/v2/contacts"] >= 4
+            or os.time() > deadline
+        local t0 = os.time()
+        h.signal("TERM")
+        os.execute("sleep 0.3")
+        h.signal("TERM")
+        local code = h.wait(15)
+        m:config({ latency_ms = 0 })
+        local err = C.read(h.err)
+        h.cleanup()
+        assert.equal(130, code, err)
+        assert.is_true(os.time() - t0 <= 3, "the second signal did not cancel at once")
+        assert.matches("TERM: no new rows", err)
+        assert.matches("TERM again: cancelling in%-flight requests", err)
+        assert.matches("cancelled%s+%d+", err)
+        local results = C.jsonl(out)
+        assert.is_true(#results >= 4)
+        local unknown = 0
+        for _, r in ipairs(results) do
+            assert.is_true(r.cancelled, "line " .. r.line)
+            if r.outcome_unknown then unknown = unknown + 1 end
+        end
+        assert.is_true(unknown >= 1, "no result says its request was on the wire")
+        -- Cancelled rows are in the failed file, ready to be sent again.
+        local _, failed_rows = C.read(failed):gsub("\n", "")
+        assert.equal(#results + 1, failed_rows)
+    end)
 end)

@@ -39,8 +39,12 @@ local function usage_error(msg)
     return M.EXIT_USAGE
 end
 
+-- An engine message as the operator should read it: no module prefix, and the batch_update
+-- option names it mentions spelled as this command's flags (base_url -> --base-url).
 local function strip_label(err)
-    return (tostring(err):gsub("^cxone%.bulk: ", ""):gsub("^task: ", ""))
+    local msg = tostring(err):gsub("^cxone%.bulk: ", ""):gsub("^task: ", "")
+    msg = msg:gsub("option '([%w_]+)'", function(name) return "--" .. name:gsub("_", "-") end)
+    return msg
 end
 
 -- Opens a file for writing ("-" is stdout). Returns handle or nil, message.

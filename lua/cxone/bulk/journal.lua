@@ -21,16 +21,18 @@ function M.identity(task, batch_id)
     return "o\0" .. (batch_id or "") .. "\0" .. task.contact_id .. "\0" .. task.category .. "\0" .. task.subcategory
 end
 
--- Reads the journal at path (a missing file is an empty journal). Returns the set of identities
+-- Reads the journal at path (a missing file is an empty journal, and is not created). Returns the set of identities
 -- that succeeded and {entries=, succeeded=, torn=bool, corrupt=n}; or nil, message when the file
 -- exists but cannot be read. warn(msg) hears about corrupt lines (at most a few).
 function M.load(path, warn)
     local done, info = {}, { entries = 0, succeeded = 0, torn = false, corrupt = 0 }
     local fh = io.open(path, "rb")
     if not fh then
+        -- Missing is fine (a first run); anything else that stops reading is not.
         local probe = io.open(path, "ab")
-        if not probe then return nil, ("cannot open journal %s for writing"):format(path) end
+        if not probe then return nil, ("cannot open journal %s"):format(path) end
         probe:close()
+        os.remove(path)
         return done, info
     end
     local lineno, pending = 0, nil
