@@ -68,6 +68,12 @@ describe("cxone-bulk resume", function()
             if r.skipped == "journal" then skipped = skipped + 1 end
         end
         assert.equal(300, skipped)
+        -- Nothing left to send: no job is started, not even a token is requested.
+        local tokens = m:stats().tokens_issued
+        local done_only = C.write(dir .. "/r-done.csv", C.csv(C.rows(300)))
+        code = C.run(args(m, { "--journal", journal, "-o", "/dev/null", done_only }))
+        assert.equal(0, code)
+        assert.equal(tokens, m:stats().tokens_issued)
         -- A different outcome for the same contact is a different update: not skipped.
         local changed = C.write(dir .. "/r3.csv", C.csv({ { "contact-000001", "Not Contacted", "Busy" } }))
         code = C.run(args(m, { "--journal", journal, "-o", "/dev/null", changed }))

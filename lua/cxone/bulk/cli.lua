@@ -241,8 +241,12 @@ end
 function Run:run_job()
     local feeder, sys = self.feeder, self.sys
     local offset = feeder.fed
+    -- No job (and so no token request) unless at least one row is to be sent.
+    local first = feeder:next_task()
+    if not first then return nil end
     local function tasks()
-        local t = feeder:next_task()
+        local t = first or feeder:next_task()
+        first = nil
         if t == false then return nil end
         return t
     end
@@ -456,7 +460,9 @@ function M.main(argv)
         return M.EXIT_OK
     end
     local run = setmetatable({ opts = opts, signals = 0, invalid_shown = 0 }, Run)
-    return run:execute()
+    local status = run:execute()
+    if run.tmp then os.remove(run.tmp) end -- the --strict copy of stdin, whatever happened
+    return status
 end
 
 return M
