@@ -172,7 +172,7 @@ describe("shared_limit across four nginx workers", function()
     local name = unique_name("nginx")
     local ng
     finally(function()
-      if ng then ng:stop() end
+      if ng then pcall(ng.stop, ng) end
       m:stop()
       os.remove(shm_path(name))
     end)
