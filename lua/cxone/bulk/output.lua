@@ -34,7 +34,11 @@ local function encode_value(k, v)
         if k == "elapsed" then v = round(v, 4) end
         if v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then return ("%d"):format(v) end
     end
-    return cjson.encode(v)
+    local text = cjson.encode(v)
+    -- lua-cjson writes "/" as "\/" (valid, but noisy in URLs and messages). Every "/" it emits is
+    -- escaped, so each "\/" pair is an escaped slash and can go back to a plain one.
+    if t == "string" and v:find("/", 1, true) then text = text:gsub("\\/", "/") end
+    return text
 end
 
 -- One result as a JSON line with a stable key order (values are encoded by lua-cjson).
