@@ -7,13 +7,22 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The FILE* of an open Lua file handle; raises when the handle is closed. 5.2+ keep a stale
+ * FILE* after io.close and mark the handle closed with closef = NULL; 5.1 and LuaJIT keep the
+ * FILE* first and set it to NULL. */
 static FILE *sys_checkfile(lua_State *L, int i)
 {
-    /* Every Lua (5.1 FILE**, 5.2+ luaL_Stream, LuaJIT IOFileUD) keeps the FILE* first. */
+#if LUA_VERSION_NUM >= 502
+    luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, i, LUA_FILEHANDLE);
+    if (!p->closef)
+        luaL_argerror(L, i, "file is closed");
+    return p->f;
+#else
     FILE **fp = (FILE **)luaL_checkudata(L, i, LUA_FILEHANDLE);
     if (!*fp)
         luaL_argerror(L, i, "file is closed");
     return *fp;
+#endif
 }
 
 /* sys.fsync(fh) -> true | nil, message: flush stdio buffers, then force them to disk. */
