@@ -290,6 +290,19 @@ describe("progress", function()
         assert.matches("%[#+%.+%]  50%% 50/100  25%.0/s  ok 45  failed 5  retries 3  paused 4s %(429%)  ETA 0:02", text)
     end)
 
+    it("keeps the bar line within the terminal width", function()
+        local st = { done = 123456, ok = 123000, failed = 456, skipped = 7, retries = 89, paused = 12 }
+        for _, width in ipairs({ 40, 60, 80, 100, 200 }) do
+            local out, buf = sink()
+            local p = progress.new({ out = out, tty = true, now = function() return 3 end, total = 999999,
+                width = width })
+            p:update(st, true)
+            local line = table.concat(buf):gsub("^\r", "")
+            assert.is_true(#line <= width - 1, width .. ": " .. line)
+            if width >= 200 then assert.matches("^%[[#.]+%]", line) end
+        end
+    end)
+
     it("prints a plain line every PLAIN_INTERVAL when not a terminal, and nothing when quiet", function()
         local t = 0
         local out, buf = sink()

@@ -411,9 +411,10 @@ function Run:execute()
 
     self.tally = summary_mod.new()
     self.engine_sum = {}
-    self.progress = progress_mod.new({ out = io.stderr, tty = self.sys.isatty(io.stderr),
-        quiet = opts.quiet, now = self.sys.monotime, total = total,
-        width = tonumber(os.getenv("COLUMNS") or "") or 100 })
+    local tty = self.sys.isatty(io.stderr)
+    self.progress = progress_mod.new({ out = io.stderr, tty = tty, quiet = opts.quiet,
+        now = self.sys.monotime, total = total,
+        width = (tty and not opts.quiet) and progress_mod.terminal_width() or 80 })
     local started = self.sys.monotime()
 
     local fatal

@@ -55,10 +55,32 @@ function Progress:render(st, t)
     if not self.tty then
         return ("cxone-bulk: %s  elapsed %s"):format(counts, M.duration(t - self.start))
     end
+    -- The line must fit the terminal (one column spare): a wrapped line cannot be redrawn in
+    -- place with a carriage return. The bar shrinks first, then goes, then the text is cut.
     local pct = total and total > 0 and st.done / total or 0
-    local barw = math.max(10, math.min(40, self.width - #counts - 9))
-    local fill = math.floor(pct * barw + 0.5)
-    return ("[%s%s] %3d%% %s"):format(("#"):rep(fill), ("."):rep(barw - fill), math.floor(pct * 100), counts)
+    local text = ("%3d%% %s"):format(math.floor(pct * 100), counts)
+    local room = self.width - 1 - #text - 3
+    if room >= 10 then
+        local barw = math.min(40, room)
+        local fill = math.floor(pct * barw + 0.5)
+        return ("[%s%s] %s"):format(("#"):rep(fill), ("."):rep(barw - fill), text)
+    end
+    return text:sub(1, math.max(self.width - 1, 20))
+end
+
+-- Columns of the terminal on stderr: $COLUMNS, else `stty size` on the controlling terminal,
+-- else 80.
+function M.terminal_width()
+    local n = tonumber(os.getenv("COLUMNS") or "")
+    if n and n > 0 then return n end
+    local p = io.popen("stty size < /dev/tty 2> /dev/null")
+    if p then
+        local out = p:read("*a") or ""
+        p:close()
+        n = tonumber(out:match("^%s*%d+%s+(%d+)"))
+        if n and n > 0 then return n end
+    end
+    return 80
 end
 
 -- Redraws when due (or always with force).
