@@ -73,7 +73,7 @@ end
 function M.terminal_width()
     local n = tonumber(os.getenv("COLUMNS") or "")
     if n and n > 0 then return n end
-    local p = io.popen("stty size < /dev/tty 2> /dev/null")
+    local p = io.popen("{ stty size < /dev/tty; } 2> /dev/null")
     if p then
         local out = p:read("*a") or ""
         p:close()
