@@ -15,8 +15,9 @@ $(HOSTILE_BIN): $(HOSTILE_SRCS) $(wildcard hostile/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(DEFS) -o $@ $(HOSTILE_SRCS) $(HOSTILE_LIBS)
 
-# The spec suite (make spec / make test) runs the hostile and TLS specs: build the server first.
-spec: hostile-bin
+# The spec suite (make spec / make test, and the Lua matrix) runs the hostile, TLS and secrets
+# specs: build the server first.
+spec matrix-test: hostile-bin
 
 # ---- sanitizers -----------------------------------------------------------------------------
 # ASan+UBSan: the core module built into build/asan and the whole spec suite run against it.
@@ -44,7 +45,10 @@ TSAN_DRIVER  = $(TSAN_BUILD)/tsan-driver
 TSAN_ENV     = TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1
 
 .PHONY: sanitize sanitize-asan sanitize-tsan
-sanitize: sanitize-asan sanitize-tsan
+# Both halves run even when the first fails, so one report shows every problem.
+sanitize:
+	@rc=0; $(MAKE) --no-print-directory sanitize-asan || rc=1; \
+	$(MAKE) --no-print-directory sanitize-tsan || rc=1; exit $$rc
 
 sanitize-asan: mock-bin hostile-bin $(ASAN_LUA)
 	$(MAKE) --no-print-directory LUA=lua5.4 BUILD=$(ASAN_BUILD) OPT="-O2 -g" SAN="$(ASAN_SAN)" module
