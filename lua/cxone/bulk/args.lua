@@ -25,6 +25,10 @@ M.OPTIONS = {
     { name = "token-url", kind = "string", meta = "URL", engine = "token_url" },
     { name = "scope", kind = "string", meta = "SCOPE", engine = "scope" },
     { name = "ca-file", kind = "string", meta = "FILE", engine = "ca_file" },
+    { name = "shared-limit", kind = "string", meta = "NAME", engine = "shared_limit" },
+    { name = "validate-outcomes", kind = "flag", engine = "validate_outcomes" },
+    { name = "preflight", kind = "flag", engine = "preflight" },
+    { name = "outcome-map", kind = "string", meta = "FILE" },
     { name = "dry-run", kind = "flag" },
     { name = "quiet", short = "q", kind = "flag" },
     { name = "strict", kind = "flag" },
@@ -179,6 +183,15 @@ Engine (defaults in parentheses):
       --token-url URL     OAuth2 token endpoint
       --scope SCOPE       OAuth2 scope to request
       --ca-file FILE      CA bundle for TLS
+      --shared-limit NAME draw from one host-wide rate limit shared by every process naming it
+
+Pre-flight checks (each optional):
+      --validate-outcomes fetch the outcome hierarchy once; rows whose category/subcategory is
+                          not in it fail locally (no PUT) with the closest valid values
+      --outcome-map FILE  translate an outcome_code column (CSV or JSONL) through FILE: JSON
+                          {"CODE":{"category":..,"subcategory":..}} or CSV code,category,subcategory
+      --preflight         GET each contact before its PUT; a missing contact (404) is skipped with
+                          no update sent (halves the update rate: two requests per row)
   -h, --help              this text
       --version           print the version
 

@@ -70,7 +70,7 @@ function Run:open_input(path, tee)
     local bulk = self.bulk
     return input.open(path, {
         format = self.opts.format, category = self.opts.category, subcategory = self.opts.subcategory,
-        tee = tee,
+        tee = tee, outcome_map = self.outcome_map,
         warn = function(msg) if not self.warned_input then self:warn(msg) end end,
         validate = function(task)
             local ok, err = bulk.validate_task(task)
@@ -334,6 +334,11 @@ function Run:execute()
     self.bulk, self.sys = bulk, bulk.sys
     self.engine_opts = args.engine_opts(opts)
     self.batch_id = opts["batch-id"] or ""
+    if opts["outcome-map"] then
+        local map, merr = require("cxone.bulk.outcomes").load_map(opts["outcome-map"])
+        if not map then return usage_error(merr) end
+        self.outcome_map = map -- rows are translated on input; the engine gets category/subcategory
+    end
     -- Options are checked by the engine itself (URLs, ranges) before anything is read or sent.
     local dok, derr = pcall(bulk.describe, { contact_id = "x", category = "x", subcategory = "x" }, self.engine_opts)
     if not dok then return usage_error(strip_label(derr)) end

@@ -13,7 +13,8 @@ local CHUNK = 65536
 M.MAX_LINE = csv.MAX_RECORD
 local BOM = "\239\187\191"
 local FIELDS = { "contact_id", "category", "subcategory", "idempotency_key" }
-local KNOWN = { contact_id = true, category = true, subcategory = true, idempotency_key = true }
+local KNOWN = { contact_id = true, category = true, subcategory = true, idempotency_key = true,
+                outcome_code = true }
 -- The failed file adds an `error` column; reading that file back ignores it without a warning.
 local FAILED_COLUMN = "error"
 
@@ -149,6 +150,7 @@ function M.open(path, opts)
     local self = setmetatable({
         fh = fh, path = path, format = fmt, warn = opts.warn or function() end,
         validate = opts.validate, defaults = { category = opts.category, subcategory = opts.subcategory },
+        outcome_map = opts.outcome_map,
         rows_read = 0,
     }, Input)
     local ok, oerr
@@ -177,6 +179,8 @@ function Input:failed_columns()
 end
 
 local function check_defaults(self, has)
+    -- With an outcome map, a row may carry an outcome_code instead of category/subcategory.
+    if self.outcome_map and (has.outcome_code or self.format == "jsonl") then return true end
     for _, name in ipairs({ "category", "subcategory" }) do
         if not has[name] then
             local d = self.defaults[name]
@@ -256,6 +260,19 @@ end
 
 -- Finishes a row: fills defaults, validates, and records the row for the failed file.
 function Input:finish(row, task, fields)
+    local code = task.outcome_code
+    if code ~= nil and code ~= "" and (task.category == nil or task.category == "") then
+        local m = self.outcome_map and self.outcome_map[code]
+        if not m then
+            self.rows_read = self.rows_read + 1
+            row.task, row.fields = task, fields
+            row.error = self.outcome_map and ("unknown outcome_code %q (not in --outcome-map)"):format(code)
+                or "outcome_code needs --outcome-map"
+            return row
+        end
+        task.category, task.subcategory = m.category, m.subcategory
+    end
+    task.outcome_code = nil
     task.category = task.category or self.defaults.category
     task.subcategory = task.subcategory or self.defaults.subcategory
     row.task, row.fields = task, fields
@@ -288,6 +305,7 @@ function Input:next_csv()
                 contact_id = fields[c.contact_id],
                 category = c.category and fields[c.category],
                 subcategory = c.subcategory and fields[c.subcategory],
+                outcome_code = c.outcome_code and fields[c.outcome_code],
                 idempotency_key = key ~= "" and key or nil,
             }, fields)
         end
@@ -356,6 +374,7 @@ function Input:jsonl_row(text, line)
         row.fields[#row.fields + 1] = v or (obj[name] ~= nil and obj[name] ~= cjson.null and tostring(obj[name])) or ""
     end
     if task.idempotency_key == "" then task.idempotency_key = nil end
+    if type(obj.outcome_code) == "string" then task.outcome_code = obj.outcome_code end
     if not self.jsonl_warned then
         local unknown = {}
         for k in pairs(obj) do

@@ -91,4 +91,46 @@ function M.check_map(map)
   return true
 end
 
+--- Reads an outcome map file: a JSON object {"CODE": {"category": .., "subcategory": ..}} or a
+-- CSV with a header naming code (or outcome_code), category and subcategory columns.
+-- Returns the map or nil, message (naming the line or the code).
+function M.load_map(path)
+  local fh, err = io.open(path, "rb")
+  if not fh then return nil, "cannot open outcome map: " .. tostring(err) end
+  local text = fh:read("*a") or ""
+  fh:close()
+  local map = {}
+  if text:match("^%s*{") then
+    local doc, derr = cjson.decode(text)
+    if type(doc) ~= "table" then return nil, path .. ": invalid JSON: " .. tostring(derr) end
+    for code, v in pairs(doc) do
+      if type(v) ~= "table" then return nil, fmt("%s: outcome map entry %q must be an object", path, tostring(code)) end
+      map[code] = { category = v.category, subcategory = v.subcategory }
+    end
+  else
+    local csv = require "cxone.bulk.csv"
+    local col
+    for fields, line, rerr in csv.records(text) do
+      if not fields then return nil, fmt("%s: line %d: %s", path, line, rerr) end
+      if not col then
+        col = {}
+        for i, h in ipairs(fields) do col[h:lower():match("^%s*(.-)%s*$")] = i end
+        col.code = col.code or col.outcome_code
+        if not (col.code and col.category and col.subcategory) then
+          return nil, path .. ": outcome map CSV needs code, category and subcategory columns"
+        end
+      elseif #fields > 0 then
+        local code = fields[col.code]
+        if not code or code == "" then return nil, fmt("%s: line %d: empty code", path, line) end
+        if map[code] then return nil, fmt("%s: line %d: code %q given twice", path, line, code) end
+        map[code] = { category = fields[col.category], subcategory = fields[col.subcategory] }
+      end
+    end
+    if not col then return nil, path .. ": outcome map is empty" end
+  end
+  local ok, merr = M.check_map(map)
+  if not ok then return nil, path .. ": " .. merr end
+  return map
+end
+
 return M
