@@ -31,7 +31,7 @@ static bool authorize(struct mock *m, struct req *r, struct MHD_Connection *c, u
         len--;
     unsigned scopes = 0;
     const char *why = NULL;
-    switch (tokens_check(m->tokens, t, len, mock_now(), &scopes)) {
+    switch (tokens_check(m->tokens, t, len, req_now(r), &scopes)) {
     case TOKEN_OK:
         break;
     case TOKEN_UNKNOWN:
@@ -136,7 +136,7 @@ static bool claim_key(struct mock *m, struct req *r, const char *key, size_t kle
     unsigned status = 0;
     char *body = NULL;
     size_t blen = 0;
-    switch (idem_claim(m->idem, key, klen, fp, mock_now(), r->faults.retention, &claim, &status, &body, &blen)) {
+    switch (idem_claim(m->idem, key, klen, fp, req_now(r), r->faults.retention, &claim, &status, &body, &blen)) {
     case IDEM_FRESH:
         memcpy(r->idem_key, key, klen);
         r->idem_key_len = klen;

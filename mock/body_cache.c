@@ -1,31 +1,33 @@
 #include "body_cache.h"
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SLOTS 256        /* direct-mapped by hash */
-#define MAX_BODY 256     /* longer bodies are simply parsed every time */
+#define SLOTS 256    /* direct-mapped by hash */
+#define MAX_BODY 256 /* longer bodies are simply parsed every time */
 
-struct slot {
-    pthread_mutex_t mu;
+/* An entry never changes once published, and a slot is filled at most once (a body that
+ * hashes to a taken slot is just parsed every time). Readers therefore take no lock and
+ * write no shared memory: the worker threads do not bounce a cache line per request. */
+struct entry {
     uint64_t hash;
-    size_t len;          /* 0 = empty */
+    size_t len;
     const struct outcome_sub *sub;
-    char body[MAX_BODY];
+    char body[];
 };
 
 struct body_cache {
-    struct slot slots[SLOTS];
+    _Atomic(struct entry *) slots[SLOTS];
 };
 
 struct body_cache *body_cache_new(void)
 {
-    struct body_cache *bc = calloc(1, sizeof *bc);
+    struct body_cache *bc = malloc(sizeof *bc);
     if (!bc)
         return NULL;
     for (size_t i = 0; i < SLOTS; i++)
-        pthread_mutex_init(&bc->slots[i].mu, NULL);
+        atomic_init(&bc->slots[i], NULL);
     return bc;
 }
 
@@ -34,7 +36,7 @@ void body_cache_free(struct body_cache *bc)
     if (!bc)
         return;
     for (size_t i = 0; i < SLOTS; i++)
-        pthread_mutex_destroy(&bc->slots[i].mu);
+        free(atomic_load(&bc->slots[i]));
     free(bc);
 }
 
@@ -42,13 +44,10 @@ const struct outcome_sub *body_cache_get(struct body_cache *bc, const char *body
 {
     if (len == 0 || len > MAX_BODY)
         return NULL;
-    struct slot *s = &bc->slots[hash % SLOTS];
-    const struct outcome_sub *sub = NULL;
-    pthread_mutex_lock(&s->mu);
-    if (s->len == len && s->hash == hash && memcmp(s->body, body, len) == 0)
-        sub = s->sub;
-    pthread_mutex_unlock(&s->mu);
-    return sub;
+    const struct entry *e = atomic_load_explicit(&bc->slots[hash % SLOTS], memory_order_acquire);
+    if (e && e->len == len && e->hash == hash && memcmp(e->body, body, len) == 0)
+        return e->sub;
+    return NULL;
 }
 
 void body_cache_put(struct body_cache *bc, const char *body, size_t len, uint64_t hash,
@@ -56,11 +55,17 @@ void body_cache_put(struct body_cache *bc, const char *body, size_t len, uint64_
 {
     if (len == 0 || len > MAX_BODY)
         return;
-    struct slot *s = &bc->slots[hash % SLOTS];
-    pthread_mutex_lock(&s->mu);
-    s->hash = hash;
-    s->len = len;
-    s->sub = sub;
-    memcpy(s->body, body, len);
-    pthread_mutex_unlock(&s->mu);
+    _Atomic(struct entry *) *slot = &bc->slots[hash % SLOTS];
+    if (atomic_load_explicit(slot, memory_order_relaxed))
+        return;
+    struct entry *e = malloc(sizeof *e + len);
+    if (!e)
+        return; /* only a cache */
+    e->hash = hash;
+    e->len = len;
+    e->sub = sub;
+    memcpy(e->body, body, len);
+    struct entry *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(slot, &expected, e, memory_order_release, memory_order_relaxed))
+        free(e); /* another thread filled it first */
 }

@@ -1,7 +1,8 @@
 /* Remembers which outcome recent PUT bodies named, keyed by their exact bytes. Batches
  * send the same few bodies over and over; parsing each with jansson was the largest
  * user-space cost per PUT. Parsing is deterministic, so equal bytes give equal results:
- * a hit is exactly what a fresh parse would say. Only successful parses are cached. */
+ * a hit is exactly what a fresh parse would say. Only successful parses are cached, and
+ * lookups are lock-free (see body_cache.c). */
 #ifndef CXONE_MOCK_BODY_CACHE_H
 #define CXONE_MOCK_BODY_CACHE_H
 

@@ -125,6 +125,10 @@ void mock_destroy(struct mock *m);
 /* Monotonic seconds since an arbitrary origin, the clock of tokens/idempotency/limiter. */
 double mock_now(void);
 
+
+/* The mock_now() clock at the request's arrival (saves reading it again on the hot path). */
+double req_now(const struct req *r);
+
 /* Replies (server.c). body_json is consumed. */
 void reply_json(struct reply *rep, unsigned status, json_t *body_json);
 void reply_error(struct reply *rep, unsigned status, const char *error, const char *fmt, ...)

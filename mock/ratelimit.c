@@ -17,12 +17,14 @@ void ratelimit_destroy(struct ratelimit *rl)
 
 static void refill(struct ratelimit *rl, double now)
 {
+    /* Threads read the clock before taking the lock, so `now` can be a hair older than
+     * `last`; never move `last` back (that would count the same interval twice). */
     if (now > rl->last) {
         rl->tokens += (now - rl->last) * rl->rate;
         if (rl->tokens > rl->burst)
             rl->tokens = rl->burst;
+        rl->last = now;
     }
-    rl->last = now;
 }
 
 void ratelimit_configure(struct ratelimit *rl, double rate, double burst, double now)

@@ -20,6 +20,11 @@ double mock_now(void)
     return (double)mono_ns() / 1e9;
 }
 
+double req_now(const struct req *r)
+{
+    return (double)r->arrival_ns / 1e9;
+}
+
 /* ---------------------------------------------------------------- replies */
 
 static void reply_drop_body(struct reply *rep)
@@ -220,7 +225,7 @@ static void dispatch(struct mock *m, struct req *r, struct MHD_Connection *c)
  * is answered once the body has been read, so keep-alive connections survive. */
 static void api_arrival(struct mock *m, struct req *r)
 {
-    stats_api_arrival(&m->stats, r->method == M_PUT);
+    r->arrival_ns = stats_api_arrival(&m->stats, r->method == M_PUT);
     stats_enter(&m->stats);
     r->in_flight = true;
 
@@ -246,7 +251,7 @@ static void api_arrival(struct mock *m, struct req *r)
         reply_error(&r->reply, 429, "rate_limited", "too many requests (one-off 429 injected by once_429_retry_after)");
         reply_retry_after(&r->reply, (double)once, r->faults.retry_after_date);
         stats_bump(&m->stats, SC_RATE_LIMITED);
-    } else if (!ratelimit_take(&m->limiter, mock_now(), &wait)) {
+    } else if (!ratelimit_take(&m->limiter, req_now(r), &wait)) {
         reply_error(&r->reply, 429, "rate_limited", "tenant rate limit exceeded");
         reply_retry_after(&r->reply, wait, r->faults.retry_after_date);
         stats_bump(&m->stats, SC_RATE_LIMITED);
@@ -404,7 +409,6 @@ static enum MHD_Result begin_request(struct mock *m, struct MHD_Connection *c, c
     memset(r, 0, offsetof(struct req, id));
     r->id[0] = '\0';
     *con_cls = r;
-    r->arrival_ns = mono_ns();
     r->method = parse_method(method);
     r->method_name = method;
     r->path = url;
@@ -414,7 +418,9 @@ static enum MHD_Result begin_request(struct mock *m, struct MHD_Connection *c, c
     if (!r->admin)
         stats_count_request(&m->stats, stat_route_of(r));
     if (r->api)
-        api_arrival(m, r);
+        api_arrival(m, r); /* sets arrival_ns */
+    else
+        r->arrival_ns = mono_ns();
     if (declared_too_large(c, m->max_body)) {
         /* Refuse before reading it; MHD closes the connection after this answer. */
         r->too_large = true;

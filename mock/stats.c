@@ -85,16 +85,17 @@ static void log_time(struct time_log *l, uint32_t ms)
     l->ms[l->n++] = ms;
 }
 
-uint32_t stats_api_arrival(struct stats *s, bool is_put)
+uint64_t stats_api_arrival(struct stats *s, bool is_put)
 {
     pthread_mutex_lock(&s->times_mu);
     /* Read the clock under the lock so the logs are non-decreasing. */
-    uint32_t ms = (uint32_t)((mono_ns() - s->start_ns) / 1000000u);
+    uint64_t now = mono_ns();
+    uint32_t ms = (uint32_t)((now - s->start_ns) / 1000000u);
     log_time(&s->api, ms);
     if (is_put)
         log_time(&s->put, ms);
     pthread_mutex_unlock(&s->times_mu);
-    return ms;
+    return now;
 }
 
 void stats_enter(struct stats *s)

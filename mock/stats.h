@@ -59,8 +59,8 @@ void stats_reset(struct stats *s);
 void stats_count_request(struct stats *s, enum stat_route r);
 void stats_count_status(struct stats *s, unsigned status);
 void stats_bump(struct stats *s, enum stat_counter c);
-/* Logs an /api/ arrival now; returns its ms since start. */
-uint32_t stats_api_arrival(struct stats *s, bool is_put);
+/* Logs an /api/ arrival now; returns the CLOCK_MONOTONIC time it logged, in ns. */
+uint64_t stats_api_arrival(struct stats *s, bool is_put);
 void stats_enter(struct stats *s); /* an /api/ request started */
 void stats_leave(struct stats *s); /* ... and finished */
 
