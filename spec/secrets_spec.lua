@@ -213,10 +213,6 @@ describe("secrets in library results, events, summaries and errors", function()
   end)
 
   it("a server that echoes the Authorization header into its error body", function()
-    pending("needs engine fix: src/job.c copies the API's error body (cxb_http_error_message) into "
-      .. "result.error and events verbatim; a server that reflects the request's Authorization puts "
-      .. "the bearer token there. Redact the current token (and the client secret) from every "
-      .. "server-derived message before it leaves the worker")
     local api = HS.start { mode = "echo-auth", token = TOKEN }
     local texts = run_batch(E.tasks(2), fast { base_url = api.url, token_url = api.url .. "/oauth2/token" })
     api:stop()
@@ -224,10 +220,6 @@ describe("secrets in library results, events, summaries and errors", function()
   end)
 
   it("a token endpoint that echoes the credentials into its error body", function()
-    pending("needs engine fix: src/auth.c auth_fetch puts the token endpoint's error_description "
-      .. "(cxb_http_error_message) into the fatal message; an endpoint that reflects the form body "
-      .. "or the Basic header leaks the client secret. Redact the secret (raw, form-encoded, and the "
-      .. "Basic base64) from the detail")
     for _, basic in ipairs { false, true } do
       local srv = HS.start { mode = "echo-secret" }
       local texts, ok, err = run_batch(E.tasks(2), fast { base_url = srv.url, basic_auth = basic })

@@ -1,5 +1,6 @@
 #include "auth.h"
 #include "clock.h"
+#include "redact.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -76,6 +77,17 @@ int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t err
         if (!bad)
             bad |= form_add(c, &a->form, "client_secret", cfg->client_secret);
     }
+    if (!bad) {
+        a->secret_forms[0] = strdup(cfg->client_secret ? cfg->client_secret : "");
+        char *enc = curl_easy_escape(c, cfg->client_secret ? cfg->client_secret : "", 0);
+        a->secret_forms[1] = enc ? strdup(enc) : NULL;
+        curl_free(enc);
+        if (a->userpwd) {
+            a->secret_forms[2] = cxb_base64((const unsigned char *)a->userpwd, strlen(a->userpwd));
+            a->secret_forms[3] = strdup(a->userpwd);
+        }
+        bad |= !a->secret_forms[0] || !a->secret_forms[1] || (a->userpwd && (!a->secret_forms[2] || !a->secret_forms[3]));
+    }
     if (c)
         curl_easy_cleanup(c);
     pthread_condattr_t ca;
@@ -84,6 +96,8 @@ int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t err
     if (bad || pthread_mutex_init(&a->mu, NULL) != 0) {
         pthread_condattr_destroy(&ca);
         snprintf(err, errlen, "out of memory setting up the token source");
+        for (int i = 0; i < 4; i++)
+            wipe_free(a->secret_forms[i]);
         wipe_free(a->form);
         wipe_free(a->userpwd);
         free(a->token_url);
@@ -102,6 +116,8 @@ void cxb_auth_destroy(cxb_auth *a)
     pthread_cond_destroy(&a->cv);
     wipe_free(a->form);
     wipe_free(a->userpwd);
+    for (int i = 0; i < 4; i++)
+        wipe_free(a->secret_forms[i]);
     free(a->token_url);
     free(a->required_scope);
     memset(a->token, 0, sizeof a->token);
@@ -187,6 +203,14 @@ out:
     return rc;
 }
 
+/* True for transport errors that retrying cannot fix: the server's certificate is not trusted. */
+static int auth_tls_fatal(CURLcode rc)
+{
+    return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+           rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_ISSUER_ERROR ||
+           rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
 /* Performs one token request (limiter first). Called with a->mu NOT held. */
 static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
                                   const atomic_int *cancel, char *token, double *life,
@@ -209,6 +233,11 @@ static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
     if (rc != 0) {
         if (r.curl_rc == CURLE_ABORTED_BY_CALLBACK)
             return CXB_AUTH_CANCELLED;
+        if (auth_tls_fatal(r.curl_rc)) {
+            snprintf(msg, msglen, "TLS certificate verification failed for the token endpoint: %s "
+                     "(give ca_file = \"/path/to/ca.pem\" for a private CA)", r.error);
+            return CXB_AUTH_FATAL;
+        }
         snprintf(msg, msglen, "token request failed: %s", r.error);
         return CXB_AUTH_TRANSIENT;
     }
@@ -283,6 +312,7 @@ cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const a
     double life = 0, ra = -1;
     double started = cxb_now_mono();
     cxb_auth_status st = auth_fetch(a, h, lim, cancel, tok, &life, &ra, msg, msglen);
+    cxb_redact(msg, (const char *const *)a->secret_forms, 4);
 
     pthread_mutex_lock(&a->mu);
     a->refreshing = 0;

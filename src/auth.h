@@ -33,6 +33,8 @@ typedef struct cxb_auth {
     char *form;          /* form body, holds the secret unless basic_auth */
     char *userpwd;       /* "id:secret" form-urlencoded, only with basic_auth */
     char *required_scope;
+    char *secret_forms[4];  /* the secret as it may be echoed: raw, form-encoded, Basic base64,
+                               id:secret — redacted from every message built from a response */
     char token[CXB_TOKEN_MAX];
     uint64_t generation; /* bumps on every new token; 0 = none yet */
     double expires_at, refresh_at;

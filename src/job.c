@@ -1,6 +1,7 @@
 #include "job.h"
 #include "backoff.h"
 #include "clock.h"
+#include "redact.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -310,6 +311,8 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
                 }
                 char detail[400];
                 cxb_http_error_message(r.body, r.body_len, detail, sizeof detail);
+                const char *const secrets[] = {w->token};
+                cxb_redact(detail, secrets, 1); /* a server may echo the Authorization header */
                 snprintf(msg, sizeof msg, "HTTP %ld%s%s", status, detail[0] ? ": " : "", detail);
                 retry_after = r.retry_after;
                 if (status == 401 && !reauthed) {

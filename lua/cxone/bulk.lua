@@ -67,7 +67,12 @@ local function check_url(name, url, allow_http)
   local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
   if not scheme then opt_error(fmt("option '%s' must be an http(s) URL (got %q)", name, url)) end
   scheme = scheme:lower()
-  local host = rest:match("^(%[[^%]]*%])") or rest:match("^([^/:?#]*)")
+  local authority = rest:match("^([^/?#]*)")
+  if authority:find("@", 1, true) then
+    -- user:password@ would send credentials along and hide the real host (127.0.0.1:80@evil.com).
+    opt_error(fmt("option '%s' must not contain user info (user:password@host)", name))
+  end
+  local host = authority:match("^(%[[^%]]*%])") or authority:match("^([^:]*)")
   if scheme ~= "http" and scheme ~= "https" then
     opt_error(fmt("option '%s' must use https:// (got %s://)", name, scheme))
   end
