@@ -313,7 +313,10 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
                 cxb_http_error_message(r.body, r.body_len, detail, sizeof detail);
                 const char *const secrets[] = {w->token};
                 cxb_redact(detail, secrets, 1); /* a server may echo the Authorization header */
-                snprintf(msg, sizeof msg, "HTTP %ld%s%s", status, detail[0] ? ": " : "", detail);
+                snprintf(msg, sizeof msg, "HTTP %ld%s%s%s", status, detail[0] ? ": " : "", detail,
+                         status >= 300 && status < 400
+                             ? " (a redirect: never followed, so credentials cannot leak; check base_url)"
+                             : "");
                 retry_after = r.retry_after;
                 if (status == 401 && !reauthed) {
                     /* The token expired or was revoked under us: one refresh, one more try. */

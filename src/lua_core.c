@@ -338,7 +338,7 @@ static int job_counters(lua_State *L)
     lua_newtable(L);
     for (int s = 0; s < 600; s++) {
         if (c.by_status[s]) {
-            char k[8];
+            char k[12];
             snprintf(k, sizeof k, "%d", s);
             set_int(L, k, c.by_status[s]);
         }
