@@ -92,6 +92,7 @@ local results = {
   },
 }
 local t_start = os.time()
+local steal_start = U.steal_seconds()
 
 local ok, err = pcall(function()
   local fast = start_mock(0)
@@ -111,6 +112,7 @@ end)
 for _, m in ipairs(mocks) do m:stop() end
 U.sh("rm -rf " .. U.q(scratch_dir))
 results.machine.loadavg_end = U.loadavg()
+results.machine.steal_seconds = steal_start and U.steal_seconds() - steal_start
 results.seconds = os.time() - t_start
 
 if not ok then
@@ -128,8 +130,14 @@ if results.scaling then
   Report.plot(results, png, scratch_dir)
   io.stderr:write("bench: plot written to " .. png .. "\n")
 end
-io.write(string.format("\n%s, %s, %d cores; mock --threads %d; %d rounds; load average %s → %s; %d s\n\n",
+io.write(string.format("\n%s, %s, %d cores; mock --threads %d; %d rounds; load average %s → %s; CPU steal %.1f s; %d s\n\n",
   results.machine.date, results.machine.cpu_model, results.machine.cores, ctx.mock_threads, ctx.rounds,
-  results.machine.loadavg_start, results.machine.loadavg_end, results.seconds))
+  results.machine.loadavg_start, results.machine.loadavg_end, results.machine.steal_seconds or 0, results.seconds))
+local load1 = tonumber((results.machine.loadavg_start or ""):match("^(%S+)"))
+if load1 and load1 > 1.0 then
+  io.write(string.format("note: the load average was %.2f when the bench started: other processes were " ..
+    "competing for the %d cores, so the throughput figures are noisy (instruction counts are not).\n\n",
+    load1, results.machine.cores))
+end
 io.write(Report.markdown(rows))
 io.write("\nraw results: " .. out .. "\n")

@@ -23,6 +23,12 @@ function R.accuracy(ctx, mock)
   local by = st.requests.by_status or {}
   local span = (arr[n] - arr[1]) / 1000
   local b = math.floor(ctx.rate_burst)
+  -- The longest silence between two arrivals: a stall of either process (a busy machine) shows
+  -- up here, and the requests held back by it arrive bunched right after.
+  local max_gap = 0
+  for k = 2, n do
+    if arr[k] - arr[k - 1] > max_gap then max_gap = arr[k] - arr[k - 1] end
+  end
   if n <= b + 1 then U.fail("rate run: %d requests are too few to measure past the burst of %d", n, b) end
   return {
     tasks = ctx.rate_tasks, workers = ctx.rate_workers, rate = ctx.rate, burst = ctx.rate_burst,
@@ -33,6 +39,8 @@ function R.accuracy(ctx, mock)
     -- The limiter's own accuracy: from the last request of the burst to the end.
     steady_rate = (n - b) / ((arr[n] - arr[b]) / 1000),
     max_in_1s = st.max_api_requests_in_1s,
+    max_gap_ms = max_gap,
+    loadavg = U.loadavg(),
     http_429 = (by["429"] or 0),
     rate_limited = st.rate_limited,
     client_retried = r.retried,

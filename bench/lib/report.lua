@@ -50,6 +50,7 @@ function Rep.rows(res)
     add(string.format("3. steady rate after the first %g requests (the burst)", r.burst),
       string.format("%.2f/s", r.steady_rate))
     add("3. most requests in any 1 s window", string.format("%d", r.max_in_1s), "≤ 65", r.max_in_1s <= 65)
+    add("3. longest gap between arrivals (ms; 1/45 s = 22 without stalls)", string.format("%d", r.max_gap_ms))
     add("3. 429 answers", string.format("%d", r.http_429), "0", r.http_429 == 0)
   end
   local m = res.memory

@@ -88,6 +88,14 @@ function U.median_of(runs, key)
   return U.median(xs)
 end
 
+-- Seconds of CPU time the hypervisor gave to others (steal), summed over all cores, so far.
+function U.steal_seconds()
+  CLK_TCK = CLK_TCK or tonumber(U.capture("getconf CLK_TCK"))
+  local f = {}
+  for w in ((U.read("/proc/stat") or ""):match("^cpu%s+([^\n]+)") or ""):gmatch("%d+") do f[#f + 1] = tonumber(w) end
+  return f[8] and f[8] / CLK_TCK or nil
+end
+
 function U.loadavg()
   return (U.read("/proc/loadavg") or ""):match("^(%S+ %S+ %S+)")
 end
