@@ -135,8 +135,16 @@ static int sleep_until(int64_t at_ns, const atomic_int *cancel)
     }
 }
 
+/* A waiter that wakes this long after its slot was descheduled (a starved machine, a stopped
+ * process): sending now would bunch with the waiters that woke on time, so the bound would hold
+ * for grant times but not for what reaches the server. Such a late grant is forfeited and
+ * reserved again (a few times at most, so constant starvation cannot livelock a worker). */
+#define LIMITER_STALE_NS 100000000LL
+#define LIMITER_MAX_FORFEITS 3
+
 int cxb_limiter_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *scheduled_mono)
 {
+    int forfeits = 0;
     for (;;) {
         if (is_cancelled(cancel)) return 1;
         int reserved;
@@ -144,12 +152,17 @@ int cxb_limiter_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *sch
         /* A cancelled waiter's token is simply forfeited: handing it back could let a later
          * reservation land inside a window that already counted it. */
         if (sleep_until(at, cancel)) return 1;
+        int64_t now = cxb_mono_ns();
         /* A pause that began while we slept voids the reservation; reserving again lands
          * after the pause because gcra_reserve honours pause_ns. */
-        if (cxb_mono_ns() >= atomic_load(&l->st->pause_ns)) {
-            if (scheduled_mono) *scheduled_mono = (double)at / 1e9;
-            return 0;
+        if (now < atomic_load(&l->st->pause_ns))
+            continue;
+        if (now - at > LIMITER_STALE_NS && forfeits < LIMITER_MAX_FORFEITS) {
+            forfeits++;
+            continue;
         }
+        if (scheduled_mono) *scheduled_mono = (double)at / 1e9;
+        return 0;
     }
 }
 
