@@ -91,7 +91,9 @@ function Mock.start(argv)
         if exists(self.rcf) then return "exited" end
     end)
     local port = type(got) == "number" and got or nil
-    self.pid = tonumber(read(self.pidf) or "")
+    -- The wrapper writes the pid file right after forking, but on a loaded machine the mock
+    -- can print its port first: wait for the pid too, or stop() could not signal it.
+    self.pid = poll(10, function() return tonumber(read(self.pidf) or "") end)
     if not port then
         local rc = read(self.rcf)
         local err = read(self.err) or ""
@@ -225,6 +227,7 @@ end
 function Mock:stop()
     if self.stopped then return self.exit_code end
     self.stopped = true
+    self.pid = self.pid or tonumber(read(self.pidf) or "")
     if self.pid then
         os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
         if not poll(10, function() return exists(self.rcf) end) then
