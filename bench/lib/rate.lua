@@ -45,6 +45,7 @@ function R.accuracy(ctx, mock)
     rate_limited = st.rate_limited,
     client_retried = r.retried,
     client_elapsed = r.elapsed,
+    client_cpu_seconds = t.cpu,
     command = shown,
   }
 end

@@ -16,6 +16,17 @@ end
 
 local function mb(kb) return string.format("%.1f MB", kb / 1024) end
 
+-- "median (min–max)" of the server-side rates of a contender's runs.
+local function spread(summary)
+  local lo, hi
+  for _, r in ipairs(summary.runs) do
+    lo = math.min(lo or r.server_rps, r.server_rps)
+    hi = math.max(hi or r.server_rps, r.server_rps)
+  end
+  if #summary.runs < 2 then return thousands(summary.server_rps) end
+  return string.format("%s (%s–%s)", thousands(summary.server_rps), thousands(lo), thousands(hi))
+end
+
 -- Rows of the table from whatever measures ran.
 function Rep.rows(res)
   local rows = {}
@@ -25,9 +36,9 @@ function Rep.rows(res)
   local t = res.throughput
   if t then
     local c = t.connections
-    add(string.format("1. engine, %d workers, trivial on_result (req/s)", c), thousands(t.engine.server_rps))
-    add(string.format("1. wrk, %d connections (req/s)", c), thousands(t.wrk.server_rps))
-    add(string.format("1. curl --parallel --parallel-max %d (req/s)", c), thousands(t.curl.server_rps))
+    add(string.format("1. engine, %d workers, trivial on_result (req/s, median (min–max))", c), spread(t.engine))
+    add(string.format("1. wrk, %d connections (req/s)", c), spread(t.wrk))
+    add(string.format("1. curl --parallel --parallel-max %d (req/s)", c), spread(t.curl))
     add("1. engine / wrk", string.format("%.2f×", t.engine_vs_wrk), "≥ 0.9×", t.engine_vs_wrk >= 0.9)
     add("1. curl --parallel / wrk", string.format("%.2f×", t.curl_vs_wrk))
     add("1. engine / curl --parallel", string.format("%.2f×", t.engine_vs_curl), "≥ 5×", t.engine_vs_curl >= 5)
@@ -37,7 +48,7 @@ function Rep.rows(res)
   local s = res.scaling
   if s then
     for _, p in ipairs(s.points) do
-      add(string.format("2. engine, %d workers (req/s; wrk same conns)", p.workers),
+      add(string.format("2. engine at workers = %d (req/s; wrk at as many connections)", p.workers),
         string.format("%s (%s)", thousands(p.engine_rps), thousands(p.wrk_rps)))
     end
   end

@@ -115,7 +115,7 @@ function U.machine()
     memory_kb = tonumber((U.read("/proc/meminfo") or ""):match("MemTotal:%s*(%d+)")),
     os = (U.read("/etc/os-release") or ""):match('PRETTY_NAME="([^"]+)"') or "unknown",
     curl = first_line("curl --version"),
-    wrk = first_line("wrk --version"),
+    wrk = first_line("wrk -v 2>&1 | head -n1; true"),
     valgrind = first_line("valgrind --version"),
     lua = _VERSION,
     loadavg_start = U.loadavg(),
