@@ -126,15 +126,15 @@ static int job_submit(lua_State *L)
     const char *key = luaL_optlstring(L, 6, NULL, &key_len);
     const char *batch = luaL_optlstring(L, 7, "", &batch_len);
     const char *invalid = luaL_optstring(L, 8, NULL);
+    if (!cxb_job_has_slot(j)) { /* before deriving the key: a full queue is the common case */
+        lua_pushboolean(L, 0);
+        return 1;
+    }
     char derived[CXB_KEY_LEN + 1];
     if (!key) {
         cxb_idempotency_key(batch, batch_len, id, id_len, body, body_len, derived);
         key = derived;
         key_len = CXB_KEY_LEN;
-    }
-    if (!cxb_job_has_slot(j)) {
-        lua_pushboolean(L, 0);
-        return 1;
     }
     cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, url, url_len, body, body_len, key, key_len);
     if (!t)

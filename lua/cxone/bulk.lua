@@ -393,13 +393,14 @@ function Job:poll(max_wait)
       self:_check_fatal(results)
       local on_result = self._o.on_result
       if on_result then
-        for i = 1, #results do
-          local ok, err = pcall(on_result, results[i])
-          if not ok then
-            c:cancel()
-            self._stop_input = true
-            error(err, 0)
-          end
+        -- One protected call for the whole batch of results, not one per result.
+        local ok, err = pcall(function()
+          for i = 1, #results do on_result(results[i]) end
+        end)
+        if not ok then
+          c:cancel()
+          self._stop_input = true
+          error(err, 0)
         end
       end
       return results
