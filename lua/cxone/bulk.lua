@@ -186,18 +186,27 @@ function M.validate_task(task, outcome_map)
   return true
 end
 
+--- A function that describes tasks under opts (checked once): task -> {method, url,
+-- idempotency_key, body} or nil, message. For describing many tasks (the CLI's --dry-run).
+function M.describer(opts)
+  local o = resolve_opts(opts)
+  local prefix = o.base_url .. "/api/v2/contacts/"
+  return function(task)
+    local category, subcategory = check_task(task, "task", o.outcome_map)
+    if not category then return nil, subcategory end
+    local body = encode_body(category, subcategory)
+    return {
+      method = "PUT",
+      url = prefix .. pct_encode(task.contact_id),
+      idempotency_key = task.idempotency_key or core.derive_key(o.batch_id, task.contact_id, body),
+      body = body,
+    }
+  end
+end
+
 --- What would be sent for a task, without any network: {method, url, idempotency_key, body}.
 function M.describe(task, opts)
-  local o = resolve_opts(opts)
-  local category, subcategory = check_task(task, "task", o.outcome_map)
-  if not category then return nil, subcategory end
-  local body = encode_body(category, subcategory)
-  return {
-    method = "PUT",
-    url = o.base_url .. "/api/v2/contacts/" .. pct_encode(task.contact_id),
-    idempotency_key = task.idempotency_key or core.derive_key(o.batch_id, task.contact_id, body),
-    body = body,
-  }
+  return M.describer(opts)(task)
 end
 
 local function make_iterator(tasks)

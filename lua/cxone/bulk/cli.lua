@@ -195,14 +195,14 @@ end
 
 -- --dry-run: every row is validated and described; nothing touches the network.
 function Run:dry_run(inp)
-    local bulk = self.bulk
+    local describe = self.bulk.describer(self.engine_opts) -- options checked once, not per row
     while true do
         local row = inp:next()
         if not row then break end
         if self:classify(row) == "local" then
             self:finish_local(row)
         else
-            local d, err = bulk.describe(row.task, self.engine_opts)
+            local d, err = describe(row.task)
             if not d then
                 row.error = strip_label(err)
                 self:finish_local(row)
