@@ -359,9 +359,9 @@ describe("bad input", function()
   it("unknown options and wrong types name the option", function()
     assert.has_error(function() bulk.start({}, H.opts(m, { wrokers = 3 })) end, "cxone.bulk: unknown option 'wrokers'")
     assert.has_error(function() bulk.start({}, H.opts(m, { workers = "3" })) end,
-      "cxone.bulk: option 'workers' must be an integer >= 1 (got string)")
+      "cxone.bulk: option 'workers' must be an integer >= 1 and <= 256 (got string)")
     assert.has_error(function() bulk.start({}, H.opts(m, { burst = 0.5 })) end,
-      "cxone.bulk: option 'burst' must be a number >= 1 (got number 0.5)")
+      "cxone.bulk: option 'burst' must be a number >= 1 and <= 100000 (got number 0.5)")
     assert.has_error(function() bulk.start({}, H.opts(m, { client_secret = 42 })) end,
       "cxone.bulk: option 'client_secret' must be a non-empty string (got number)")
   end)

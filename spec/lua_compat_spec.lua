@@ -57,7 +57,7 @@ describe("cxone.bulk on " .. version, function()
 
   it("rejects bad options with the option's name", function()
     assert.has_error(function() bulk.start({}, { workers = 0, client_id = "x", client_secret = "y" }) end,
-      "cxone.bulk: option 'workers' must be an integer >= 1 (got number 0)")
+      "cxone.bulk: option 'workers' must be an integer >= 1 and <= 256 (got number 0)")
   end)
 
   describe("against the mock", function()

@@ -5,6 +5,7 @@
 local core = require "cxone.bulk.core"
 local cjson = require "cjson"
 local outcomes = require "cxone.bulk.outcomes"
+local options = require "cxone.bulk.options"
 
 local M = {
   _VERSION = "0.1.0",
@@ -21,40 +22,10 @@ local fmt = string.format
 -- Options
 ---------------------------------------------------------------------------------------------
 
-local function is_int(v) return type(v) == "number" and v == math.floor(v) and v == v and v ~= math.huge end
-
--- Each checker returns nil when the value is fine, else what was expected.
-local CHECK = {
-  string = function(v) if type(v) ~= "string" then return "a string" end end,
-  nonempty = function(v) if type(v) ~= "string" or v == "" then return "a non-empty string" end end,
-  boolean = function(v) if type(v) ~= "boolean" then return "a boolean" end end,
-  func = function(v) if type(v) ~= "function" then return "a function" end end,
-  table = function(v) if type(v) ~= "table" then return "a table" end end,
-  posint = function(v) if not is_int(v) or v < 1 then return "an integer >= 1" end end,
-  nonnegint = function(v) if not is_int(v) or v < 0 then return "an integer >= 0" end end,
-  posnum = function(v) if type(v) ~= "number" or not (v > 0) or v == math.huge then return "a number > 0" end end,
-  nonnegnum = function(v) if type(v) ~= "number" or not (v >= 0) or v == math.huge then return "a number >= 0" end end,
-  burst = function(v) if type(v) ~= "number" or not (v >= 1) or v == math.huge then return "a number >= 1" end end,
-}
-
-local OPTIONS = {
-  base_url = "nonempty", token_url = "nonempty", client_id = "nonempty", client_secret = "nonempty",
-  scope = "string", basic_auth = "boolean",
-  workers = "posint", rate = "posnum", burst = "burst", shared_limit = "nonempty",
-  max_retries = "nonnegint", backoff_base = "nonnegnum", backoff_max = "nonnegnum",
-  timeout = "posnum", connect_timeout = "posnum", pause_threshold = "nonnegnum",
-  batch_id = "string", on_result = "func", on_event = "func",
-  ca_file = "nonempty", insecure = "boolean", allow_http = "boolean", queue_size = "posint",
-  preflight = "boolean", validate_outcomes = "boolean", outcome_map = "table", deadline = "posnum",
-}
-
-local DEFAULTS = {
-  scope = "contact:read contact:update", workers = 10, rate = 45, burst = 20, max_retries = 3,
-  backoff_base = 2, backoff_max = 30, timeout = 15, connect_timeout = 10, pause_threshold = 30,
-  batch_id = "",
-}
-
-local SECRET_OPTIONS = { client_secret = true }
+local SECRET_OPTIONS = {}
+for _, o in ipairs(options.LIST) do
+  if o.secret then SECRET_OPTIONS[o.name] = true end
+end
 
 local function opt_error(msg) error("cxone.bulk: " .. msg, 0) end
 
@@ -83,28 +54,39 @@ local function check_url(name, url, allow_http)
   end
 end
 
---- Validates opts and fills in defaults. Raises naming the offending option.
+-- What a rejected value was, for the message (never a secret's value).
+local function shown(name, v)
+  local got = type(v)
+  if not SECRET_OPTIONS[name] and (got == "number" or got == "boolean") then
+    got = got .. " " .. (got == "number" and fmt("%.14g", v) or tostring(v))
+  end
+  return got
+end
+
+--- Validates opts against the option table and fills in defaults and environment values.
+-- Raises naming the offending option.
 local function resolve_opts(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then opt_error("opts must be a table (got " .. type(opts) .. ")") end
   local o = {}
   for k, v in pairs(opts) do
-    local kind = OPTIONS[k]
-    if not kind then opt_error(fmt("unknown option '%s'", tostring(k))) end
-    local want = CHECK[kind](v)
-    if want then
-      local got = type(v)
-      if not SECRET_OPTIONS[k] and (got == "number" or got == "boolean") then got = got .. " " .. tostring(v) end
-      opt_error(fmt("option '%s' must be %s (got %s)", k, want, got))
-    end
+    local decl = options.BY_NAME[k]
+    if not decl then opt_error(fmt("unknown option '%s'", tostring(k))) end
+    local want = options.check(decl, v)
+    if want then opt_error(fmt("option '%s' must be %s (got %s)", k, want, shown(k, v))) end
     o[k] = v
   end
-  for k, v in pairs(DEFAULTS) do if o[k] == nil then o[k] = v end end
-  o.base_url = (o.base_url or os.getenv("CXONE_BASE_URL") or M.DEFAULT_BASE_URL):gsub("/+$", "")
+  for _, decl in ipairs(options.LIST) do
+    local name = decl.name
+    if o[name] == nil and decl.env then
+      local v = os.getenv(decl.env)
+      if v and v ~= "" then o[name] = v end
+    end
+    if o[name] == nil then o[name] = decl.default end
+  end
+  o.base_url = (o.base_url or M.DEFAULT_BASE_URL):gsub("/+$", "")
   if o.base_url == "" then o.base_url = M.DEFAULT_BASE_URL end
   o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
-  o.client_id = o.client_id or os.getenv("CXONE_CLIENT_ID")
-  o.client_secret = o.client_secret or os.getenv("CXONE_CLIENT_SECRET")
   check_url("base_url", o.base_url, o.allow_http)
   check_url("token_url", o.token_url, o.allow_http)
   if o.outcome_map then
@@ -116,6 +98,7 @@ local function resolve_opts(opts)
   end
   return o
 end
+M._resolve_opts = resolve_opts
 
 local function require_credentials(o)
   if not o.client_id or o.client_id == "" then
@@ -157,6 +140,11 @@ local function check_task(task, label, outcome_map)
   if err then return nil, err end
   if #task.contact_id > M.MAX_ID_BYTES then
     return nil, fmt("%s: contact_id is longer than %d bytes", label, M.MAX_ID_BYTES)
+  end
+  if task.contact_id == "." or task.contact_id == ".." then
+    -- A dot segment: URL normalisation would turn .../contacts/.. into another resource.
+    return nil, fmt("%s: contact_id %q is not a contact id (a dot segment would address another "
+      .. "resource than one contact)", label, task.contact_id)
   end
   local category, subcategory = task.category, task.subcategory
   if task.outcome_code ~= nil and category == nil and subcategory == nil then
@@ -229,94 +217,129 @@ end
 local Job = {}
 Job.__index = Job
 
+-- The options the C core receives (complete and checked: it keeps no defaults of its own).
 local function core_config(o)
-  return {
-    token_url = o.token_url, client_id = o.client_id, client_secret = o.client_secret,
-    scope = o.scope, basic_auth = o.basic_auth, workers = o.workers, rate = o.rate,
-    burst = o.burst, shared_limit = o.shared_limit, max_retries = o.max_retries,
-    backoff_base = o.backoff_base, backoff_max = o.backoff_max, timeout = o.timeout,
-    connect_timeout = o.connect_timeout, pause_threshold = o.pause_threshold,
-    ca_file = o.ca_file, insecure = o.insecure, queue_size = o.queue_size,
-    preflight = o.preflight,
-  }
+  local c = {}
+  for _, decl in ipairs(options.LIST) do
+    if decl.core then c[decl.name] = o[decl.name] end
+  end
+  return c
 end
 
---- Starts a job and returns at once. Tasks are pulled from `tasks` as queue space frees.
-function M.start(tasks, opts)
-  local o = resolve_opts(opts)
-  require_credentials(o)
-  local iter, is_array = make_iterator(tasks)
+-- A job's input side is in one of these states:
+--   "open"      tasks may still come (from the iterator, or pushed with job:submit)
+--   "closed"    no more tasks: the core was told (close_input); results may still be pending
+-- Independently, `gate` is "outcomes" while tasks wait for the outcome hierarchy
+-- (validate_outcomes) and "open" otherwise, and `fatal` holds a whole-batch error once one
+-- stopped the job. Every task the job took yields exactly one result, whatever happens.
+local function new_job(o, iter, is_array)
   if o.insecure then
     io.stderr:write("cxone.bulk: WARNING: TLS certificate verification is disabled (insecure = true)\n")
   end
   local self = setmetatable({
-    _o = o, _iter = iter, _is_array = is_array, _n = 0, _input_done = false,
+    _o = o, _iter = iter, _is_array = is_array, _n = 0, _returned = 0, _input = "open", _gate = "open",
     _started = monotime(), _prefix = o.base_url .. "/api/v2/contacts/",
   }, Job)
   if o.deadline then self._deadline_at = self._started + o.deadline end
   self._c = core.new_job(core_config(o))
   if o.validate_outcomes then
     -- Tasks wait until the hierarchy has arrived (same token, same limiter, one request).
-    self._await_outcomes = true
+    self._gate = "outcomes"
     self._c:fetch(o.base_url .. "/api/v2/contact/outcomes")
   end
   return self
 end
 
--- Prepares the next task for submission: index, id, url, body, key, invalid message.
+--- Starts a job and returns at once. Tasks are pulled from `tasks` (an array or an iterator
+-- function) as queue space frees.
+function M.start(tasks, opts)
+  local o = resolve_opts(opts)
+  require_credentials(o)
+  local iter, is_array = make_iterator(tasks)
+  return new_job(o, iter, is_array)
+end
+
+--- Opens a job the caller pushes tasks into with job:submit(task) (false: not now, poll and try
+-- again) and ends with job:close_input(). One job, one limiter and one token for the whole run.
+function M.open(opts)
+  local o = resolve_opts(opts)
+  require_credentials(o)
+  return new_job(o, nil, false)
+end
+
+-- Prepares a task for the core: {index=, id=, url=, body=, key=, invalid=}.
 function Job:_prepare(task, index)
   local label = "task " .. index
   local category, subcategory = check_task(task, label, self._o.outcome_map)
   if not category then
     local id = ""
     if type(task) == "table" and task.contact_id ~= nil then id = tostring(task.contact_id) end
-    return { index, id, "", "", nil, subcategory }
+    return { index = index, id = id, url = "", body = "", invalid = subcategory }
   end
   local id = task.contact_id
   if self._outcomes then
     local why = outcomes.check(self._outcomes, category, subcategory)
-    if why then return { index, id, "", "", nil, label .. ": " .. why } end
+    if why then return { index = index, id = id, url = "", body = "", invalid = label .. ": " .. why } end
   end
-  return { index, id, self._prefix .. pct_encode(id), encode_body(category, subcategory),
-           task.idempotency_key, nil }
+  return { index = index, id = id, url = self._prefix .. pct_encode(id),
+           body = encode_body(category, subcategory), key = task.idempotency_key }
 end
 
-local function unpack_submit(c, p, batch_id)
-  return c:submit(p[1], p[2], p[3], p[4], p[5], batch_id, p[6])
+function Job:_submit_prepared(p)
+  return self._c:submit(p.index, p.id, p.url, p.body, p.key, self._o.batch_id, p.invalid)
 end
 
--- Moves tasks from the iterator into the C queue until it is full or the input ends.
+function Job:_close_input()
+  if self._input ~= "closed" then
+    self._input = "closed"
+    self._held = nil
+    self._c:close_input()
+  end
+end
+
+--- Push mode: hands one task to the engine. Returns its index (results carry it), or false when
+-- the engine cannot take it now (queue full, or the outcome hierarchy has not arrived): poll,
+-- then submit the same task again. After a whole-batch error a submitted task still yields its
+-- one result (cancelled, naming the error).
+function Job:submit(task)
+  if not self._c then error("cxone.bulk: job is closed", 2) end
+  if self._iter then error("cxone.bulk: submit() is for jobs made with bulk.open()", 2) end
+  if self._input == "closed" then error("cxone.bulk: submit() after close_input()", 2) end
+  if self._gate ~= "open" then return false end
+  local p = self:_prepare(task, self._n + 1)
+  if not self:_submit_prepared(p) then return false end
+  self._n = self._n + 1
+  return self._n
+end
+
+--- Push mode: no more tasks will be submitted.
+function Job:close_input()
+  if not self._c then error("cxone.bulk: job is closed", 2) end
+  self:_close_input()
+end
+
+-- Iterator mode: moves tasks into the core's queue until it is full or the input ends.
 function Job:_feed()
-  if self._input_done or self._await_outcomes then return end
-  local c, batch_id = self._c, self._o.batch_id
+  if not self._iter or self._input == "closed" or self._gate ~= "open" then return end
   while true do
-    local p = self._pending
+    local p = self._held
     if not p then
-      if self._stop_input then
-        self._input_done = true
-        c:close_input()
-        return
-      end
+      if self._stop_reading then return self:_close_input() end
       local ok, task = pcall(self._iter)
       if not ok then
-        self._input_done = true
-        c:cancel()
-        c:close_input()
+        self._c:cancel()
+        self:_close_input()
         error("cxone.bulk: task iterator failed: " .. tostring(task), 0)
       end
-      if task == nil then
-        self._input_done = true
-        c:close_input()
-        return
-      end
-      p = self:_prepare(task, self._n + 1)
+      if task == nil then return self:_close_input() end
       self._n = self._n + 1
+      p = self:_prepare(task, self._n)
     end
-    if not unpack_submit(c, p, batch_id) then
-      self._pending = p
+    if not self:_submit_prepared(p) then
+      self._held = p
       return
     end
-    self._pending = nil
+    self._held = nil
   end
 end
 
@@ -328,15 +351,14 @@ function Job:_dispatch_events()
   end
 end
 
--- Stops taking input because the whole batch cannot proceed.
+-- A whole-batch error found on this side (the outcome hierarchy could not be fetched): nothing
+-- more is sent. Every task already taken, and every task of an array, comes back cancelled
+-- naming the error; an iterator is not read further.
 function Job:_abort(message)
   self._fatal = self._fatal or message
-  self._await_outcomes = false
-  self._stop_input = true
-  self._pending = nil
-  self._input_done = true
-  self._c:cancel()
-  self._c:close_input()
+  self._gate = "open"
+  self._c:cancel(message)
+  if not self._is_array then self._stop_reading = true end
 end
 
 -- Takes the outcome hierarchy out of the results (it is not a task's result).
@@ -348,7 +370,7 @@ function Job:_take_fetch(results)
       local tree, err
       if r.ok then tree, err = outcomes.from_json(r.body) else err = r.error end
       if tree then
-        self._outcomes, self._await_outcomes = tree, false
+        self._outcomes, self._gate = tree, "open"
       else
         self:_abort("could not fetch the outcome hierarchy (validate_outcomes): " .. tostring(err))
       end
@@ -356,7 +378,7 @@ function Job:_take_fetch(results)
   end
 end
 
--- A fatal (whole-batch) error stops the input: every queued task comes back aborted.
+-- A fatal error raised in the core (bad credentials, missing scope) stops reading an iterator.
 function Job:_check_fatal(results)
   if self._fatal then return end
   for i = 1, #results do
@@ -364,7 +386,7 @@ function Job:_check_fatal(results)
       local _, fatal = self._c:counters()
       if fatal then
         self._fatal = fatal
-        if not self._is_array then self._stop_input = true end
+        if not self._is_array then self._stop_reading = true end
       end
       return
     end
@@ -377,16 +399,19 @@ function Job:_check_deadline()
   if at and not self._deadline_hit and monotime() >= at then
     self._deadline_hit = true
     self._c:cancel(string.format("deadline of %g s passed", self._o.deadline))
-    if not self._is_array then self._stop_input = true end
+    if not self._is_array then self._stop_reading = true end
   end
 end
 
 --- Returns the results finished so far (an array, possibly empty), waiting up to max_wait
--- seconds for at least one. poll(0) never blocks. Callbacks run here, on the caller's thread.
+-- seconds (math.huge: until one arrives or the job is done) for at least one. poll(0) never
+-- blocks. Callbacks run here, on the caller's thread.
 function Job:poll(max_wait)
   if not self._c then error("cxone.bulk: job is closed", 2) end
   max_wait = max_wait or 0
-  if type(max_wait) ~= "number" or max_wait < 0 then error("cxone.bulk: poll(max_wait) needs a number >= 0", 2) end
+  if type(max_wait) ~= "number" or not (max_wait >= 0) then
+    error("cxone.bulk: poll(max_wait) needs a number >= 0", 2)
+  end
   local deadline = monotime() + max_wait
   local c = self._c
   while true do
@@ -397,8 +422,9 @@ function Job:poll(max_wait)
     local left = until_ - monotime()
     local results = c:take(left > 0 and left or 0)
     self:_dispatch_events()
-    if self._await_outcomes then self:_take_fetch(results) end
+    if self._gate == "outcomes" or self._fatal then self:_take_fetch(results) end
     if #results > 0 then
+      self._returned = self._returned + #results
       self:_check_fatal(results)
       local on_result = self._o.on_result
       if on_result then
@@ -408,27 +434,31 @@ function Job:poll(max_wait)
         end)
         if not ok then
           c:cancel()
-          self._stop_input = true
+          self._stop_reading = true
           error(err, 0)
         end
       end
       return results
     end
     if self:done() or monotime() >= deadline then return results end
+    -- Push mode with an open input and nothing in flight: nothing can arrive, do not spin.
+    if not self._iter and self._input == "open" and self._gate == "open" and self._n == self._returned then
+      return results
+    end
   end
 end
 
---- True once every task's result has been returned by poll.
+--- True once the input is closed and every task's result has been returned by poll.
 function Job:done()
   if not self._c then return true end
-  return self._input_done and self._pending == nil and self._c:finished()
+  return self._input == "closed" and self._c:finished()
 end
 
 --- Cancels at once: nothing new is sent, in-flight transfers abort. Never blocks.
 function Job:cancel(reason)
   if self._c then
     self._c:cancel(reason)
-    if not self._is_array then self._stop_input = true end
+    if not self._is_array then self._stop_reading = true end
   end
 end
 

@@ -1,0 +1,113 @@
+--- The options of cxone.bulk, declared once.
+--
+-- This table is the one place an option's type, default, range, CLI flag, environment variable
+-- and help text live. bulk.lua checks opts against it, args.lua derives the CLI's engine flags
+-- and their usage lines from it, and spec/options_doc_spec.lua fails when docs/api.md or
+-- docs/cli.md disagree with it. The C core receives complete, checked values and keeps no
+-- defaults of its own.
+--
+-- Fields: name; kind ("url", "string", "nonempty", "boolean", "function", "table", "integer",
+-- "number"); default; min/max (inclusive; above = true makes min exclusive); flag (the CLI flag,
+-- nil when the option is library-only); env (read when the option is not given); secret (never
+-- echoed); core (handed to the C core); meta (the CLI value placeholder); help (one line).
+local M = {}
+
+M.LIST = {
+    { name = "base_url", kind = "url", env = "CXONE_BASE_URL", flag = "base-url", meta = "URL",
+      help = "API base URL" },
+    { name = "token_url", core = true, kind = "url", flag = "token-url", meta = "URL",
+      help = "OAuth2 token endpoint (default: base_url .. /oauth2/token)" },
+    { name = "client_id", core = true, kind = "nonempty", env = "CXONE_CLIENT_ID",
+      help = "OAuth2 client id" },
+    { name = "client_secret", core = true, kind = "nonempty", env = "CXONE_CLIENT_SECRET", secret = true,
+      help = "OAuth2 client secret (never printed)" },
+    { name = "scope", core = true, kind = "string", default = "contact:read contact:update", flag = "scope",
+      meta = "SCOPE", help = "OAuth2 scope to request" },
+    { name = "basic_auth", core = true, kind = "boolean", default = false,
+      help = "send client credentials with HTTP Basic instead of the form body" },
+    { name = "workers", core = true, kind = "integer", default = 10, min = 1, max = 256, flag = "workers",
+      meta = "N", help = "parallel connections" },
+    { name = "rate", core = true, kind = "number", default = 45, min = 0, above = true, max = 100000,
+      flag = "rate", meta = "R", help = "requests per second across all workers" },
+    { name = "burst", core = true, kind = "number", default = 20, min = 1, max = 100000, flag = "burst",
+      meta = "B", help = "requests allowed at once above the rate" },
+    { name = "shared_limit", core = true, kind = "nonempty", flag = "shared-limit", meta = "NAME",
+      help = "draw from one rate limit shared by every process naming it" },
+    { name = "max_retries", core = true, kind = "integer", default = 3, min = 0, max = 100,
+      flag = "max-retries", meta = "N", help = "retries per task on 429, 5xx and network errors" },
+    { name = "backoff_base", core = true, kind = "number", default = 2, min = 0, max = 3600,
+      flag = "backoff-base", meta = "S", help = "first retry delay in seconds, doubling" },
+    { name = "backoff_max", core = true, kind = "number", default = 30, min = 0, max = 86400,
+      flag = "backoff-max", meta = "S", help = "longest retry delay in seconds" },
+    { name = "timeout", core = true, kind = "number", default = 15, min = 0.001, max = 86400,
+      flag = "timeout", meta = "S", help = "per-request timeout in seconds" },
+    { name = "connect_timeout", core = true, kind = "number", default = 10, min = 0.001, max = 3600,
+      flag = "connect-timeout", meta = "S", help = "connection timeout in seconds" },
+    { name = "pause_threshold", core = true, kind = "number", default = 30, min = 0, max = 86400,
+      flag = "pause-threshold", meta = "S",
+      help = "a Retry-After longer than this pauses every worker" },
+    { name = "batch_id", kind = "string", default = "", flag = "batch-id", meta = "ID",
+      help = "mixed into every derived Idempotency-Key; keep it across reruns of one batch" },
+    { name = "on_result", kind = "function", help = "called with each result, on the caller's thread" },
+    { name = "on_event", kind = "function", help = "called with each retry/pause/token event" },
+    { name = "ca_file", core = true, kind = "nonempty", flag = "ca-file", meta = "FILE",
+      help = "CA bundle for TLS" },
+    { name = "insecure", core = true, kind = "boolean", default = false,
+      help = "disable TLS certificate verification (never in production)" },
+    { name = "allow_http", kind = "boolean", default = false, flag = "allow-http",
+      help = "allow plain http:// to a host other than loopback" },
+    { name = "queue_size", core = true, kind = "integer", min = 1, max = 1000000,
+      help = "tasks buffered ahead of the workers (default: 4 per worker)" },
+    { name = "preflight", core = true, kind = "boolean", default = false, flag = "preflight",
+      help = "GET each contact before its PUT; a 404 skips it" },
+    { name = "validate_outcomes", kind = "boolean", default = false, flag = "validate-outcomes",
+      help = "fetch the outcome hierarchy once and fail unknown outcomes locally" },
+    { name = "outcome_map", kind = "table", help = "outcome_code -> {category, subcategory}" },
+    { name = "deadline", kind = "number", min = 0, above = true, max = 1e9,
+      help = "seconds after which nothing new is sent" },
+}
+
+M.BY_NAME = {}
+for _, o in ipairs(M.LIST) do M.BY_NAME[o.name] = o end
+
+local function is_finite(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
+
+--- The range of a numeric option as words: ">= 1 and <= 256".
+function M.describe_range(o)
+    local parts = {}
+    if o.min then parts[#parts + 1] = (o.above and "> " or ">= ") .. string.format("%.14g", o.min) end
+    if o.max then parts[#parts + 1] = "<= " .. string.format("%.14g", o.max) end
+    return table.concat(parts, " and ")
+end
+
+local function expect_number(o)
+    local what = o.kind == "integer" and "an integer" or "a number"
+    local range = M.describe_range(o)
+    return range ~= "" and (what .. " " .. range) or what
+end
+
+local TYPE_OF = {
+    url = "string", string = "string", nonempty = "string", boolean = "boolean",
+    ["function"] = "function", table = "table",
+}
+
+--- Checks one value against its declaration. Returns nil when it is fine, else what was
+-- expected ("an integer >= 1 and <= 256").
+function M.check(o, v)
+    if o.kind == "integer" or o.kind == "number" then
+        local ok = is_finite(v)
+        if ok and o.kind == "integer" and v ~= math.floor(v) then ok = false end
+        if ok and o.min and (v < o.min or (o.above and v == o.min)) then ok = false end
+        if ok and o.max and v > o.max then ok = false end
+        if not ok then return expect_number(o) end
+        return nil
+    end
+    local want = TYPE_OF[o.kind]
+    local nonempty = o.kind == "nonempty" or o.kind == "url"
+    if type(v) ~= want or (nonempty and v == "") then
+      return nonempty and "a non-empty string" or ("a " .. want)
+    end
+    return nil
+end
+
+return M
