@@ -32,15 +32,17 @@ describe("cxone-bulk arguments", function()
 
     it("names the option in every numeric error", function()
         local cases = {
-            { "--rate 0 x", '%-%-rate must be a number > 0 %(got 0%)' },
-            { "--rate abc x", '%-%-rate must be a number > 0 %(got "abc"%)' },
+            { "--rate 0 x", '%-%-rate must be a number > 0 and <= 100000 %(got 0%)' },
+            { "--rate abc x", '%-%-rate must be a number > 0 and <= 100000 %(got "abc"%)' },
             { "--rate inf x", "%-%-rate must be a number" },
             { "--rate nan x", "%-%-rate must be a number" },
             { "--workers 2.5 x", '%-%-workers must be a whole number >= 1 and <= 256 %(got "2.5"%)' },
             { "--workers 0 x", "%-%-workers must be a whole number >= 1" },
             { "--burst 0.5 x", "%-%-burst must be a number >= 1" },
             { "--max-retries -1 x", "%-%-max%-retries must be a whole number >= 0" },
-            { "--timeout 0 x", "%-%-timeout must be a number > 0" },
+            { "--timeout 0 x", "%-%-timeout must be a number >= 0.001 and <= 86400" },
+            { "--max-retries 2147483648 x", "%-%-max%-retries must be a whole number >= 0 and <= 100" },
+            { "--timeout 0.0001 x", "%-%-timeout must be a number >= 0.001" },
             { "--pause-threshold -3 x", "%-%-pause%-threshold must be a number >= 0" },
             { "--backoff-base 5 --backoff-max 1 x", "%-%-backoff%-max %(1%) must be >= %-%-backoff%-base %(5%)" },
         }

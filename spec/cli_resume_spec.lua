@@ -56,7 +56,7 @@ describe("cxone-bulk resume", function()
         local err
         code, _, err = C.run(args(m, { "--journal", journal, "-o", out, input }))
         assert.equal(1, code) -- the 404 row is tried again and fails again
-        assert.matches("300 rows already succeeded and will be skipped", err)
+        assert.matches("300 updates recorded as applied", err)
         assert.matches("skipped%s+300", err)
         local after = m:stats()
         assert.equal(300, after.total_mutations)
@@ -162,7 +162,9 @@ describe("cxone-bulk resume", function()
         -- Everything the server applied has its result written: in-flight requests were let finish.
         local s = m:stats()
         assert.equal(s.total_mutations, ok)
-        assert.equal(ok, #C.jsonl(journal))
+        local records = 0
+        for _, r in ipairs(C.jsonl(journal)) do if r.contact_id then records = records + 1 end end
+        assert.equal(ok, records)
         assert.equal(1, s.max_mutations_per_contact)
         -- The rest goes through on a rerun with the journal.
         local code2 = C.run(args(m, { "--journal", journal, "-o", "/dev/null", input }))

@@ -2,6 +2,10 @@
 #include "compat.h"
 #include "lua_sys.h"
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,13 +116,101 @@ static int sys_signal_caught(lua_State *L)
     return 1;
 }
 
+/* Pushes "dev:ino" of st (one file, whatever names or links reach it) and its kind. */
+static int sys_push_id(lua_State *L, const struct stat *st)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%llu:%llu", (unsigned long long)st->st_dev, (unsigned long long)st->st_ino);
+    lua_pushstring(L, buf);
+    lua_pushstring(L, S_ISREG(st->st_mode) ? "file" : S_ISDIR(st->st_mode) ? "directory"
+                      : S_ISFIFO(st->st_mode) ? "fifo" : "other");
+    return 2;
+}
+
+/* sys.file_id(path | fd) -> "dev:ino", kind | nil, message, errno-name: which file a path names (after
+ * symlinks; hard links give the same id) or which file descriptor 0/1/2 is open on. "ENOENT" as
+ * the third value when nothing exists there yet. */
+static int sys_file_id(lua_State *L)
+{
+    struct stat st;
+    int rc;
+    if (lua_type(L, 1) == LUA_TNUMBER)
+        rc = fstat((int)lua_tointeger(L, 1), &st);
+    else
+        rc = stat(luaL_checkstring(L, 1), &st);
+    if (rc != 0) {
+        int e = errno;
+        lua_pushnil(L);
+        lua_pushstring(L, strerror(e));
+        lua_pushstring(L, e == ENOENT ? "ENOENT" : "EOTHER");
+        return 3;
+    }
+    return sys_push_id(L, &st);
+}
+
+/* sys.realpath(path) -> absolute path with no symlinks, "." or ".." | nil, message. */
+static int sys_realpath(lua_State *L)
+{
+    char *r = realpath(luaL_checkstring(L, 1), NULL);
+    if (!r) {
+        lua_pushnil(L);
+        lua_pushstring(L, strerror(errno));
+        return 2;
+    }
+    lua_pushstring(L, r);
+    free(r);
+    return 1;
+}
+
+/* sys.lock(fh) -> true | nil, message: an exclusive advisory lock (flock) on the open file,
+ * without waiting. Held until the file is closed or the process ends (even by kill -9). */
+static int sys_lock(lua_State *L)
+{
+    FILE *f = sys_checkfile(L, 1);
+    if (flock(fileno(f), LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        lua_pushnil(L);
+        lua_pushstring(L, e == EWOULDBLOCK ? "locked by another process" : strerror(e));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sys.ignore_signal(name): the signal is ignored (SIGPIPE: writes to a closed pipe fail with
+ * EPIPE instead of killing the process, so the run can save what it has and say why). */
+static int sys_ignore_signal(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    int sig = sys_signal_number(name);
+    if (sig < 0)
+        return luaL_error(L, "unknown signal name '%s' (use INT, TERM, HUP or PIPE)", name);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0)
+        return luaL_error(L, "sigaction(%s): %s", name, strerror(errno));
+    return 0;
+}
+
+/* sys.signal_pending() -> true when a trapped signal is waiting for sys.signal_caught (does not
+ * clear it): cheap enough to ask before every row. */
+static int sys_signal_pending(lua_State *L)
+{
+    lua_pushboolean(L, sys_caught_signal != 0);
+    return 1;
+}
+
 void cxb_lua_sys_open(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         {"fsync", sys_fsync},         {"isatty", sys_isatty},
         {"monotime", sys_monotime},   {"getpid", sys_getpid},
         {"signal_trap", sys_signal_trap}, {"signal_caught", sys_signal_caught},
-        {NULL, NULL}};
+        {"signal_pending", sys_signal_pending}, {"ignore_signal", sys_ignore_signal},
+        {"file_id", sys_file_id},     {"realpath", sys_realpath},
+        {"lock", sys_lock},           {NULL, NULL}};
     lua_newtable(L);
     cxb_setfuncs(L, funcs);
 }

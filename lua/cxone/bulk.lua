@@ -98,7 +98,13 @@ local function resolve_opts(opts)
   end
   return o
 end
-M._resolve_opts = resolve_opts
+
+--- Where a job with these opts would send its requests, checked like start() checks it:
+-- {base_url=, token_url=, client_id=} (never a secret). Raises naming a bad option.
+function M.target(opts)
+  local o = resolve_opts(opts)
+  return { base_url = o.base_url, token_url = o.token_url, client_id = o.client_id }
+end
 
 local function require_credentials(o)
   if not o.client_id or o.client_id == "" then

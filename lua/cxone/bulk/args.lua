@@ -2,32 +2,22 @@
 -- that name the option, for the caller to print with a usage hint and exit 2.
 local M = {}
 
+local options = require "cxone.bulk.options"
+
 -- kind: "flag" (no value), "string", "number" (finite), "integer". min/max bound numbers;
--- above=true makes min exclusive. engine names the batch_update option it feeds.
-M.OPTIONS = {
+-- above=true makes min exclusive. engine names the batch_update option it feeds. The engine's
+-- options (type, range, default, help) come from cxone.bulk.options; only the command's own
+-- options are declared here.
+local CLI_OPTIONS = {
     { name = "input", short = "i", kind = "string", meta = "FILE" },
     { name = "output", short = "o", kind = "string", meta = "FILE" },
     { name = "failed", kind = "string", meta = "FILE" },
     { name = "journal", kind = "string", meta = "FILE" },
+    { name = "journal-mismatch", kind = "string", meta = "refuse|ignore",
+      choices = { refuse = true, ignore = true } },
     { name = "format", kind = "string", meta = "csv|jsonl|ids", choices = { csv = true, jsonl = true, ids = true } },
     { name = "category", kind = "string", meta = "NAME" },
     { name = "subcategory", kind = "string", meta = "NAME" },
-    { name = "workers", kind = "integer", min = 1, max = 256, engine = "workers" },
-    { name = "rate", kind = "number", min = 0, above = true, engine = "rate" },
-    { name = "burst", kind = "number", min = 1, engine = "burst" },
-    { name = "max-retries", kind = "integer", min = 0, max = 100, engine = "max_retries" },
-    { name = "backoff-base", kind = "number", min = 0, above = true, engine = "backoff_base" },
-    { name = "backoff-max", kind = "number", min = 0, above = true, engine = "backoff_max" },
-    { name = "timeout", kind = "number", min = 0, above = true, engine = "timeout" },
-    { name = "pause-threshold", kind = "number", min = 0, engine = "pause_threshold" },
-    { name = "batch-id", kind = "string", meta = "ID", engine = "batch_id" },
-    { name = "base-url", kind = "string", meta = "URL", engine = "base_url" },
-    { name = "token-url", kind = "string", meta = "URL", engine = "token_url" },
-    { name = "scope", kind = "string", meta = "SCOPE", engine = "scope" },
-    { name = "ca-file", kind = "string", meta = "FILE", engine = "ca_file" },
-    { name = "shared-limit", kind = "string", meta = "NAME", engine = "shared_limit" },
-    { name = "validate-outcomes", kind = "flag", engine = "validate_outcomes" },
-    { name = "preflight", kind = "flag", engine = "preflight" },
     { name = "outcome-map", kind = "string", meta = "FILE" },
     { name = "dry-run", kind = "flag" },
     { name = "quiet", short = "q", kind = "flag" },
@@ -36,18 +26,31 @@ M.OPTIONS = {
     { name = "version", kind = "flag" },
 }
 
+local CLI_KIND = { integer = "integer", number = "number", boolean = "flag" }
+
+-- The engine options that have a flag, as command-line options.
+local function engine_flags()
+    local out = {}
+    for _, d in ipairs(options.LIST) do
+        if d.flag then
+            out[#out + 1] = { name = d.flag, kind = CLI_KIND[d.kind] or "string", meta = d.meta,
+                min = d.min, max = d.max, above = d.above, engine = d.name, decl = d }
+        end
+    end
+    return out
+end
+
+M.OPTIONS = {}
+for _, o in ipairs(CLI_OPTIONS) do M.OPTIONS[#M.OPTIONS + 1] = o end
+for _, o in ipairs(engine_flags()) do M.OPTIONS[#M.OPTIONS + 1] = o end
+
 local BY_NAME, BY_SHORT = {}, {}
 for _, o in ipairs(M.OPTIONS) do
     BY_NAME[o.name] = o
     if o.short then BY_SHORT[o.short] = o end
 end
 
-local function describe_bound(o)
-    local parts = {}
-    if o.min then parts[#parts + 1] = (o.above and "> " or ">= ") .. o.min end
-    if o.max then parts[#parts + 1] = "<= " .. o.max end
-    return table.concat(parts, " and ")
-end
+local describe_bound = options.describe_range
 
 -- Converts and checks one value; returns the value or nil, message.
 local function convert(o, text)
@@ -142,7 +145,7 @@ function M.engine_opts(opts)
     return e
 end
 
-M.USAGE = [[
+local USAGE_HEAD = [[
 Usage: cxone-bulk [options] [--input] FILE|-
 
 Bulk-update outbound contact outcomes in NICE CXone (PUT /api/v2/contacts/{id}), rate-limited,
@@ -163,42 +166,28 @@ Output:
                           - forces stdout)
       --failed FILE       CSV of the rows that did not succeed, with an error column; fix it and
                           feed it straight back in
-      --journal FILE      append each finished result durably; a rerun with the same journal
-                          skips the rows that already succeeded with the same outcome
+      --journal FILE      append each finished result durably (locked: one run at a time); a
+                          rerun with the same journal never re-applies what it records as applied
+      --journal-mismatch refuse|ignore
+                          a journal written for another batch id, base URL or client stops the
+                          run (refuse, the default) unless ignore
   -q, --quiet             no progress and no summary (errors are still printed)
       --dry-run           validate and print what would be sent; no request at all
 
-Engine (defaults in parentheses):
-      --workers N         parallel connections (10)
-      --rate R            requests per second across all workers (45)
-      --burst B           requests allowed at once above the rate (20)
-      --max-retries N     retries per row on 429, 5xx and network errors (3)
-      --backoff-base S    first retry delay in seconds, doubling (2)
-      --backoff-max S     longest retry delay in seconds (30)
-      --timeout S         per-request timeout in seconds (15)
-      --pause-threshold S a Retry-After at least this long pauses every worker (30)
-      --batch-id ID       mixed into every derived Idempotency-Key (default: empty); keep it the
-                          same across reruns of the same batch
-      --base-url URL      API base (default: $CXONE_BASE_URL)
-      --token-url URL     OAuth2 token endpoint
-      --scope SCOPE       OAuth2 scope to request
-      --ca-file FILE      CA bundle for TLS
-      --shared-limit NAME draw from one host-wide rate limit shared by every process naming it
+]]
 
-Pre-flight checks (each optional):
-      --validate-outcomes fetch the outcome hierarchy once; rows whose category/subcategory is
-                          not in it fail locally (no PUT) with the closest valid values
+local USAGE_TAIL = [[
+Outcome codes:
       --outcome-map FILE  translate an outcome_code column (CSV or JSONL) through FILE: JSON
                           {"CODE":{"category":..,"subcategory":..}} or CSV code,category,subcategory
-      --preflight         GET each contact before its PUT; a missing contact (404) is skipped with
-                          no update sent (halves the update rate: two requests per row)
   -h, --help              this text
       --version           print the version
 
 Credentials come only from the environment: CXONE_CLIENT_ID and CXONE_CLIENT_SECRET.
 
 Exit status: 0 every row succeeded (or was skipped), 1 some rows failed or were invalid,
-2 usage, input or authentication error, 130 interrupted (SIGINT/SIGTERM).
+2 usage, input or authentication error, 4 an output (results, failed file, journal) could not
+be written, 130 interrupted (SIGINT/SIGTERM).
 
 Examples:
   cxone-bulk --input outcomes.csv --output results.jsonl --failed failed.csv --journal run.journal
@@ -207,5 +196,35 @@ Examples:
   cxone-bulk --dry-run outcomes.jsonl | head
   cxone-bulk --rate 20 --workers 4 --batch-id 2024-06-campaign outcomes.csv > results.jsonl
 ]]
+
+-- The engine section of the usage text, from the option table: flag, placeholder, help and
+-- default.
+local function engine_usage()
+    local lines = { "Engine (defaults in parentheses):" }
+    for _, o in ipairs(M.OPTIONS) do
+        local d = o.decl
+        if d then
+            local left = "      --" .. o.name .. (o.meta and (" " .. o.meta) or "")
+            local help = d.help
+            if d.default ~= nil and d.kind ~= "boolean" and d.default ~= "" then
+                help = help .. " (" .. tostring(d.default) .. ")"
+            elseif d.env then
+                help = help .. " ($" .. d.env .. ")"
+            end
+            if #left >= 26 then
+                lines[#lines + 1] = left
+                left = ""
+            end
+            lines[#lines + 1] = left .. string.rep(" ", 26 - #left) .. help
+        end
+    end
+    return table.concat(lines, "\n") .. "\n\n"
+end
+
+--- The --help text.
+function M.usage()
+    return USAGE_HEAD .. engine_usage() .. USAGE_TAIL
+end
+M.USAGE = M.usage()
 
 return M

@@ -1,8 +1,11 @@
 -- cxone-bulk: the operator command line on top of cxone.bulk.
 --
--- Reads rows (CSV, JSON Lines or ids), feeds them to the engine through bulk.start + job:poll so
--- it can draw progress, watch for SIGINT/SIGTERM and keep rows for the same contact in input
--- order, and writes results (JSONL), failed rows (CSV) and a resume journal as results arrive.
+-- Reads rows (CSV, JSON Lines or ids) and pushes them into ONE engine job for the whole run
+-- (bulk.open + job:submit), so the run has one limiter, one burst and one token however its rows
+-- repeat contacts. The feeder keeps rows for the same contact in input order. Results (JSONL),
+-- failed rows (CSV) and the resume journal are written as results arrive. Signals, a closed
+-- stdout and write errors stop the intake of rows at once; what is in flight is finished and
+-- recorded before the process exits.
 local args = require "cxone.bulk.args"
 local input = require "cxone.bulk.input"
 local output = require "cxone.bulk.output"
@@ -10,19 +13,20 @@ local journal_mod = require "cxone.bulk.journal"
 local progress_mod = require "cxone.bulk.progress"
 local summary_mod = require "cxone.bulk.summary"
 local feeder_mod = require "cxone.bulk.feeder"
+local paths_mod = require "cxone.bulk.paths"
 
 local M = {}
 
-M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_INTERRUPTED = 0, 1, 2, 130
+M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_OUTPUT, M.EXIT_INTERRUPTED = 0, 1, 2, 4, 130
 -- Invalid rows echoed on stderr as they are read; the rest are only in the outputs.
 M.SHOW_INVALID = 10
 -- After an interrupt, in-flight requests get this long beyond --timeout to finish.
 M.GRACE_EXTRA = 2
 -- After a cancel, results for aborted transfers must come back within this.
 M.CANCEL_WAIT = 5
-
-local ENGINE_SUMS = { "requests", "retried", "http_429", "http_5xx", "transport_errors",
-    "token_refreshes", "pauses", "pause_seconds", "replayed" }
+-- Rows that need no request (invalid, already journaled) read per turn of the loop, so a long
+-- stretch of them never delays a signal, a result or the progress line.
+M.FEED_BUDGET = 256
 
 local function stderr(fmt, ...)
     io.stderr:write("cxone-bulk: ", fmt:format(...), "\n")
@@ -32,18 +36,12 @@ end
 local Run = {}
 Run.__index = Run
 
--- Usage errors: the message plus a pointer to --help.
-local function usage_error(msg)
-    stderr("%s", msg)
-    io.stderr:write("Try 'cxone-bulk --help' for the options and examples.\n")
-    return M.EXIT_USAGE
-end
-
 -- An engine message as the operator should read it: no module prefix, and the batch_update
 -- option names it mentions spelled as this command's flags (base_url -> --base-url).
 local function strip_label(err)
     local msg = tostring(err):gsub("^cxone%.bulk: ", ""):gsub("^task: ", "")
     msg = msg:gsub("option '([%w_]+)'", function(name) return "--" .. name:gsub("_", "-") end)
+    msg = msg:gsub("set allow_http = true", "pass --allow-http")
     return msg
 end
 
@@ -65,6 +63,11 @@ function Run:warn(msg)
     self:say("warning: %s", msg)
 end
 
+---------------------------------------------------------------------------------------------
+-- Preparing: every check that can refuse the run happens before anything is sent or written.
+-- Each step returns true, or nil and the message to print (exit 2, or 130 when interrupted).
+---------------------------------------------------------------------------------------------
+
 -- Opens the input (a second time for --strict, which first reads it whole).
 function Run:open_input(path, tee)
     local bulk = self.bulk
@@ -80,9 +83,17 @@ function Run:open_input(path, tee)
     })
 end
 
+-- A signal seen while preparing: the run ends as interrupted (exit 130), nothing sent.
+function Run:interrupted_while(what)
+    local sig = self.sys.signal_caught()
+    if not sig then return false end
+    self.interrupted = true
+    self.prepare_interrupted = ("%s during %s: nothing was sent"):format(sig, what)
+    return true
+end
+
 -- --strict: reads the whole input, stops at the first bad row. stdin is copied to a temporary
--- file on the way so that it can be read again for sending. Returns the path to send from and
--- the exact row count, or nil, message.
+-- file on the way so that it can be read again for sending. Sets self.send_path, self.total.
 function Run:strict_pass()
     local path, tee = self.opts.input, nil
     if path == "-" then
@@ -97,25 +108,182 @@ function Run:strict_pass()
         return nil, err
     end
     self.warned_input = true -- warnings were given on this first pass
-    local rows = 0
+    local rows, bad = 0, nil
     while true do
+        if rows % M.FEED_BUDGET == 0 and self:interrupted_while("the --strict check") then break end
         local row = inp:next()
         if not row then break end
         if row.error then
-            inp:close()
-            if tee then tee:close() end
-            return nil, ("line %d: %s (--strict: nothing was sent)"):format(row.line, row.error)
+            bad = ("line %d: %s (--strict: nothing was sent)"):format(row.line, row.error)
+            break
         end
         rows = rows + 1
     end
+    inp:close()
     if tee then
         -- The reader stops at the end of the data, so everything has gone through the tee.
-        tee:close()
+        local ok, terr = tee:close()
+        if not ok and not bad then bad = ("cannot write the temporary copy of stdin: %s"):format(terr) end
         path = self.tmp
     end
-    inp:close()
-    return path, rows
+    if self.interrupted then return nil, self.prepare_interrupted end
+    if bad then return nil, bad end
+    self.send_path, self.total = path, rows
+    return true
 end
+
+function Run:load_engine()
+    local ok, bulk = pcall(require, "cxone.bulk")
+    if not ok then return nil, ("cannot load the cxone.bulk engine: %s"):format(tostring(bulk)) end
+    self.bulk, self.sys = bulk, bulk.sys
+    -- Signals are ours from here on: no Lua traceback, whatever phase they hit.
+    self.sys.signal_trap({ "INT", "TERM" })
+    -- A closed stdout (| head) makes writes fail with EPIPE instead of killing the process, so the
+    -- failed file, the journal and the summary are still written.
+    self.sys.ignore_signal("PIPE")
+    return true
+end
+
+function Run:check_options()
+    local opts = self.opts
+    self.engine_opts = args.engine_opts(opts)
+    self.batch_id = opts["batch-id"] or ""
+    if opts["outcome-map"] then
+        local map, merr = require("cxone.bulk.outcomes").load_map(opts["outcome-map"])
+        if not map then return nil, merr end
+        self.outcome_map = map -- rows are translated on input; the engine gets category/subcategory
+    end
+    -- Options are checked by the engine itself (URLs, ranges) before anything is read or sent.
+    local ok, target = pcall(self.bulk.target, self.engine_opts)
+    if not ok then return nil, strip_label(target) end
+    self.target = target
+    if not opts["dry-run"] then
+        for _, name in ipairs({ "CXONE_CLIENT_ID", "CXONE_CLIENT_SECRET" }) do
+            local v = os.getenv(name)
+            if not v or v == "" then
+                return nil, ("%s is not set: credentials come only from CXONE_CLIENT_ID and "
+                    .. "CXONE_CLIENT_SECRET"):format(name)
+            end
+        end
+    end
+    return true
+end
+
+-- Refuses outputs that are the input or each other, before anything is opened for writing.
+function Run:check_paths()
+    local opts = self.opts
+    local out_path = opts.output
+    if not out_path and (opts["dry-run"] or not self.sys.isatty(io.stdout)) then out_path = "-" end
+    self.out_path = out_path
+    return paths_mod.check(self.sys, {
+        { flag = "input", path = opts.input, role = "input" },
+        { flag = "--output", path = out_path },
+        { flag = "--failed", path = opts.failed },
+        { flag = "--journal", path = opts.journal, keeps = true },
+    })
+end
+
+function Run:open_source()
+    local path = self.opts.input
+    if self.opts.strict then
+        local ok, err = self:strict_pass()
+        if not ok then return nil, err end
+        path = self.send_path
+    end
+    local inp, ierr = self:open_input(path, nil)
+    if not inp then return nil, ierr end
+    self.inp = inp
+    self.total = self.total or input.estimate_rows(path, inp.format)
+    if self.opts.input == "-" then
+        self.input_name = "-"
+    else
+        self.input_name = self.sys.realpath(self.opts.input) or self.opts.input
+    end
+    return true
+end
+
+function Run:open_journal()
+    local opts, path = self.opts, self.opts.journal
+    if not path then return true end
+    local st, err
+    if opts["dry-run"] then
+        st, err = journal_mod.load(path, self.input_name)
+    else
+        self.journal, st = journal_mod.open(path, self.sys, self.input_name)
+        if not self.journal then err = st end
+    end
+    if not st then return nil, err end
+    self.jstate = st
+    local run = { batch_id = self.batch_id, base_url = self.target.base_url, client_id = self.target.client_id }
+    local diff = st:mismatches(run)
+    if #diff > 0 and opts["journal-mismatch"] ~= "ignore" then
+        return nil, ("journal %s was written by another batch: %s. Its successes are never re-applied, "
+            .. "but mixing batches in one journal is most likely a mistake: use another --journal, or "
+            .. "--journal-mismatch=ignore to continue anyway"):format(path, table.concat(diff, ", "))
+    end
+    if st.torn then self:warn(("journal %s: ignored a torn last line (interrupted write)"):format(path)) end
+    if st.succeeded > 0 and not opts.quiet then
+        stderr("journal %s: %d updates recorded as applied; rows repeating them (or superseded by a "
+            .. "later applied row) are skipped", path, st.succeeded)
+    end
+    if self.journal then
+        run.input = self.input_name
+        run.started = os.date("!%Y-%m-%dT%H:%M:%SZ")
+        local ok, jerr = pcall(self.journal.begin, self.journal, run)
+        if not ok then return nil, jerr end
+    end
+    return true
+end
+
+function Run:open_outputs()
+    local opts = self.opts
+    if self.out_path then
+        local fh, err = open_out(self.out_path, "results")
+        if not fh then return nil, err end
+        self.results_fh = fh
+    end
+    local name = self.out_path == "-" and "stdout" or self.out_path
+    self.results = output.results(self.results_fh, name)
+    if opts.failed then
+        local fh, err = open_out(opts.failed, "failed")
+        if not fh then return nil, err end
+        self.failed_fh = fh
+    end
+    local header, error_index, width = self.inp:failed_columns()
+    local ok, failed = pcall(output.failed, self.failed_fh, header, error_index, width, opts.failed)
+    if not ok then return nil, failed end
+    self.failed = failed
+    return true
+end
+
+function Run:start_display()
+    local opts = self.opts
+    self.tally = summary_mod.new()
+    self.engine_sum = {}
+    local tty = self.sys.isatty(io.stderr)
+    self.progress = progress_mod.new({ out = io.stderr, tty = tty, quiet = opts.quiet,
+        now = self.sys.monotime, total = self.total,
+        width = (tty and not opts.quiet) and progress_mod.terminal_width() or 80 })
+    return true
+end
+
+local PREPARE = { "load_engine", "check_options", "check_paths", "open_source", "open_journal",
+    "open_outputs", "start_display" }
+
+function Run:prepare()
+    for _, step in ipairs(PREPARE) do
+        local ok, err = self[step](self)
+        if not ok then return nil, err end
+        if self.sys and step ~= "load_engine" and self:interrupted_while("start-up") then
+            return nil, self.prepare_interrupted
+        end
+    end
+    return true
+end
+
+---------------------------------------------------------------------------------------------
+-- Running
+---------------------------------------------------------------------------------------------
 
 -- Builds the result record written for a row: the engine result (or a local one), plus the
 -- input line and outcome. The engine's per-job index is dropped: `line` identifies the row.
@@ -132,34 +300,54 @@ local function result_for(row, r)
     return out
 end
 
+-- Runs one write; a failure stops the intake of rows and is reported once at the end.
+function Run:write_out(what, f)
+    if self.dead_outputs[what] then return end
+    local ok, err = pcall(f)
+    if ok then return end
+    self.dead_outputs[what] = true
+    local msg = tostring(err)
+    if not self.write_error then
+        self.write_error = msg
+        self:say("%s; no new rows are sent", msg)
+    end
+    self:stop_intake()
+end
+
 -- Records one finished row everywhere: journal first (it is what resume trusts), then results,
 -- failed file and tally.
 function Run:finish(row, r)
     local out = result_for(row, r)
-    if self.journal and not r.cancelled and not r.invalid and not r.journal_skip then
+    if self.journal and not r.cancelled and not r.invalid and not r.skip then
         local rec = {}
         for k, v in pairs(out) do rec[k] = v end
         rec.batch_id = self.batch_id
         rec.given_key = row.task.idempotency_key
-        self.journal:append(rec)
+        self:write_out("journal", function() self.journal:append(rec) end)
     end
     local shown = out
-    if r.journal_skip then
+    if r.skip then
         shown = {}
         for k, v in pairs(out) do shown[k] = v end
-        shown.journal_skip, shown.skipped = nil, "journal"
+        shown.skip, shown.skipped = nil, r.skip
     end
-    self.results:write(shown)
-    if not r.ok then self.failed:write(row.fields or {}, r.error) end
-    self.tally:add({ ok = r.ok, skipped = r.journal_skip, invalid = r.invalid, cancelled = r.cancelled,
+    self:write_out("results", function() self.results:write(shown) end)
+    if not r.ok then
+        self:write_out("failed", function() self.failed:write(row.fields or {}, r.error) end)
+    end
+    self.tally:add({ ok = r.ok, skipped = r.skip, invalid = r.invalid, cancelled = r.cancelled,
         status = r.status, error = r.error, line = row.line, contact_id = out.contact_id,
         replayed = r.replayed })
 end
 
--- Rows that need no request: invalid ones, and ones the journal says already succeeded.
+-- Rows that need no request: invalid ones, ones the journal says were applied, and ones a later
+-- applied row of the same input superseded.
 function Run:classify(row)
     if row.error then return "local" end
-    if self.done_set and self.done_set[journal_mod.identity(row.task, self.batch_id)] then return "local" end
+    if self.jstate then
+        row.skip = self.jstate:skip_reason(row.task, row.line, self.input_name)
+        if row.skip then return "local" end
+    end
     return "send"
 end
 
@@ -174,7 +362,7 @@ function Run:finish_local(row)
         self:finish(row, { contact_id = row.task and row.task.contact_id or row.contact_id or "", ok = false, status = 0,
             error = row.error, attempts = 0, invalid = true })
     else
-        self:finish(row, { contact_id = row.task.contact_id, ok = true, journal_skip = true })
+        self:finish(row, { contact_id = row.task.contact_id, ok = true, skip = row.skip })
     end
 end
 
@@ -194,9 +382,12 @@ function Run:on_event(ev)
 end
 
 -- --dry-run: every row is validated and described; nothing touches the network.
-function Run:dry_run(inp)
+function Run:dry_run()
     local describe = self.bulk.describer(self.engine_opts) -- options checked once, not per row
-    while true do
+    local inp, n = self.inp, 0
+    while not self.stopping do
+        n = n + 1
+        if n % M.FEED_BUDGET == 0 then self:check_signal() end
         local row = inp:next()
         if not row then break end
         if self:classify(row) == "local" then
@@ -207,26 +398,40 @@ function Run:dry_run(inp)
                 row.error = strip_label(err)
                 self:finish_local(row)
             else
-                self.results:write({ line = row.line, contact_id = row.task.contact_id,
-                    category = row.task.category, subcategory = row.task.subcategory,
-                    method = d.method, url = d.url, idempotency_key = d.idempotency_key, body = d.body })
+                self:write_out("results", function()
+                    self.results:write({ line = row.line, contact_id = row.task.contact_id,
+                        category = row.task.category, subcategory = row.task.subcategory,
+                        method = d.method, url = d.url, idempotency_key = d.idempotency_key, body = d.body })
+                end)
                 self.tally:add({ ok = true, line = row.line })
             end
         end
         self.progress:update(self:progress_state())
     end
+    self:write_out("results", function() self.results:flush() end)
 end
 
--- Handles a signal seen in the poll loop. The first stops new rows and lets what the engine
--- already holds finish (bounded); the second cancels in-flight requests.
-function Run:on_signal(sig, job)
+-- No new row is sent from now on; the job finishes what it holds.
+function Run:stop_intake()
+    if self.stopping then return end
+    self.stopping = true
+    self.pending = nil
+    if self.feeder then self.feeder:stop() end
+    if self.job then self.job:close_input() end
+end
+
+-- Handles a trapped signal. The first stops new rows and lets what the engine already holds
+-- finish (bounded); the second cancels in-flight requests.
+function Run:check_signal()
+    local sig = self.sys.signal_caught()
+    if not sig then return end
     self.signals = self.signals + 1
     self.interrupted = true
-    self.feeder:stop()
-    local now = self.sys.monotime()
+    self:stop_intake()
+    local now, job = self.sys.monotime(), self.job
     if self.signals == 1 then
         self.grace_deadline = now + (self.engine_opts.timeout or 15) + M.GRACE_EXTRA
-        self:say("%s: no new rows; waiting for in-flight requests (again to abort them)", sig)
+        if job then self:say("%s: no new rows; waiting for in-flight requests (again to abort them)", sig) end
     elseif job and not self.cancelled_at then
         self:say("%s again: cancelling in-flight requests", sig)
         job:cancel()
@@ -234,206 +439,132 @@ function Run:on_signal(sig, job)
     end
 end
 
--- Runs one engine job fed by the feeder until it has returned every result. The feeder ends a
--- job's input when the next row must wait for a contact that is in flight (bulk.start's
--- iterator has no "not yet"); the caller then starts the next job, so rows for the same contact
--- stay in input order while everything else runs in parallel. Returns nil or a fatal message.
-function Run:run_job()
-    local feeder, sys = self.feeder, self.sys
-    local offset = feeder.fed
-    -- No job (and so no token request) unless at least one row is to be sent.
-    local first = feeder:next_task()
-    if not first then return nil end
-    local function tasks()
-        local t = first or feeder:next_task()
-        first = nil
-        if t == false then return nil end
-        return t
-    end
+-- Opens the run's one job, the first time a row is to be sent (no token request when nothing
+-- is to be sent). Returns true or nil, message.
+function Run:open_job()
     local eopts = {}
     for k, v in pairs(self.engine_opts) do eopts[k] = v end
     eopts.on_event = function(ev) self:on_event(ev) end
-    local ok, job = pcall(self.bulk.start, tasks, eopts)
-    if not ok then return strip_label(job) end
-    local fatal
-    while not job:done() do
-        local pok, results = pcall(job.poll, job, 0.1)
-        if not pok then
-            fatal = strip_label(results)
-            break
+    local ok, job = pcall(self.bulk.open, eopts)
+    if not ok then return nil, strip_label(job) end
+    self.job = job
+    return true
+end
+
+-- Pushes rows into the job until it is full, a row must wait for its contact, the feed budget
+-- is spent, or the input ends. A pending signal is handled before every row is sent.
+function Run:fill()
+    local feeder = self.feeder
+    while not self.stopping do
+        local task = self.pending
+        if not task then
+            task = feeder:next_task(M.FEED_BUDGET)
+            if task == nil then
+                self.input_done = true
+                if self.job then self.job:close_input() end
+                return
+            end
+            if task == false then return end
         end
-        for i = 1, #results do
-            local r = results[i]
-            local row = feeder:finish(offset + r.index)
-            if row then self:finish(row, r) end
+        self.pending = task
+        if self.sys.signal_pending() then
+            self:check_signal()
+            return
         end
-        if self.journal then self.journal:tick() end
-        if #results > 0 then self.results:flush() end
-        self.progress:update(self:progress_state())
-        local sig = sys.signal_caught()
-        if sig then self:on_signal(sig, job) end
-        local now = sys.monotime()
-        if self.grace_deadline and not self.cancelled_at and now > self.grace_deadline then
-            self:say("in-flight requests did not finish in time; cancelling them")
-            job:cancel()
-            self.cancelled_at = now
+        if not self.job then
+            local ok, err = self:open_job()
+            if not ok then
+                self.fatal = err
+                return self:stop_intake()
+            end
         end
-        if self.cancelled_at and now > self.cancelled_at + M.CANCEL_WAIT then break end
+        local index = self.job:submit(task)
+        if not index then return end
+        self.pending = nil
+        assert(index == feeder.fed, "engine index and feeder order diverged")
     end
-    local s = job:summary() or {}
-    for _, k in ipairs(ENGINE_SUMS) do
-        self.engine_sum[k] = (self.engine_sum[k] or 0) + (s[k] or 0)
+end
+
+function Run:take_results(results)
+    for i = 1, #results do
+        local r = results[i]
+        local row = self.feeder:finish(r.index)
+        if row then self:finish(row, r) end
     end
-    fatal = fatal or job:error()
-    job:close()
-    return fatal
+    if self.journal then self:write_out("journal", function() self.journal:tick() end) end
+    if #results > 0 then self:write_out("results", function() self.results:flush() end) end
+end
+
+-- Bounds the wind-down after a signal: cancel after the grace period, give up after CANCEL_WAIT.
+function Run:wind_down()
+    local now, job = self.sys.monotime(), self.job
+    if self.grace_deadline and not self.cancelled_at and now > self.grace_deadline then
+        self:say("in-flight requests did not finish in time; cancelling them")
+        job:cancel()
+        self.cancelled_at = now
+    end
+    return self.cancelled_at and now > self.cancelled_at + M.CANCEL_WAIT
 end
 
 function Run:send()
-    self.sys.signal_trap({ "INT", "TERM" })
     self.feeder = feeder_mod.new(function() return self.inp:next() end,
         function(row) return self:classify(row) end,
         function(row) self:finish_local(row) end)
-    while not self.interrupted and not self.feeder:drained() do
-        local fatal = self:run_job()
-        if fatal then return fatal end
-        local sig = self.sys.signal_caught()
-        if sig then self:on_signal(sig, nil) end
+    while true do
+        self:check_signal()
+        self:fill()
+        local job = self.job
+        if job then
+            local wait = (self.feeder.budget_hit and not self.stopping) and 0 or 0.1
+            local ok, results = pcall(job.poll, job, wait)
+            if not ok then
+                self.fatal = strip_label(results)
+                break
+            end
+            self:take_results(results)
+            local fatal = job:error()
+            if fatal and not self.fatal then
+                self.fatal = strip_label(fatal)
+                self:stop_intake()
+            end
+            if job:done() or self:wind_down() then break end
+        elseif self.stopping or self.input_done then
+            break
+        end
+        self.progress:update(self:progress_state())
     end
-    return nil
+    self:close_job()
 end
 
--- Flushes and closes every output; returns false when something could not be written.
-function Run:close_outputs()
-    local ok = true
-    local function try(f)
-        local good, err = pcall(f)
-        if not good then
-            stderr("%s", tostring(err))
-            ok = false
-        end
+function Run:close_job()
+    local job = self.job
+    if not job then return end
+    local s = job:summary() or {}
+    for _, k in ipairs({ "requests", "retried", "http_429", "http_5xx", "transport_errors",
+        "token_refreshes", "pauses", "pause_seconds", "replayed" }) do
+        self.engine_sum[k] = s[k] or 0
     end
-    if self.journal then try(function() self.journal:close() end) end
-    try(function() self.results:flush() end)
-    try(function() self.failed:flush() end)
-    if self.results_fh and self.results_fh ~= io.stdout then self.results_fh:close() end
-    if self.failed_fh then self.failed_fh:close() end
+    job:close()
+end
+
+---------------------------------------------------------------------------------------------
+-- Reporting and cleaning up
+---------------------------------------------------------------------------------------------
+
+-- Flushes and closes every output, noting the first that could not be written. Idempotent.
+function Run:cleanup()
+    if self.cleaned then return end
+    self.cleaned = true
+    if self.journal then self:write_out("journal", function() self.journal:close() end) end
+    if self.results then self:write_out("results", function() self.results:close() end) end
+    if self.failed then self:write_out("failed", function() self.failed:close() end) end
+    if self.results_fh and self.results_fh ~= io.stdout and not self.results then self.results_fh:close() end
     if self.inp then self.inp:close() end
     if self.tmp then os.remove(self.tmp) end
-    return ok
 end
 
--- Everything after parsing: returns the exit status.
-function Run:execute()
+function Run:report(elapsed)
     local opts = self.opts
-    local ok, bulk = pcall(require, "cxone.bulk")
-    if not ok then
-        stderr("cannot load the cxone.bulk engine: %s", tostring(bulk))
-        return M.EXIT_USAGE
-    end
-    self.bulk, self.sys = bulk, bulk.sys
-    self.engine_opts = args.engine_opts(opts)
-    self.batch_id = opts["batch-id"] or ""
-    if opts["outcome-map"] then
-        local map, merr = require("cxone.bulk.outcomes").load_map(opts["outcome-map"])
-        if not map then return usage_error(merr) end
-        self.outcome_map = map -- rows are translated on input; the engine gets category/subcategory
-    end
-    -- Options are checked by the engine itself (URLs, ranges) before anything is read or sent.
-    local dok, derr = pcall(bulk.describe, { contact_id = "x", category = "x", subcategory = "x" }, self.engine_opts)
-    if not dok then return usage_error(strip_label(derr)) end
-    if not opts["dry-run"] then
-        for _, name in ipairs({ "CXONE_CLIENT_ID", "CXONE_CLIENT_SECRET" }) do
-            local v = os.getenv(name)
-            if not v or v == "" then
-                stderr("%s is not set: credentials come only from CXONE_CLIENT_ID and CXONE_CLIENT_SECRET", name)
-                return M.EXIT_USAGE
-            end
-        end
-    end
-
-    local path, total = opts.input, nil
-    if opts.strict then
-        local p, n = self:strict_pass()
-        if not p then
-            stderr("%s", n)
-            if self.tmp then os.remove(self.tmp) end
-            return M.EXIT_USAGE
-        end
-        path, total = p, n
-    end
-    local inp, ierr = self:open_input(path, nil)
-    if not inp then
-        stderr("%s", ierr)
-        if self.tmp then os.remove(self.tmp) end
-        return M.EXIT_USAGE
-    end
-    self.inp = inp
-    total = total or input.estimate_rows(path, inp.format)
-
-    if opts.journal then
-        local done, info = journal_mod.load(opts.journal, function(m) self:warn(m) end)
-        if not done then
-            stderr("%s", info)
-            return M.EXIT_USAGE
-        end
-        self.done_set = done
-        if info.torn then self:warn(("journal %s: ignored a torn last line (interrupted write)"):format(opts.journal)) end
-        if info.succeeded > 0 and not opts.quiet then
-            stderr("journal %s: %d rows already succeeded and will be skipped", opts.journal, info.succeeded)
-        end
-        if not opts["dry-run"] then
-            local j, jerr = journal_mod.open(opts.journal, self.sys.fsync, self.sys.monotime)
-            if not j then
-                stderr("%s", jerr)
-                return M.EXIT_USAGE
-            end
-            self.journal = j
-        end
-    end
-
-    local out_path = opts.output
-    if not out_path and (opts["dry-run"] or not self.sys.isatty(io.stdout)) then out_path = "-" end
-    if out_path then
-        local fh, err = open_out(out_path, "results")
-        if not fh then
-            stderr("%s", err)
-            return M.EXIT_USAGE
-        end
-        self.results_fh = fh
-    end
-    self.results = output.results(self.results_fh)
-    if opts.failed then
-        local fh, err = open_out(opts.failed, "failed")
-        if not fh then
-            stderr("%s", err)
-            return M.EXIT_USAGE
-        end
-        self.failed_fh = fh
-    end
-    local header, error_index, width = inp:failed_columns()
-    self.failed = output.failed(self.failed_fh, header, error_index, width)
-
-    self.tally = summary_mod.new()
-    self.engine_sum = {}
-    local tty = self.sys.isatty(io.stderr)
-    self.progress = progress_mod.new({ out = io.stderr, tty = tty, quiet = opts.quiet,
-        now = self.sys.monotime, total = total,
-        width = (tty and not opts.quiet) and progress_mod.terminal_width() or 80 })
-    local started = self.sys.monotime()
-
-    local fatal
-    local rok, rerr = pcall(function()
-        if opts["dry-run"] then
-            self:dry_run(inp)
-        else
-            fatal = self:send()
-        end
-    end)
-    if not rok then fatal = tostring(rerr) end
-    self.progress:finish(self:progress_state())
-    local wrote = self:close_outputs()
-    local elapsed = self.sys.monotime() - started
     if not opts.quiet then
         local unwritten
         if not self.results_fh then
@@ -442,22 +573,50 @@ function Run:execute()
         io.stderr:write(self.tally:render(not opts["dry-run"] and self.engine_sum or nil, elapsed,
             { dry_run = opts["dry-run"], interrupted = self.interrupted, unwritten = unwritten }))
     end
-    if fatal then
-        stderr("stopped: %s", fatal)
+    if self.fatal then
+        stderr("stopped: %s", self.fatal)
         return M.EXIT_USAGE
     end
+    if self.write_error then
+        stderr("stopped: %s", self.write_error)
+        return M.EXIT_OUTPUT
+    end
     if self.interrupted then return M.EXIT_INTERRUPTED end
-    if not wrote then return M.EXIT_FAILED end
     if self.tally:not_ok() > 0 then return M.EXIT_FAILED end
     return M.EXIT_OK
+end
+
+-- Everything after parsing: prepare -> run -> report, cleanup in one place. Returns the status.
+function Run:execute()
+    local ok, err = self:prepare()
+    if not ok then
+        self:cleanup()
+        stderr("%s", err)
+        if self.interrupted then return M.EXIT_INTERRUPTED end
+        if self.write_error then return M.EXIT_OUTPUT end
+        io.stderr:write("Try 'cxone-bulk --help' for the options and examples.\n")
+        return M.EXIT_USAGE
+    end
+    local started = self.sys.monotime()
+    local rok, rerr = pcall(function()
+        if self.opts["dry-run"] then self:dry_run() else self:send() end
+    end)
+    if not rok then self.fatal = tostring(rerr) end
+    self.progress:finish(self:progress_state())
+    self:cleanup()
+    return self:report(self.sys.monotime() - started)
 end
 
 -- Entry point: argv is the array of command-line arguments. Returns the exit status.
 function M.main(argv)
     local opts, err = args.parse(argv)
-    if not opts then return usage_error(err) end
+    if not opts then
+        stderr("%s", err)
+        io.stderr:write("Try 'cxone-bulk --help' for the options and examples.\n")
+        return M.EXIT_USAGE
+    end
     if opts.help then
-        io.stdout:write(args.USAGE)
+        io.stdout:write(args.usage())
         return M.EXIT_OK
     end
     if opts.version then
@@ -465,9 +624,9 @@ function M.main(argv)
         io.stdout:write("cxone-bulk ", ok and bulk._VERSION or "(engine not found)", "\n")
         return M.EXIT_OK
     end
-    local run = setmetatable({ opts = opts, signals = 0, invalid_shown = 0 }, Run)
+    local run = setmetatable({ opts = opts, signals = 0, invalid_shown = 0, dead_outputs = {} }, Run)
     local status = run:execute()
-    if run.tmp then os.remove(run.tmp) end -- the --strict copy of stdin, whatever happened
+    run:cleanup() -- whatever happened: the --strict copy of stdin is removed, outputs closed
     return status
 end
 

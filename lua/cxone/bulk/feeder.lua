@@ -76,16 +76,25 @@ local function take_ready(self)
 end
 
 -- The next task for the engine; false when none can go right now (a duplicate is waiting for
--- its contact, or the holding area is full); nil when every row has been handed out.
-function Feeder:next_task()
+-- its contact, the holding area is full, or `budget` rows needing no request were read in this
+-- call: then `budget_hit` is true, so the caller can look at signals and progress and call
+-- again at once); nil when every row has been handed out.
+function Feeder:next_task(budget)
+    self.budget_hit = false
     if self.stopped then return nil end
     local row = take_ready(self)
     if row then return send(self, row) end
+    local locals = 0
     while not self.exhausted and self.held_count < M.HOLD_LIMIT do
+        if budget and locals >= budget then
+            self.budget_hit = true
+            return false
+        end
         row = self.next_row()
         if not row then
             self.exhausted = true
         elseif self.classify(row) == "local" then
+            locals = locals + 1
             self.on_local(row)
         else
             local id = row.task.contact_id

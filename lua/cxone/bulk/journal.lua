@@ -1,12 +1,17 @@
--- The resume journal: one JSON line per finished result, appended and flushed as each result
--- arrives (so a killed process loses nothing it wrote), fsync'ed at least every SYNC_EVERY
--- results or SYNC_SECONDS (so a crashed machine loses little).
+-- The resume journal: the operator's record of what was applied. One JSON line per finished
+-- result, appended and flushed as each result arrives (so a killed process loses nothing it
+-- wrote), fsync'ed at least every SYNC_EVERY results or SYNC_SECONDS (so a crashed machine loses
+-- little). Each run first appends a header line ({"run":{...}}) naming its batch id, target,
+-- client id and input, so a rerun can tell whether it continues the same batch.
 --
--- A rerun with the same journal skips every row whose identical update already succeeded: same
--- contact, same outcome, same batch id (which is what the derived Idempotency-Key is made of), or
--- the same explicit idempotency_key when the input gave one. The skip set holds one short string
--- per succeeded row (about 100 bytes each in Lua), so resuming a 1,000,000-row journal costs
--- about 100 MB; the journal file itself is only read line by line.
+-- A rerun with the same journal never re-applies a journaled success: it skips every row whose
+-- identical update (same contact and outcome, or the same explicit idempotency_key) succeeded,
+-- and every row that a later row of the same input, for the same contact, already set ("the later
+-- row wins" holds across reruns). The skip set holds a few short strings per journaled row, so
+-- resuming a 1,000,000-row journal costs about 100-200 MB; the file is read line by line.
+--
+-- The file is locked (flock) while a run appends to it: a second run on the same journal refuses
+-- to start instead of interleaving its records.
 local cjson = require "cjson.safe"
 local output = require "cxone.bulk.output"
 
@@ -14,67 +19,150 @@ local M = {}
 
 M.SYNC_EVERY = 100
 M.SYNC_SECONDS = 0.2
+M.VERSION = 1
 
--- The identity of an update: rows with the same identity are the same request to the server.
-function M.identity(task, batch_id)
+-- The identity of an update: rows with the same identity are the same change to the server.
+function M.identity(task)
     if task.idempotency_key then return "k\0" .. task.idempotency_key end
-    return "o\0" .. (batch_id or "") .. "\0" .. task.contact_id .. "\0" .. task.category .. "\0" .. task.subcategory
+    return "o\0" .. task.contact_id .. "\0" .. task.category .. "\0" .. task.subcategory
 end
 
--- Reads the journal at path (a missing file is an empty journal, and is not created). Returns the set of identities
--- that succeeded and {entries=, succeeded=, torn=bool, corrupt=n}; or nil, message when the file
--- exists but cannot be read. warn(msg) hears about corrupt lines (at most a few).
-function M.load(path, warn)
-    local done, info = {}, { entries = 0, succeeded = 0, torn = false, corrupt = 0 }
-    local fh = io.open(path, "rb")
-    if not fh then
-        -- Missing is fine (a first run); anything else that stops reading is not.
-        local probe = io.open(path, "ab")
-        if not probe then return nil, ("cannot open journal %s"):format(path) end
-        probe:close()
-        os.remove(path)
-        return done, info
+-- What the journal knows, built by M.load.
+local State = {}
+State.__index = State
+
+local function new_state()
+    return setmetatable({
+        done = {},        -- identity -> true: applied
+        latest = {},      -- input .. "\0" .. contact -> greatest line of that input applied
+        position = {},    -- identity -> {input, line} where that update stood in its input
+        runs = {},        -- the run headers, in order
+        batch_ids = {},   -- batch id -> true, from records and headers
+        entries = 0, succeeded = 0, torn = false,
+    }, State)
+end
+
+-- The input a record belongs to: its run header's, or the current run's for old journals.
+local function record_input(st, current_input)
+    local run = st.runs[#st.runs]
+    return run and run.input or current_input
+end
+
+-- Checks one decoded record; returns nil or what is wrong with it.
+local function bad_record(rec)
+    if type(rec.contact_id) ~= "string" then return "no contact_id" end
+    if rec.ok ~= true and rec.ok ~= false then return "no ok field" end
+    if rec.ok and rec.given_key == nil then
+        for _, f in ipairs({ "category", "subcategory" }) do
+            if type(rec[f]) ~= "string" then return "a success without " .. f end
+        end
     end
-    local lineno, pending = 0, nil
+    if rec.given_key ~= nil and type(rec.given_key) ~= "string" then return "given_key is not a string" end
+    if rec.line ~= nil and type(rec.line) ~= "number" then return "line is not a number" end
+end
+
+function State:_add(rec, input)
+    self.entries = self.entries + 1
+    if type(rec.batch_id) == "string" then self.batch_ids[rec.batch_id] = true end
+    local task = { contact_id = rec.contact_id, category = rec.category or "", subcategory = rec.subcategory or "",
+        idempotency_key = rec.given_key }
+    local id = M.identity(task)
+    local line = rec.line
+    if line and not self.position[id] then self.position[id] = { input, line } end
+    if rec.ok then
+        if not self.done[id] then
+            self.done[id] = true
+            self.succeeded = self.succeeded + 1
+        end
+        if line then
+            local key = input .. "\0" .. rec.contact_id
+            if not self.latest[key] or self.latest[key] < line then self.latest[key] = line end
+        end
+    end
+end
+
+--- Why a row needs no request, or nil: "journal" (this update was applied) or "superseded"
+-- (a later row of the same input set this contact already). row: {task=, line=}; input: the
+-- current run's input name.
+function State:skip_reason(task, line, input)
+    local id = M.identity(task)
+    if self.done[id] then return "journal" end
+    local later = self.latest[input .. "\0" .. task.contact_id]
+    if later and line and later > line then return "superseded" end
+    -- The row may come from another file (a re-fed failed file): where did it stand originally?
+    local pos = self.position[id]
+    if pos and pos[1] ~= input then
+        later = self.latest[pos[1] .. "\0" .. task.contact_id]
+        if later and later > pos[2] then return "superseded" end
+    end
+    return nil
+end
+
+--- The journal's runs that differ from this one in batch id, target or client: a list of
+-- "batch id 'A' (this run: 'B')" phrases, empty when the journal continues this batch.
+function State:mismatches(run)
+    local out, seen = {}, {}
+    local function differs(what, theirs, ours)
+        if theirs ~= nil and theirs ~= ours then
+            local phrase = ("%s %q (this run: %q)"):format(what, theirs, ours)
+            if not seen[phrase] then
+                seen[phrase] = true
+                out[#out + 1] = phrase
+            end
+        end
+    end
+    for b in pairs(self.batch_ids) do differs("batch id", b, run.batch_id) end
+    for _, r in ipairs(self.runs) do
+        differs("base URL", r.base_url, run.base_url)
+        differs("client id", r.client_id, run.client_id)
+    end
+    table.sort(out)
+    return out
+end
+
+-- Reads fh (positioned at the start) into a State. Returns the state, or nil and a message
+-- naming the line for a record that cannot be trusted. Only a torn last line (an interrupted
+-- write) is forgiven.
+local function read_state(fh, path, current_input)
+    local st = new_state()
+    local lineno, err = 0, nil
     local function take(line, complete)
         lineno = lineno + 1
-        if pending then -- a bad line that turned out not to be the last one
-            info.corrupt = info.corrupt + 1
-            if warn and info.corrupt <= 3 then
-                warn(("journal %s line %d is not valid JSON; ignored"):format(path, pending))
-            end
-            pending = nil
-        end
+        if line == "" then return end
         local rec = cjson.decode(line)
-        if type(rec) ~= "table" or type(rec.contact_id) ~= "string" then
+        if type(rec) ~= "table" then
             if complete then
-                pending = lineno
+                err = ("journal %s line %d is not a JSON object"):format(path, lineno)
             else
-                info.torn = true -- the last write was cut short (kill -9 or power loss)
+                st.torn = true -- the last write was cut short (kill -9 or power loss)
             end
             return
         end
-        info.entries = info.entries + 1
-        if rec.ok == true then
-            local id = M.identity({
-                contact_id = rec.contact_id, category = rec.category, subcategory = rec.subcategory,
-                idempotency_key = rec.given_key,
-            }, rec.batch_id)
-            if not done[id] then
-                done[id] = true
-                info.succeeded = info.succeeded + 1
-            end
+        if type(rec.run) == "table" then
+            st.runs[#st.runs + 1] = rec.run
+            if type(rec.run.batch_id) == "string" then st.batch_ids[rec.run.batch_id] = true end
+            return
         end
+        local why = bad_record(rec)
+        if why then
+            if complete then
+                err = ("journal %s line %d is not a result record this version wrote (%s)"):format(path, lineno, why)
+            else
+                st.torn = true
+            end
+            return
+        end
+        st:_add(rec, record_input(st, current_input))
     end
     -- Read in chunks (not fh:lines) to know whether the last line ended with a line break,
     -- the same way under every Lua version.
     local rest = ""
-    while true do
+    while not err do
         local chunk = fh:read(65536)
         if not chunk then break end
         rest = rest .. chunk
         local pos = 1
-        while true do
+        while not err do
             local lf = rest:find("\n", pos, true)
             if not lf then break end
             take(rest:sub(pos, lf - 1), true)
@@ -82,42 +170,77 @@ function M.load(path, warn)
         end
         rest = rest:sub(pos)
     end
-    if rest ~= "" then take(rest, false) end
-    if pending then
-        info.corrupt = info.corrupt + 1
-        if warn then warn(("journal %s line %d is not valid JSON; ignored"):format(path, pending)) end
+    if not err and rest ~= "" then take(rest, false) end
+    if err then return nil, err end
+    return st
+end
+
+--- Reads the journal at path without opening it for writing (--dry-run). A missing file is an
+-- empty journal. Returns a State or nil, message.
+function M.load(path, current_input)
+    local fh = io.open(path, "rb")
+    if not fh then
+        local probe = io.open(path, "ab")
+        if not probe then return nil, ("cannot open journal %s"):format(path) end
+        probe:close()
+        os.remove(path)
+        return new_state()
     end
+    local st, err = read_state(fh, path, current_input)
     fh:close()
-    return done, info
+    return st, err
 end
 
 local Journal = {}
 Journal.__index = Journal
 
--- Opens path for appending. fsync(fh) makes the data durable; now() is a monotonic clock.
-function M.open(path, fsync, now)
-    local fh, err = io.open(path, "ab")
+--- Opens path for appending, locked against a second run, and reads what it holds.
+-- sys: the core's sys table (lock, fsync, monotime). Returns journal, state or nil, message.
+function M.open(path, sys, current_input)
+    local fh, err = io.open(path, "a+b")
     if not fh then return nil, ("cannot open journal: %s"):format(err) end
+    local locked, lerr = sys.lock(fh)
+    if not locked then
+        fh:close()
+        return nil, ("journal %s is in use by another cxone-bulk run (%s); wait for it to finish or "
+            .. "use another journal"):format(path, lerr)
+    end
+    fh:seek("set", 0)
+    local st, rerr = read_state(fh, path, current_input)
+    if not st then
+        fh:close()
+        return nil, rerr
+    end
+    local self = setmetatable({ fh = fh, path = path, fsync = sys.fsync, now = sys.monotime,
+        unsynced = 0, last_sync = sys.monotime() }, Journal)
     -- A torn last line would swallow the next record: start on a fresh line.
     local size = fh:seek("end")
     if size and size > 0 then
-        local rfh = io.open(path, "rb")
-        if rfh then
-            rfh:seek("set", size - 1)
-            local last = rfh:read(1)
-            rfh:close()
-            if last ~= "\n" then fh:write("\n") end
-        end
+        fh:seek("set", size - 1)
+        local last = fh:read(1)
+        fh:seek("end")
+        if last ~= "\n" then self:_write("\n") end
     end
-    return setmetatable({ fh = fh, fsync = fsync, now = now, unsynced = 0, last_sync = now() }, Journal)
+    return self, st
+end
+
+function Journal:_write(text)
+    local ok, err = self.fh:write(text)
+    if ok then ok, err = self.fh:flush() end
+    if not ok then error(("cannot write the journal %s: %s"):format(self.path, tostring(err)), 0) end
+end
+
+--- Appends this run's header: {batch_id, base_url, client_id, input, started}.
+function Journal:begin(run)
+    local rec = { journal = M.VERSION, run = run }
+    self:_write(cjson.encode(rec):gsub("\\/", "/") .. "\n")
+    self:sync()
 end
 
 -- Appends one finished result. rec carries the result fields plus line, category, subcategory,
 -- batch_id and given_key (the explicit idempotency_key of the input row, if any).
 function Journal:append(rec)
-    local ok, err = self.fh:write(output.encode_result(rec))
-    if not ok then error("cannot write the journal: " .. tostring(err), 0) end
-    self.fh:flush()
+    self:_write(output.encode_result(rec))
     self.unsynced = self.unsynced + 1
     if self.unsynced >= M.SYNC_EVERY then self:sync() end
 end
@@ -128,17 +251,18 @@ function Journal:tick()
 end
 
 function Journal:sync()
-    self.fh:flush()
     local ok, err = self.fsync(self.fh)
-    if not ok then error("cannot fsync the journal: " .. tostring(err), 0) end
+    if not ok then error(("cannot fsync the journal %s: %s"):format(self.path, tostring(err)), 0) end
     self.unsynced, self.last_sync = 0, self.now()
 end
 
 function Journal:close()
     if not self.fh then return end
-    self:sync()
-    self.fh:close()
+    local fh = self.fh
+    local ok, err = pcall(self.sync, self)
     self.fh = nil
+    fh:close()
+    if not ok then error(err, 0) end
 end
 
 return M

@@ -47,7 +47,7 @@ M.LIST = {
       flag = "pause-threshold", meta = "S",
       help = "a Retry-After longer than this pauses every worker" },
     { name = "batch_id", kind = "string", default = "", flag = "batch-id", meta = "ID",
-      help = "mixed into every derived Idempotency-Key; keep it across reruns of one batch" },
+      help = "mixed into every derived Idempotency-Key; keep it across reruns" },
     { name = "on_result", kind = "function", help = "called with each result, on the caller's thread" },
     { name = "on_event", kind = "function", help = "called with each retry/pause/token event" },
     { name = "ca_file", core = true, kind = "nonempty", flag = "ca-file", meta = "FILE",

@@ -74,20 +74,36 @@ end
 local Results = {}
 Results.__index = Results
 
--- fh: an open file handle (nil writes nothing).
-function M.results(fh)
-    return setmetatable({ fh = fh, written = 0 }, Results)
+-- Raises naming the file when a write, flush or close failed (a full disk, a closed pipe).
+local function check(what, name, ok, err)
+    if not ok then error(("cannot write %s %s: %s"):format(what, name or "", tostring(err)), 0) end
+end
+
+-- Flushes, and closes unless it is stdout; raises naming the file on failure.
+local function close_fh(fh, what, name)
+    check(what, name, fh:flush())
+    if fh ~= io.stdout then check(what, name, fh:close()) end
+end
+
+-- fh: an open file handle (nil writes nothing); name: the file as the user named it, for errors.
+function M.results(fh, name)
+    return setmetatable({ fh = fh, name = name, written = 0 }, Results)
 end
 
 function Results:write(r)
     if not self.fh then return end
-    local ok, err = self.fh:write(M.encode_result(r))
-    if not ok then error("cannot write results: " .. tostring(err), 0) end
+    check("results to", self.name, self.fh:write(M.encode_result(r)))
     self.written = self.written + 1
 end
 
 function Results:flush()
-    if self.fh then self.fh:flush() end
+    if self.fh then check("results to", self.name, self.fh:flush()) end
+end
+
+function Results:close()
+    local fh = self.fh
+    self.fh = nil
+    if fh then close_fh(fh, "results to", self.name) end
 end
 
 local Failed = {}
@@ -96,13 +112,11 @@ Failed.__index = Failed
 -- fh: an open file handle (nil writes nothing); header: the columns (including `error`);
 -- error_index: position of the error column in header; input_width: how many columns the input
 -- rows have (#header when the input already had an error column, #header - 1 otherwise).
-function M.failed(fh, header, error_index, input_width)
+-- name: the file as the user named it, for errors.
+function M.failed(fh, header, error_index, input_width, name)
     local self = setmetatable({ fh = fh, input_width = input_width, error_index = error_index,
-        written = 0 }, Failed)
-    if fh then
-        local ok, err = fh:write(csv.format_row(header))
-        if not ok then error("cannot write the failed file: " .. tostring(err), 0) end
-    end
+        name = name, written = 0 }, Failed)
+    if fh then check("the failed file", name, fh:write(csv.format_row(header))) end
     return self
 end
 
@@ -115,13 +129,18 @@ function Failed:write(fields, message)
     for i = 1, self.input_width do out[i] = fields[i] or "" end
     out[self.error_index] = message or ""
     for i = self.input_width + 1, #fields do out[#out + 1] = fields[i] end
-    local ok, err = self.fh:write(csv.format_row(out))
-    if not ok then error("cannot write the failed file: " .. tostring(err), 0) end
+    check("the failed file", self.name, self.fh:write(csv.format_row(out)))
     self.written = self.written + 1
 end
 
 function Failed:flush()
-    if self.fh then self.fh:flush() end
+    if self.fh then check("the failed file", self.name, self.fh:flush()) end
+end
+
+function Failed:close()
+    local fh = self.fh
+    self.fh = nil
+    if fh then close_fh(fh, "the failed file", self.name) end
 end
 
 return M
