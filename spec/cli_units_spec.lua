@@ -186,6 +186,7 @@ describe("journal", function()
         sys.advance = function(dt) t = t + dt end
         sys.fsync = function(fh) fh:flush() sys.syncs = sys.syncs + 1 return true end
         sys.lock = function() return true end
+        sys.file_id = function() return "1:1", "file" end
         return sys
     end
 

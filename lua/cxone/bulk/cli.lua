@@ -210,7 +210,7 @@ function Run:open_journal()
         st, err = journal_mod.load(path, self.input_name)
     else
         self.journal, st = journal_mod.open(path, self.sys, self.input_name)
-        if not self.journal then err = st end
+        if not self.journal then st, err = nil, st end
     end
     if not st then return nil, err end
     self.jstate = st
@@ -544,6 +544,7 @@ function Run:close_job()
         "token_refreshes", "pauses", "pause_seconds", "replayed" }) do
         self.engine_sum[k] = s[k] or 0
     end
+    self.job = nil
     job:close()
 end
 
