@@ -343,7 +343,7 @@ describe("cxone-bulk signals, pipes and write errors", function()
     it("a write error on any output is an error exit naming the file", function()
         local input = C.write(dir .. "/w.csv", C.csv({ { "missing-1", "Not Contacted", "Busy" },
             { "contact-000001", "Not Contacted", "Busy" } }))
-        for _, flag in ipairs({ "-o", "--failed", "--journal" }) do
+        for _, flag in ipairs({ "-o", "--failed" }) do
             local a = args(m, { flag, "/dev/full" })
             if flag ~= "-o" then a[#a + 1] = "-o"; a[#a + 1] = "/dev/null" end
             a[#a + 1] = input
@@ -351,5 +351,22 @@ describe("cxone-bulk signals, pipes and write errors", function()
             assert.equal(4, code, flag .. ": " .. err)
             assert.matches("/dev/full", err)
         end
+        -- A journal is a regular file: a device is refused before anything is read from it.
+        local code, _, err = C.run(args(m, { "--journal", "/dev/full", "-o", "/dev/null", input }))
+        assert.equal(2, code, err)
+        assert.matches("journal /dev/full is not a regular file", err)
+        -- A full disk under the journal (a 4 KiB file-size limit): exit 4 naming it.
+        local big = C.write(dir .. "/big.csv", C.csv(C.rows(200)))
+        local journal = dir .. "/full.journal"
+        local quoted = {}
+        for i, v in ipairs(args(m, { "--journal", journal, "-o", "/dev/null", big })) do quoted[i] = C.quote(v) end
+        local cmd = ("bash -c %s"):format(C.quote(("ulimit -f 4; env CXONE_CLIENT_ID=demo-client "
+            .. "CXONE_CLIENT_SECRET=demo-secret %s bin/cxone-bulk %s 2> %s"):format(C.LUA,
+            table.concat(quoted, " "), C.quote(dir .. "/full.err"))))
+        local ok, _, rc = os.execute(cmd)
+        if type(ok) == "number" then rc = ok / 256 end
+        err = C.read(dir .. "/full.err") or ""
+        assert.equal(4, rc, err)
+        assert.matches("cannot write the journal " .. dir:gsub("%p", "%%%0") .. "/full%.journal", err)
     end)
 end)

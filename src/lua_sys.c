@@ -75,6 +75,7 @@ static int sys_signal_number(const char *name)
     if (strcmp(name, "TERM") == 0) return SIGTERM;
     if (strcmp(name, "HUP") == 0) return SIGHUP;
     if (strcmp(name, "PIPE") == 0) return SIGPIPE;
+    if (strcmp(name, "XFSZ") == 0) return SIGXFSZ;
     return -1;
 }
 
@@ -184,7 +185,7 @@ static int sys_ignore_signal(lua_State *L)
     const char *name = luaL_checkstring(L, 1);
     int sig = sys_signal_number(name);
     if (sig < 0)
-        return luaL_error(L, "unknown signal name '%s' (use INT, TERM, HUP or PIPE)", name);
+        return luaL_error(L, "unknown signal name '%s' (use INT, TERM, HUP, PIPE or XFSZ)", name);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN;

@@ -141,6 +141,8 @@ function Run:load_engine()
     -- A closed stdout (| head) makes writes fail with EPIPE instead of killing the process, so the
     -- failed file, the journal and the summary are still written.
     self.sys.ignore_signal("PIPE")
+    -- Likewise a file-size limit (ulimit -f) is a write error that names the file, not a crash.
+    self.sys.ignore_signal("XFSZ")
     return true
 end
 
@@ -207,7 +209,7 @@ function Run:open_journal()
     if not path then return true end
     local st, err
     if opts["dry-run"] then
-        st, err = journal_mod.load(path, self.input_name)
+        st, err = journal_mod.load(path, self.input_name, self.sys)
     else
         self.journal, st = journal_mod.open(path, self.sys, self.input_name)
         if not self.journal then st, err = nil, st end

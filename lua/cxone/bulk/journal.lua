@@ -177,7 +177,10 @@ end
 
 --- Reads the journal at path without opening it for writing (--dry-run). A missing file is an
 -- empty journal. Returns a State or nil, message.
-function M.load(path, current_input)
+function M.load(path, current_input, sys)
+    local id, kind
+    if sys then id, kind = sys.file_id(path) end
+    if id and kind ~= "file" then return nil, ("journal %s is not a regular file"):format(path) end
     local fh = io.open(path, "rb")
     if not fh then
         local probe = io.open(path, "ab")
@@ -197,12 +200,14 @@ Journal.__index = Journal
 --- Opens path for appending, locked against a second run, and reads what it holds.
 -- sys: the core's sys table (lock, fsync, monotime). Returns journal, state or nil, message.
 function M.open(path, sys, current_input)
+    local id, kind = sys.file_id(path)
+    if id and kind ~= "file" then
+        -- A device or pipe is no record (and /dev/zero or /dev/full would read forever).
+        return nil, ("journal %s is not a regular file"):format(path)
+    end
     local fh, err = io.open(path, "a+b")
     if not fh then return nil, ("cannot open journal: %s"):format(err) end
-    -- Only a regular file can be a shared record; a device (/dev/full in a test) is not locked.
-    local _, kind = sys.file_id(path)
-    local locked, lerr = true, nil
-    if kind == "file" then locked, lerr = sys.lock(fh) end
+    local locked, lerr = sys.lock(fh)
     if not locked then
         fh:close()
         return nil, ("journal %s is in use by another cxone-bulk run (%s); wait for it to finish or "
