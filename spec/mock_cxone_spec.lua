@@ -104,11 +104,13 @@ describe("cxone-mock cxone profile: command line", function()
 
     it("--api tutorial serves only the tutorial routes, --api cxone only the cxone ones", function()
         local t = Mock.start { "--api", "tutorial" }
+        finally(function() t:stop() end)
         assert.equal(404, (auth(t)))
         assert.equal(404, (t:request("GET", "/.well-known/openid-configuration")))
         assert.is_string(t:token())
         t:stop()
         local c = Mock.start { "--api", "cxone" }
+        finally(function() c:stop() end)
         assert.equal(404, (c:request("POST", "/oauth2/token", { body = "grant_type=client_credentials" })))
         local tok = token(c)
         assert.equal(404, (call(c, "GET", "/api/v2/contacts/contact-000001", tok)))
@@ -200,6 +202,7 @@ describe("cxone-mock cxone profile: discovery and tokens", function()
     it("takes the access key and tenant from flags and never echoes a secret", function()
         local o = Mock.start { "--access-key-id", "AK-1", "--access-key-secret", "ak-s3cret-value",
             "--tenant-id", "tenant-x", "--area", "eu1", "--client-secret", "cl-s3cret-value" }
+        finally(function() o:stop() end)
         assert.equal(401, (auth(o)))
         local st, body, _, raw = auth(o, { secret = "cl-s3cret-value", username = "AK-1", password = "ak-s3cret-value" })
         assert.equal(200, st)
@@ -229,6 +232,7 @@ end)
 describe("cxone-mock cxone profile: bearer tokens", function()
     it("refuse missing, tutorial, unknown, expired and revoked tokens with 401", function()
         local m = Mock.start { "--expires-in", "1", "--rate", "0" }
+        finally(function() m:stop() end)
         assert.equal(401, (disposition(m, nil, "contact-000001")))
         local st, body = disposition(m, m:token(), "contact-000001")
         assert.equal(401, st)
@@ -372,6 +376,7 @@ describe("cxone-mock cxone profile: dispositions", function()
             '{"dispositionId":700,"dispositionName":"Renewed","systemOutcome":"Success"}]}]}')
         fh:close()
         local o = Mock.start { "--skills", f }
+        finally(function() o:stop() end)
         os.remove(f)
         local t = token(o)
         local _, body = call(o, "GET", API .. "/skills/77/dispositions", t)
