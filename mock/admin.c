@@ -69,6 +69,7 @@ void admin_stats(struct mock *m, struct req *r, struct MHD_Connection *c)
     bad |= json_object_set_new(o, "total_mutations", json_integer((json_int_t)t.total_mutations));
     bad |= json_object_set_new(o, "distinct_mutated", json_integer((json_int_t)t.distinct_mutated));
     bad |= json_object_set_new(o, "max_mutations_per_contact", json_integer((json_int_t)t.max_per_contact));
+    bad |= dispositions_stats_json(m->dispositions, o, full);
     bad |= stats_to_json(&m->stats, o, full);
     bad |= json_object_set_new(o, "idempotency_records", json_integer((json_int_t)idem_count(m->idem)));
     bad |= json_object_set_new(o, "uptime_ms", json_integer((json_int_t)((mono_ns() - m->start_ns) / 1000000u)));
@@ -82,6 +83,7 @@ void admin_stats(struct mock *m, struct req *r, struct MHD_Connection *c)
 void admin_reset(struct mock *m, struct req *r)
 {
     contacts_reset(m->contacts);
+    dispositions_reset(m->dispositions);
     stats_reset(&m->stats);
     idem_clear(m->idem);
     atomic_store(&m->once_429, 0);

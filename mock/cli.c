@@ -10,6 +10,7 @@ int cli_defaults(struct mock_options *o)
     o->threads = 2;
     o->max_body = 64 * 1024;
     o->contacts_n = -1;
+    o->families = API_TUTORIAL | API_CXONE;
     return config_init_defaults(&o->cfg);
 }
 
@@ -17,7 +18,8 @@ void cli_free(struct mock_options *o)
 {
     free(o->contacts_file);
     free(o->outcomes_file);
-    o->contacts_file = o->outcomes_file = NULL;
+    free(o->skills_file);
+    o->contacts_file = o->outcomes_file = o->skills_file = NULL;
     config_free(&o->cfg);
 }
 
@@ -27,17 +29,23 @@ void cli_usage(FILE *f)
           "\n"
           "A local server that behaves like the NICE CXone Contact API (OAuth2 client\n"
           "credentials, PUT/GET /api/v2/contacts/{id}, GET /api/v2/contact/outcomes,\n"
-          "Idempotency-Key, tenant rate limit) with injectable faults, for dry runs,\n"
-          "tests and benchmarks. Listens on 127.0.0.1 only and prints the bound port\n"
+          "Idempotency-Key, tenant rate limit) and, on the same port, like the real\n"
+          "CXone platform (the cxone profile: OpenID and tenant discovery, POST /auth/token\n"
+          "password grant, /incontactapi/services/vNN.0/ set-disposition, disposition and\n"
+          "skill dispositions) with injectable faults, for dry runs, tests and benchmarks.\n"
+          "Listens on 127.0.0.1 only and prints the bound port\n"
           "alone on the first line of stdout. SIGTERM or SIGINT stop it cleanly.\n"
           "\n"
           "Server:\n"
           "  --port N                           TCP port on 127.0.0.1 (0 = any free port; default 0)\n"
           "  --threads N                        worker threads (default 2)\n"
+          "  --api tutorial|cxone|both          which API profile(s) to serve (default both)\n"
           "  --contacts N                       known ids contact-000001 .. (default 1000)\n"
           "  --contacts-file FILE               known ids, one per line (adds to --contacts)\n"
           "  --any-contact                      every contact id exists\n"
           "  --outcomes FILE                    outcome hierarchy JSON (default: built in)\n"
+          "  --skills FILE                      cxone profile: skills and their dispositions JSON\n"
+          "                                     (default: built in, skills 1001 and 1002)\n"
           "  --config FILE                      JSON object with the run-time keys below\n"
           "  --max-body BYTES                   largest request body (default 65536)\n"
           "  --quiet                            no start/stop lines or errors from the HTTP layer on stderr\n"
@@ -50,7 +58,8 @@ void cli_usage(FILE *f)
     fputs("\n"
           "Admin endpoints: GET|POST /_mock/config (the keys above, plus \"revoke_tokens\": true\n"
           "to invalidate every token issued so far), GET /_mock/stats[?mutations=0],\n"
-          "POST /_mock/reset. Default credentials: demo-client / demo-secret.\n"
+          "POST /_mock/reset. Default credentials: demo-client / demo-secret; cxone profile\n"
+          "access key: demo-access-key / demo-access-secret.\n"
           "Documentation: docs/mock.md.\n",
           f);
 }
@@ -123,6 +132,20 @@ static int startup_flag(struct mock_options *o, const char *flag, const char *va
     } else if (strcmp(flag, "--outcomes") == 0) {
         if (replace_str(&o->outcomes_file, val) != 0)
             goto nomem;
+    } else if (strcmp(flag, "--api") == 0) {
+        if (strcmp(val, "both") == 0)
+            o->families = API_TUTORIAL | API_CXONE;
+        else if (strcmp(val, "tutorial") == 0)
+            o->families = API_TUTORIAL;
+        else if (strcmp(val, "cxone") == 0)
+            o->families = API_CXONE;
+        else {
+            snprintf(err, errlen, "--api needs tutorial, cxone or both, got '%.32s'", val);
+            return -1;
+        }
+    } else if (strcmp(flag, "--skills") == 0) {
+        if (replace_str(&o->skills_file, val) != 0)
+            goto nomem;
     } else if (strcmp(flag, "--config") == 0) {
         return load_config_file(o, val, err, errlen) == 0 ? 1 : -1;
     } else {
@@ -140,7 +163,7 @@ nomem:
 static bool startup_takes_value(const char *flag)
 {
     static const char *const with_value[] = {"--port", "--threads", "--contacts", "--max-body",
-                                             "--contacts-file", "--outcomes", "--config"};
+                                             "--contacts-file", "--outcomes", "--skills", "--config", "--api"};
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
         if (strcmp(flag, with_value[i]) == 0)
             return true;

@@ -59,6 +59,17 @@ static const struct key_spec KEYS[] = {
      "how long idempotency records are kept (86400)"},
     {"token_error_rate", KK_FRACTION, OFF(token_error_rate), 0, 1, "P",
      "fraction of token requests answered 503 (0)"},
+    {"access_key_id", KK_STRING, OFF(access_key_id), 1, 256, "ID",
+     "cxone profile: accepted access key id, the password grant's username (demo-access-key)"},
+    {"access_key_secret", KK_STRING, OFF(access_key_secret), 1, 256, "SECRET",
+     "cxone profile: accepted access key secret, the password (demo-access-secret)"},
+    {"tenant_id", KK_STRING, OFF(tenant_id), 1, 128, "ID",
+     "cxone profile: the tenant (11ee0000-0000-4000-8000-000000000001)"},
+    {"area", KK_STRING, OFF(area), 1, 64, "AREA", "cxone profile: the tenant's area (na1)"},
+    {"error_after_mutate", KK_FRACTION, OFF(error_after_mutate), 0, 1, "P",
+     "cxone profile: fraction of set-dispositions applied, then answered 500 (0)"},
+    {"deny_set_disposition", KK_BOOL, OFF(deny_set_disposition), 0, 0, NULL,
+     "cxone profile: the API user's role lacks the permission to set dispositions (403)"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -100,7 +111,12 @@ int config_init_defaults(struct mock_config *c)
     c->scope = strdup("contact:read contact:update");
     c->client_id = strdup("demo-client");
     c->client_secret = strdup("demo-secret");
-    if (!c->scope || !c->client_id || !c->client_secret) {
+    c->access_key_id = strdup("demo-access-key");
+    c->access_key_secret = strdup("demo-access-secret");
+    c->tenant_id = strdup("11ee0000-0000-4000-8000-000000000001");
+    c->area = strdup("na1");
+    if (!c->scope || !c->client_id || !c->client_secret || !c->access_key_id || !c->access_key_secret ||
+        !c->tenant_id || !c->area) {
         config_free(c);
         return -1;
     }
@@ -113,7 +129,12 @@ int config_copy(struct mock_config *dst, const struct mock_config *src)
     dst->scope = strdup(src->scope);
     dst->client_id = strdup(src->client_id);
     dst->client_secret = strdup(src->client_secret);
-    if (!dst->scope || !dst->client_id || !dst->client_secret) {
+    dst->access_key_id = strdup(src->access_key_id);
+    dst->access_key_secret = strdup(src->access_key_secret);
+    dst->tenant_id = strdup(src->tenant_id);
+    dst->area = strdup(src->area);
+    if (!dst->scope || !dst->client_id || !dst->client_secret || !dst->access_key_id || !dst->access_key_secret ||
+        !dst->tenant_id || !dst->area) {
         config_free(dst);
         return -1;
     }
@@ -125,7 +146,14 @@ void config_free(struct mock_config *c)
     free(c->scope);
     free(c->client_id);
     free(c->client_secret);
+    free(c->access_key_id);
+    if (c->access_key_secret)
+        explicit_bzero(c->access_key_secret, strlen(c->access_key_secret));
+    free(c->access_key_secret);
+    free(c->tenant_id);
+    free(c->area);
     c->scope = c->client_id = c->client_secret = NULL;
+    c->access_key_id = c->access_key_secret = c->tenant_id = c->area = NULL;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *key, double a, double b)
@@ -242,7 +270,7 @@ json_t *config_to_json(const struct mock_config *c)
         const struct key_spec *k = &KEYS[i];
         struct mock_config *mc = (struct mock_config *)c;
         json_t *v = NULL;
-        if (k->off == OFF(client_secret) && k->kind == KK_STRING)
+        if ((k->off == OFF(client_secret) || k->off == OFF(access_key_secret)) && k->kind == KK_STRING)
             continue; /* secrets are never echoed */
         switch (k->kind) {
         case KK_INT:

@@ -29,6 +29,13 @@ struct mock_config {
     bool retry_after_date;        /* Retry-After as HTTP-date instead of delta-seconds */
     double retention;             /* idempotency record lifetime, seconds */
     double token_error_rate;      /* fraction of token requests answered 503 */
+    /* The cxone profile (POST /auth/token, discovery, set-disposition). */
+    char *access_key_id;          /* accepted access key id (password grant username) */
+    char *access_key_secret;      /* accepted access key secret (password grant password) */
+    char *tenant_id;              /* tenantId claim and the known tenant of discovery */
+    char *area;                   /* area of the cxone-configuration document */
+    bool deny_set_disposition;
+    double error_after_mutate;    /* fraction of set-dispositions applied, then answered 500 */    /* the API user's role lacks the permission: 403 */
 };
 
 /* Defaults; strings are heap copies. 0 or -1 on allocation failure. */

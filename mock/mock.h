@@ -15,12 +15,19 @@
 #include "config.h"
 #include "contacts.h"
 #include "delayer.h"
+#include "dispositions.h"
 #include "idem_store.h"
 #include "outcomes.h"
 #include "ratelimit.h"
+#include "skills.h"
 #include "stats.h"
 #include "tokens.h"
 #include "util.h"
+
+/* API profiles the server answers (--api): the tutorial's /oauth2/token and /api/v2/, and the
+ * real platform's discovery, /auth/token and /incontactapi/. */
+#define API_TUTORIAL 1u
+#define API_CXONE 2u
 
 /* Start-up settings that cannot change at run time. */
 struct mock_options {
@@ -31,7 +38,9 @@ struct mock_options {
     char *contacts_file;
     bool any_contact;
     char *outcomes_file;
+    char *skills_file;     /* cxone profile: skills and their dispositions (NULL: built in) */
     bool quiet, verbose;
+    unsigned families;     /* API_TUTORIAL | API_CXONE */
     struct mock_config cfg;
 };
 
@@ -40,6 +49,8 @@ struct mock {
     struct mock_config cfg;       /* guarded by cfg_lock */
     _Atomic long once_429;        /* pending one-off Retry-After (0 = none) */
     struct outcomes *outcomes;
+    struct skills *skills;        /* cxone profile: skills -> dispositions */
+    struct disposition_store *dispositions; /* cxone profile: per-contact dispositions */
     struct body_cache *bodies;    /* PUT body -> outcome, see body_cache.h */
     struct contacts *contacts;
     struct idem_store *idem;
@@ -52,12 +63,19 @@ struct mock {
     uint64_t start_ns;
     size_t max_body;
     bool verbose;
+    unsigned port;                /* bound port, for the discovery documents' URLs */
+    unsigned families;            /* API profiles served */
     _Atomic long suspended;       /* connections waiting in the delayer */
 };
 
 enum http_method { M_GET, M_HEAD, M_PUT, M_POST, M_OTHER };
 
-enum route { RT_UNKNOWN, RT_TOKEN, RT_CONTACT, RT_OUTCOMES, RT_CONFIG, RT_STATS, RT_RESET };
+enum route {
+    RT_UNKNOWN, RT_TOKEN, RT_CONTACT, RT_OUTCOMES, RT_CONFIG, RT_STATS, RT_RESET,
+    /* the cxone profile */
+    RT_CXONE_TOKEN, RT_OIDC_CONFIG, RT_CXONE_CONFIG, RT_SET_DISPOSITION, RT_GET_DISPOSITION,
+    RT_SKILL_DISPOSITIONS
+};
 
 /* The answer being prepared for one request. */
 struct reply {
@@ -76,6 +94,7 @@ struct reply {
 struct faults {
     double latency_ms, jitter_ms;
     double drop, late, late_seconds;
+    double error_after;           /* error_after_mutate (set-disposition only) */
     bool retry_after_date;
     double retention;
 };
@@ -114,6 +133,20 @@ struct req {
     char idem_key[IDEM_KEY_MAX + 1];
     char body_inline[1024];
 };
+
+/* Decodes one raw path segment seg[0..n) into r->id (or sets r->id_error) (server.c). */
+void req_decode_id(struct req *r, const char *seg, size_t n);
+/* 405 with an Allow header (server.c). */
+void method_not_allowed(struct req *r, const char *allow);
+
+/* The cxone profile (cxone_routes.c, cxone_auth.c, discovery.c). cxone_route() recognises
+ * its paths (true when it set r->route or r->api); cxone_dispatch() answers them. */
+bool cxone_route(struct req *r, const char *url);
+enum stat_route cxone_stat_route(const struct req *r);
+void cxone_dispatch(struct mock *m, struct req *r, struct MHD_Connection *c);
+void cxone_token(struct mock *m, struct req *r, struct MHD_Connection *c);
+void discovery_openid(struct mock *m, struct req *r);
+void discovery_cxone(struct mock *m, struct req *r, struct MHD_Connection *c);
 
 /* Lifecycle (server.c). */
 int mock_init(struct mock *m, struct mock_options *opt, char *err, size_t errlen);

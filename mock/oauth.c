@@ -7,14 +7,10 @@
 #include <string.h>
 
 #include "mock.h"
-
-#define BASIC_REALM "Basic realm=\"cxone-mock\""
-#define CRED_MAX 256
+#include "oauth.h"
 
 /* RFC 6749 §5.2 error body; "message" repeats the description like the rest of the API. */
-static void oauth_error(struct reply *rep, unsigned status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void oauth_error(struct reply *rep, unsigned status, const char *code, const char *fmt, ...)
+void oauth_error(struct reply *rep, unsigned status, const char *code, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -24,17 +20,12 @@ static void oauth_error(struct reply *rep, unsigned status, const char *code, co
     reply_json(rep, status, json_pack("{s:s,s:s,s:s}", "error", code, "error_description", msg, "message", msg));
 }
 
-enum { F_GRANT, F_ID, F_SECRET, F_SCOPE, F_COUNT };
-static const char *const FIELD_NAMES[F_COUNT] = {"grant_type", "client_id", "client_secret", "scope"};
-
-struct form {
-    const char *val[F_COUNT];
-    size_t len[F_COUNT];
-};
+static const char *const FIELD_NAMES[F_COUNT] = {"grant_type", "client_id", "client_secret", "scope",
+                                                 "username", "password"};
 
 /* Parses an application/x-www-form-urlencoded body into the fields above, decoding into
  * scratch (2*len+16 bytes). Returns false with the problem in why. */
-static bool parse_form(const char *body, size_t len, char *scratch, struct form *f, char *why, size_t whylen)
+bool oauth_parse_form(const char *body, size_t len, char *scratch, struct form *f, char *why, size_t whylen)
 {
     memset(f, 0, sizeof *f);
     size_t o = 0, i = 0;
@@ -79,13 +70,7 @@ static bool parse_form(const char *body, size_t len, char *scratch, struct form 
     return true;
 }
 
-struct creds {
-    char id[CRED_MAX + 1], secret[CRED_MAX + 1];
-    size_t id_len, secret_len;
-};
-
-/* Decodes "Basic base64(urlencode(id):urlencode(secret))". false if malformed. */
-static bool parse_basic(const char *h, struct creds *out)
+bool oauth_parse_basic(const char *h, struct creds *out)
 {
     const char *p = h + 6;
     while (*p == ' ')
@@ -171,7 +156,7 @@ void oauth_token(struct mock *m, struct req *r, struct MHD_Connection *c)
     }
     struct form f;
     char why[96];
-    bool form_ok = parse_form(r->body, r->body_len, scratch, &f, why, sizeof why);
+    bool form_ok = oauth_parse_form(r->body, r->body_len, scratch, &f, why, sizeof why);
     struct creds cr;
     bool have = false, basic = false;
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -185,7 +170,7 @@ void oauth_token(struct mock *m, struct req *r, struct MHD_Connection *c)
             rep->www_authenticate = BASIC_REALM;
             goto out;
         }
-        if (!parse_basic(auth, &cr)) {
+        if (!oauth_parse_basic(auth, &cr)) {
             oauth_error(rep, 401, "invalid_client", "malformed HTTP Basic credentials");
             rep->www_authenticate = BASIC_REALM;
             goto out;

@@ -100,9 +100,8 @@ static enum http_method parse_method(const char *m)
 
 /* The id is one opaque path segment: percent-decoded here (MHD is told not to), so
  * "%2F" is a '/' inside the id and ".." is just an id, never a path. */
-static void decode_id(struct req *r, const char *seg)
+void req_decode_id(struct req *r, const char *seg, size_t n)
 {
-    size_t n = strlen(seg);
     char tmp[CONTACT_ID_MAX * 3 + 1];
     if (n > sizeof tmp - 1) {
         r->id_error = "contact id is longer than 512 bytes";
@@ -124,20 +123,24 @@ static void decode_id(struct req *r, const char *seg)
     r->id_len = (size_t)len;
 }
 
-static void route_path(struct req *r, const char *url)
+/* families: which API profiles answer (--api); the other's paths are unknown routes. */
+static void route_path(struct req *r, const char *url, unsigned families)
 {
     static const char contacts[] = "/api/v2/contacts/";
-    if (strcmp(url, "/oauth2/token") == 0) {
+    bool tutorial = families & API_TUTORIAL;
+    if (tutorial && strcmp(url, "/oauth2/token") == 0) {
         r->route = RT_TOKEN;
-    } else if (strncmp(url, "/api/", 5) == 0) {
+    } else if (tutorial && strncmp(url, "/api/", 5) == 0) {
         r->api = true;
         const char *seg = url + sizeof contacts - 1;
         if (strcmp(url, "/api/v2/contact/outcomes") == 0) {
             r->route = RT_OUTCOMES;
         } else if (strncmp(url, contacts, sizeof contacts - 1) == 0 && *seg && !strchr(seg, '/')) {
             r->route = RT_CONTACT;
-            decode_id(r, seg);
+            req_decode_id(r, seg, strlen(seg));
         }
+    } else if ((families & API_CXONE) && cxone_route(r, url)) {
+        /* the cxone profile's routes (cxone_routes.c) */
     } else if (strncmp(url, "/_mock/", 7) == 0) {
         r->admin = true;
         if (strcmp(url, "/_mock/config") == 0)
@@ -160,10 +163,10 @@ static enum stat_route stat_route_of(const struct req *r)
         return SR_GET_OUTCOMES;
     if (r->route == RT_TOKEN && r->method == M_POST)
         return SR_POST_TOKEN;
-    return SR_OTHER;
+    return cxone_stat_route(r);
 }
 
-static void method_not_allowed(struct req *r, const char *allow)
+void method_not_allowed(struct req *r, const char *allow)
 {
     reply_error(&r->reply, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", r->method_name,
                 allow);
@@ -212,6 +215,14 @@ static void dispatch(struct mock *m, struct req *r, struct MHD_Connection *c)
         else
             method_not_allowed(r, "POST");
         break;
+    case RT_CXONE_TOKEN:
+    case RT_OIDC_CONFIG:
+    case RT_CXONE_CONFIG:
+    case RT_SET_DISPOSITION:
+    case RT_GET_DISPOSITION:
+    case RT_SKILL_DISPOSITIONS:
+        cxone_dispatch(m, r, c);
+        break;
     case RT_UNKNOWN:
         reply_error(&r->reply, 404, "not_found", "no such endpoint");
         break;
@@ -225,7 +236,12 @@ static void dispatch(struct mock *m, struct req *r, struct MHD_Connection *c)
  * is answered once the body has been read, so keep-alive connections survive. */
 static void api_arrival(struct mock *m, struct req *r)
 {
-    r->arrival_ns = stats_api_arrival(&m->stats, r->method == M_PUT);
+    enum arrival_log log = ARRIVAL_OTHER;
+    if (r->route == RT_CONTACT && r->method == M_PUT)
+        log = ARRIVAL_PUT;
+    else if (r->route == RT_SET_DISPOSITION && r->method == M_POST)
+        log = ARRIVAL_SET_DISPOSITION;
+    r->arrival_ns = stats_api_arrival(&m->stats, log);
     stats_enter(&m->stats);
     r->in_flight = true;
 
@@ -241,6 +257,7 @@ static void api_arrival(struct mock *m, struct req *r)
     r->faults.drop = m->cfg.drop_after_mutate;
     r->faults.late = m->cfg.late_after_mutate;
     r->faults.late_seconds = m->cfg.late_seconds;
+    r->faults.error_after = m->cfg.error_after_mutate;
     r->faults.retry_after_date = m->cfg.retry_after_date;
     r->faults.retention = m->cfg.retention;
     pthread_rwlock_unlock(&m->cfg_lock);
@@ -414,7 +431,7 @@ static enum MHD_Result begin_request(struct mock *m, struct MHD_Connection *c, c
     r->path = url;
     r->body = r->body_inline;
     r->body_cap = sizeof r->body_inline;
-    route_path(r, url);
+    route_path(r, url, m->families);
     if (!r->admin)
         stats_count_request(&m->stats, stat_route_of(r));
     if (r->api)
@@ -534,12 +551,16 @@ int mock_init(struct mock *m, struct mock_options *o, char *err, size_t errlen)
     atomic_init(&m->suspended, 0);
     m->max_body = o->max_body;
     m->verbose = o->verbose;
+    m->families = o->families;
     if (rng_init(&m->rng) != 0) {
         snprintf(err, errlen, "cannot read random bytes (getrandom failed)");
         return -1;
     }
     m->outcomes = outcomes_load(o->outcomes_file, err, errlen);
     if (!m->outcomes)
+        return -1;
+    m->skills = skills_load(o->skills_file, err, errlen);
+    if (!m->skills)
         return -1;
     long generated = o->contacts_n;
     long from_file = 0;
@@ -556,7 +577,8 @@ int mock_init(struct mock *m, struct mock_options *o, char *err, size_t errlen)
     m->idem = idem_new();
     m->tokens = tokens_new();
     m->bodies = body_cache_new();
-    if (!m->contacts || !m->idem || !m->tokens || !m->bodies || add_generated(m->contacts, generated) != 0) {
+    m->dispositions = dispositions_new();
+    if (!m->contacts || !m->idem || !m->tokens || !m->bodies || !m->dispositions || add_generated(m->contacts, generated) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -603,6 +625,7 @@ int mock_listen(struct mock *m, unsigned port, unsigned threads, bool quiet, uns
         return -1;
     }
     *bound = info->port;
+    m->port = info->port;
     return 0;
 }
 
@@ -630,6 +653,8 @@ void mock_destroy(struct mock *m)
     tokens_free(m->tokens);
     body_cache_free(m->bodies);
     outcomes_free(m->outcomes);
+    skills_free(m->skills);
+    dispositions_free(m->dispositions);
     stats_destroy(&m->stats);
     ratelimit_destroy(&m->limiter);
     pthread_rwlock_destroy(&m->cfg_lock);

@@ -8,12 +8,15 @@
 
 static const char *const ROUTE_NAMES[SR_COUNT] = {
     "PUT /api/v2/contacts", "GET /api/v2/contacts", "GET /api/v2/contact/outcomes", "POST /oauth2/token",
-    "other",
+    "POST /incontactapi/contacts/set-disposition", "GET /incontactapi/contacts/disposition",
+    "GET /incontactapi/skills/dispositions", "POST /auth/token", "GET /.well-known/openid-configuration",
+    "GET /.well-known/cxone-configuration", "other",
 };
 
 static const char *const COUNTER_NAMES[SC_COUNT] = {
     "replays", "conflicts_409", "mismatch_422", "rate_limited", "injected_errors",
     "token_injected_errors", "dropped", "late", "tokens_issued",
+    "errors_after_mutate",
 };
 
 void stats_init(struct stats *s, uint64_t start_ns)
@@ -27,6 +30,7 @@ void stats_destroy(struct stats *s)
 {
     free(s->api.ms);
     free(s->put.ms);
+    free(s->set_disposition.ms);
     pthread_mutex_destroy(&s->times_mu);
 }
 
@@ -41,8 +45,8 @@ void stats_reset(struct stats *s)
         atomic_store(&s->counters[i], 0);
     atomic_store(&s->peak, atomic_load(&s->in_flight));
     pthread_mutex_lock(&s->times_mu);
-    s->api.n = s->put.n = 0;
-    s->api.truncated = s->put.truncated = false;
+    s->api.n = s->put.n = s->set_disposition.n = 0;
+    s->api.truncated = s->put.truncated = s->set_disposition.truncated = false;
     pthread_mutex_unlock(&s->times_mu);
 }
 
@@ -85,15 +89,17 @@ static void log_time(struct time_log *l, uint32_t ms)
     l->ms[l->n++] = ms;
 }
 
-uint64_t stats_api_arrival(struct stats *s, bool is_put)
+uint64_t stats_api_arrival(struct stats *s, enum arrival_log which)
 {
     pthread_mutex_lock(&s->times_mu);
     /* Read the clock under the lock so the logs are non-decreasing. */
     uint64_t now = mono_ns();
     uint32_t ms = (uint32_t)((now - s->start_ns) / 1000000u);
     log_time(&s->api, ms);
-    if (is_put)
+    if (which == ARRIVAL_PUT)
         log_time(&s->put, ms);
+    else if (which == ARRIVAL_SET_DISPOSITION)
+        log_time(&s->set_disposition, ms);
     pthread_mutex_unlock(&s->times_mu);
     return now;
 }
@@ -136,6 +142,44 @@ static json_t *times_json(const struct time_log *l)
     return a;
 }
 
+/* The arrival logs (and the 1 s window maximum) into obj. Copies them under the lock and
+ * builds JSON outside it: arrivals keep flowing. 0 or -1. */
+static int logs_to_json(struct stats *s, json_t *obj, bool with_times)
+{
+    int bad = 0;
+    enum { L_API, L_PUT, L_SETDISP, L_COUNT };
+    static const char *const names[L_COUNT] = {"api_request_ms", "put_request_ms", "set_disposition_request_ms"};
+    const struct time_log *live[L_COUNT] = {&s->api, &s->put, &s->set_disposition};
+    struct time_log copy[L_COUNT];
+    memset(copy, 0, sizeof copy);
+    bool nomem = false;
+    pthread_mutex_lock(&s->times_mu);
+    for (int i = 0; i < L_COUNT; i++) {
+        copy[i].n = live[i]->n;
+        copy[i].truncated = live[i]->truncated;
+        copy[i].ms = malloc((copy[i].n + 1) * sizeof *copy[i].ms);
+        if (!copy[i].ms)
+            nomem = true;
+        else if (copy[i].n)
+            memcpy(copy[i].ms, live[i]->ms, copy[i].n * sizeof *copy[i].ms);
+    }
+    pthread_mutex_unlock(&s->times_mu);
+    if (!nomem) {
+        bad |= json_object_set_new(obj, "max_api_requests_in_1s",
+                                   json_integer((json_int_t)max_in_window(&copy[L_API])));
+        bad |= json_object_set_new(obj, "api_requests_logged", json_integer((json_int_t)copy[L_API].n));
+    }
+    for (int i = 0; !nomem && with_times && i < L_COUNT; i++) {
+        char key[64];
+        bad |= json_object_set_new(obj, names[i], times_json(&copy[i]));
+        snprintf(key, sizeof key, "%s_truncated", names[i]);
+        bad |= json_object_set_new(obj, key, json_boolean(copy[i].truncated));
+    }
+    for (int i = 0; i < L_COUNT; i++)
+        free(copy[i].ms);
+    return bad || nomem ? -1 : 0;
+}
+
 int stats_to_json(struct stats *s, json_t *obj, bool with_times)
 {
     int bad = 0;
@@ -161,36 +205,6 @@ int stats_to_json(struct stats *s, json_t *obj, bool with_times)
     bad |= json_object_set_new(obj, "peak_concurrency", json_integer((json_int_t)atomic_load(&s->peak)));
     bad |= json_object_set_new(obj, "in_flight", json_integer((json_int_t)atomic_load(&s->in_flight)));
 
-    /* Copy the logs under the lock and build JSON outside it: arrivals keep flowing. */
-    struct time_log api = {0}, put = {0};
-    pthread_mutex_lock(&s->times_mu);
-    api.n = s->api.n;
-    put.n = s->put.n;
-    api.truncated = s->api.truncated;
-    put.truncated = s->put.truncated;
-    api.ms = malloc((api.n + 1) * sizeof *api.ms);
-    put.ms = malloc((put.n + 1) * sizeof *put.ms);
-    if (api.ms && put.ms) {
-        if (api.n)
-            memcpy(api.ms, s->api.ms, api.n * sizeof *api.ms);
-        if (put.n)
-            memcpy(put.ms, s->put.ms, put.n * sizeof *put.ms);
-    }
-    pthread_mutex_unlock(&s->times_mu);
-    if (!api.ms || !put.ms) {
-        free(api.ms);
-        free(put.ms);
-        return -1;
-    }
-    bad |= json_object_set_new(obj, "max_api_requests_in_1s", json_integer((json_int_t)max_in_window(&api)));
-    bad |= json_object_set_new(obj, "api_requests_logged", json_integer((json_int_t)api.n));
-    if (with_times) {
-        bad |= json_object_set_new(obj, "api_request_ms", times_json(&api));
-        bad |= json_object_set_new(obj, "put_request_ms", times_json(&put));
-        bad |= json_object_set_new(obj, "api_request_ms_truncated", json_boolean(api.truncated));
-        bad |= json_object_set_new(obj, "put_request_ms_truncated", json_boolean(put.truncated));
-    }
-    free(api.ms);
-    free(put.ms);
+    bad |= logs_to_json(s, obj, with_times);
     return bad ? -1 : 0;
 }

@@ -17,6 +17,12 @@ enum stat_route {
     SR_GET_CONTACT,
     SR_GET_OUTCOMES,
     SR_POST_TOKEN,
+    SR_SET_DISPOSITION,
+    SR_GET_DISPOSITION,
+    SR_GET_SKILL_DISPOSITIONS,
+    SR_POST_AUTH_TOKEN,
+    SR_GET_OIDC_CONFIG,
+    SR_GET_CXONE_CONFIG,
     SR_OTHER,
     SR_COUNT
 };
@@ -31,6 +37,7 @@ enum stat_counter {
     SC_DROPPED,
     SC_LATE,
     SC_TOKENS_ISSUED,
+    SC_ERRORS_AFTER_MUTATE,
     SC_COUNT
 };
 
@@ -48,7 +55,7 @@ struct stats {
     _Atomic uint64_t counters[SC_COUNT];
     _Atomic int64_t in_flight, peak;
     pthread_mutex_t times_mu;
-    struct time_log api, put;
+    struct time_log api, put, set_disposition;
 };
 
 void stats_init(struct stats *s, uint64_t start_ns);
@@ -59,8 +66,10 @@ void stats_reset(struct stats *s);
 void stats_count_request(struct stats *s, enum stat_route r);
 void stats_count_status(struct stats *s, unsigned status);
 void stats_bump(struct stats *s, enum stat_counter c);
-/* Logs an /api/ arrival now; returns the CLOCK_MONOTONIC time it logged, in ns. */
-uint64_t stats_api_arrival(struct stats *s, bool is_put);
+/* Which mutation log an API arrival also goes to. */
+enum arrival_log { ARRIVAL_OTHER, ARRIVAL_PUT, ARRIVAL_SET_DISPOSITION };
+/* Logs an API arrival now; returns the CLOCK_MONOTONIC time it logged, in ns. */
+uint64_t stats_api_arrival(struct stats *s, enum arrival_log log);
 void stats_enter(struct stats *s); /* an /api/ request started */
 void stats_leave(struct stats *s); /* ... and finished */
 

@@ -10,6 +10,7 @@
 
 #define SCOPE_READ 1u   /* contact:read */
 #define SCOPE_UPDATE 2u /* contact:update */
+#define SCOPE_CXONE 4u  /* issued by the cxone profile's /auth/token (never by a scope string) */
 
 enum token_status { TOKEN_OK, TOKEN_UNKNOWN, TOKEN_EXPIRED, TOKEN_REVOKED };
 

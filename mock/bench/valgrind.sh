@@ -1,5 +1,5 @@
 #!/bin/sh
-# Short run of the mock under valgrind memcheck: every route, a delayed (suspended) answer,
+# Short run of the mock under valgrind memcheck: every route (both API profiles), a delayed (suspended) answer,
 # a dropped connection, an oversized body, admin calls, then SIGTERM. Fails on any error or leak.
 #   sh mock/bench/valgrind.sh     (from the repo root; needs valgrind, curl)
 set -eu
@@ -30,6 +30,25 @@ c -H "$A" "$u/api/v2/contacts/contact-000001"
 c -H "$A" --path-as-is "$u/api/v2/contacts/a%2F..%0A"
 c -H "$A" "$u/api/v2/contact/outcomes"
 c -X DELETE "$u/api/v2/contacts/contact-000001"
+# The cxone profile: discovery, the password grant, set-disposition (ok, unknown code, bad
+# body), the read-back, skill dispositions, one applied-then-500.
+ctok=$(curl -s -u demo-client:demo-secret -d 'grant_type=password&username=demo-access-key&password=demo-access-secret' \
+       "$u/auth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+CA="Authorization: Bearer $ctok"
+S="$u/incontactapi/services/v33.0"
+c "$u/.well-known/openid-configuration"
+c "$u/.well-known/cxone-configuration?tenantId=11ee0000-0000-4000-8000-000000000001"
+c "$u/.well-known/cxone-configuration?tenantId=x%ZZ"
+c -u demo-client:demo-secret -d 'grant_type=password&username=demo-access-key&password=wrong' "$u/auth/token"
+c -H "$CA" -d '{"dispositionInfo":{"skill":"1001","dispositionCode":"2","notes":"n","callbackNumber":"1"}}' \
+  "$S/contacts/contact-000001/set-disposition"
+c -H "$CA" -d '{"dispositionInfo":{"skill":"1001","dispositionCode":"99"}}' "$S/contacts/contact-000001/set-disposition"
+c -H "$CA" -d '{"dispositionInfo":{"skill":1}}' "$S/contacts/contact-000001/set-disposition"
+c -H "$CA" "$S/contacts/contact-000001/disposition"
+c -H "$CA" "$S/skills/1001/dispositions"
+c -X POST -d '{"error_after_mutate":1}' "$u/_mock/config"
+c -H "$CA" -d '{"dispositionInfo":{"skill":"1002","dispositionCode":"11"}}' "$S/contacts/contact-000002/set-disposition"
+c -X POST -d '{"error_after_mutate":0}' "$u/_mock/config"
 head -c 70000 /dev/zero | tr '\0' x >"$tmp/big"
 c -X PUT -H "$A" --data-binary @"$tmp/big" "$u/api/v2/contacts/contact-000003"
 c -X POST -d '{"latency_ms":200,"drop_after_mutate":0}' "$u/_mock/config"
