@@ -1,6 +1,7 @@
 #include "http.h"
 #include "backoff.h"
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,17 @@ static int http_on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t u
     return h->cancel && atomic_load(h->cancel) ? 1 : 0;
 }
 
+/* Seconds as libcurl milliseconds. Rounded up, so a timeout under 1 ms is 1 ms and never 0,
+ * which libcurl reads as "no timeout"; clamped so the conversion cannot overflow a long. Zero,
+ * negative and NaN stay 0 (libcurl's "none"): the binding refuses them before they get here. */
+static long http_ms(double seconds)
+{
+    if (!(seconds > 0))
+        return 0;
+    double ms = ceil(seconds * 1000.0);
+    return ms < 2147483647.0 ? (long)ms : 2147483647L;
+}
+
 int cxb_http_init(cxb_http *h, const cxb_http_opts *o, const atomic_int *cancel)
 {
     memset(h, 0, sizeof *h);
@@ -83,9 +95,8 @@ int cxb_http_init(cxb_http *h, const cxb_http_opts *o, const atomic_int *cancel)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* never carry credentials to a redirect */
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)((o->connect_timeout > 0 ? o->connect_timeout : 10.0) * 1000.0));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, http_ms(o->timeout));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, http_ms(o->connect_timeout > 0 ? o->connect_timeout : 10.0));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_on_header);

@@ -74,10 +74,12 @@ static void task_set_error(cxb_task *t, const char *fmt, ...)
 /* Waking the owner for every result would cost a context switch per request at high rates.
  * Wake it when the workers are about to run dry (it must refill), when results pile up, or
  * when the last wake is 5 ms old, so a result never waits longer than that. */
+#define JOB_WAKE_COALESCE 0.005
+
 static int job_owner_needs_wake(const cxb_job *j)
 {
     return cxb_queue_len(&j->tasks) < (size_t)j->cfg.workers || j->res_len >= j->max_outstanding / 2 ||
-           cxb_now_mono() - j->last_wake >= 0.005;
+           cxb_now_mono() - j->last_wake >= JOB_WAKE_COALESCE;
 }
 
 static void job_push_result_locked(cxb_job *j, cxb_task *t)
@@ -633,18 +635,37 @@ int cxb_job_finished(cxb_job *j)
     return r;
 }
 
+/* Waits (j->mu held) until a result is ready, nothing is outstanding, or `wait` seconds passed
+ * (any wait >= 0, math.huge included: cxb_deadline_ts clamps it). A worker skips the wake-up for
+ * a result pushed within JOB_WAKE_COALESCE of the last one, so the owner first sleeps only until
+ * that window closes and looks; after it, every push signals, so a long wait cannot miss one. */
+static void job_wait_results(cxb_job *j, double wait)
+{
+    struct timespec dl = cxb_deadline_ts(wait);
+    double window = j->last_wake + JOB_WAKE_COALESCE - cxb_now_mono();
+    j->owner_waiting = 1;
+    while (j->res_len == 0 && j->outstanding > 0) {
+        int rc;
+        if (window > 0 && window < wait) {
+            struct timespec w = cxb_deadline_ts(window + 0.001);
+            window = 0;
+            rc = pthread_cond_timedwait(&j->cv_owner, &j->mu, &w);
+            if (rc == ETIMEDOUT)
+                continue;
+        } else {
+            rc = pthread_cond_timedwait(&j->cv_owner, &j->mu, &dl);
+        }
+        if (rc != 0)
+            break; /* ETIMEDOUT, or EINVAL: never spin holding the mutex */
+    }
+    j->owner_waiting = 0;
+}
+
 size_t cxb_job_take(cxb_job *j, cxb_task **out, size_t max, double wait, int want_slot)
 {
     pthread_mutex_lock(&j->mu);
-    if (j->res_len == 0 && wait > 0 && !(want_slot && j->outstanding < j->max_outstanding)) {
-        struct timespec dl = cxb_deadline_ts(wait);
-        j->owner_waiting = 1;
-        while (j->res_len == 0 && j->outstanding > 0) {
-            if (pthread_cond_timedwait(&j->cv_owner, &j->mu, &dl) == ETIMEDOUT)
-                break;
-        }
-        j->owner_waiting = 0;
-    }
+    if (j->res_len == 0 && wait > 0 && !(want_slot && j->outstanding < j->max_outstanding))
+        job_wait_results(j, wait);
     size_t n = 0;
     while (n < max && j->res_len > 0) {
         out[n++] = j->results[j->res_head];
