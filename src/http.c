@@ -1,5 +1,6 @@
 #include "http.h"
 #include "backoff.h"
+#include "redact.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -180,7 +181,32 @@ static void copy_printable(const char *src, size_t len, char *out, size_t outlen
     out[j] = '\0';
 }
 
-void cxb_http_error_message(const char *body, size_t len, char *out, size_t outlen)
+/* Copies the first `cut` bytes of text into out (printable only), after masking the secrets
+ * over as much of the text as a secret overlapping the cut could reach: truncating first would
+ * keep a piece of a secret that the whole one would have masked. */
+static void message_redacted(const char *text, size_t len, size_t cut, const char *const *secrets,
+                             size_t nsecrets, char *out, size_t outlen)
+{
+    size_t longest = 0;
+    for (size_t i = 0; i < nsecrets; i++) {
+        size_t l = secrets[i] ? strlen(secrets[i]) : 0;
+        longest = l > longest ? l : longest;
+    }
+    size_t win = len < cut + longest ? len : cut + longest;
+    char *buf = malloc(win + 1);
+    if (!buf) {
+        snprintf(out, outlen, "(server message not shown: out of memory)");
+        return;
+    }
+    copy_printable(text, win, buf, win + 1); /* no NUL inside: the redactor sees it all */
+    if (nsecrets)
+        cxb_redact(buf, secrets, nsecrets);
+    copy_printable(buf, win < cut ? win : cut, out, outlen);
+    free(buf);
+}
+
+void cxb_http_error_message(const char *body, size_t len, const char *const *secrets,
+                            size_t nsecrets, char *out, size_t outlen)
 {
     if (outlen == 0)
         return;
@@ -190,16 +216,18 @@ void cxb_http_error_message(const char *body, size_t len, char *out, size_t outl
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, &jerr);
     if (root && json_is_object(root)) {
-        const char *msg = json_string_value(json_object_get(root, "message"));
-        const char *desc = json_string_value(json_object_get(root, "error_description"));
-        const char *err = json_string_value(json_object_get(root, "error"));
-        const char *pick = msg ? msg : desc ? desc : err;
-        if (pick) {
-            copy_printable(pick, strlen(pick), out, outlen);
+        json_t *pick = json_object_get(root, "message");
+        if (!json_is_string(pick))
+            pick = json_object_get(root, "error_description");
+        if (!json_is_string(pick))
+            pick = json_object_get(root, "error");
+        if (json_is_string(pick)) {
+            message_redacted(json_string_value(pick), json_string_length(pick), outlen - 1, secrets,
+                             nsecrets, out, outlen);
             json_decref(root);
             return;
         }
     }
     json_decref(root);
-    copy_printable(body, len < 200 ? len : 200, out, outlen);
+    message_redacted(body, len, 200, secrets, nsecrets, out, outlen);
 }

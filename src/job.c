@@ -312,9 +312,8 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
                     return 1;
                 }
                 char detail[400];
-                cxb_http_error_message(r.body, r.body_len, detail, sizeof detail);
-                const char *const secrets[] = {w->token};
-                cxb_redact(detail, secrets, 1); /* a server may echo the Authorization header */
+                const char *const secrets[] = {w->token}; /* a server may echo Authorization */
+                cxb_http_error_message(r.body, r.body_len, secrets, 1, detail, sizeof detail);
                 snprintf(msg, sizeof msg, "HTTP %ld%s%s%s", status, detail[0] ? ": " : "", detail,
                          status >= 300 && status < 400
                              ? " (a redirect: never followed, so credentials cannot leak; check base_url)"
