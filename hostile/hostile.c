@@ -2,7 +2,7 @@
  *
  *   cxone-hostile --mode MODE [--port N] [--status N] [--location URL] [--token T]
  *                 [--expires-in S] [--token-body JSON] [--size BYTES] [--log FILE]
- *                 [--tls-cert PEM --tls-key PEM]
+ *                 [--pad BYTES] [--drops N] [--tls-cert PEM --tls-key PEM]
  *
  * Listens on 127.0.0.1 only, prints the bound port as the first stdout line (like cxone-mock),
  * then serves until SIGTERM/SIGINT. One thread per connection; every thread is joined, at the
@@ -43,6 +43,7 @@ struct server {
     FILE *log;
     pthread_mutex_t mu;  /* log writes and slot fds */
     volatile int stop;
+    atomic_int dropped;  /* drop-first: API requests left unanswered so far */
     slot slots[MAX_CONNS];
 };
 
@@ -147,9 +148,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: cxone-hostile --mode MODE [--port N] [--status N] [--location URL]\n"
                "         [--token T] [--expires-in S] [--token-body JSON] [--size BYTES]\n"
-               "         [--log FILE] [--tls-cert PEM --tls-key PEM]\n"
+               "         [--log FILE] [--pad BYTES] [--drops N] [--tls-cert PEM --tls-key PEM]\n"
                "modes: ok reset bad-chunked truncated-chunked huge trickle silent redirect\n"
-               "       echo-auth echo-secret\n");
+               "       echo-auth echo-secret drop-first\n");
 }
 
 static SSL_CTX *tls_context(const char *cert, const char *key)
@@ -194,6 +195,8 @@ int main(int argc, char **argv)
     s->cfg.token = "hostile-token-0123456789abcdef";
     s->cfg.expires_in = 3600;
     s->cfg.size = 10u << 20;
+    s->cfg.dropped = &s->dropped;
+    s->cfg.drops = 1;
     const char *mode = NULL, *cert = NULL, *key = NULL, *logpath = NULL;
     unsigned port = 0;
     for (int i = 1; i < argc; i++) {
@@ -216,6 +219,8 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--expires-in") == 0) s->cfg.expires_in = strtod(v, NULL);
         else if (strcmp(a, "--token-body") == 0) s->cfg.token_body = v;
         else if (strcmp(a, "--size") == 0) s->cfg.size = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--pad") == 0) s->cfg.pad = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--drops") == 0) s->cfg.drops = atoi(v);
         else if (strcmp(a, "--log") == 0) logpath = v;
         else if (strcmp(a, "--tls-cert") == 0) cert = v;
         else if (strcmp(a, "--tls-key") == 0) key = v;

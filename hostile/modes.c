@@ -18,6 +18,7 @@ static const struct {
     {"redirect", MODE_REDIRECT},
     {"echo-auth", MODE_ECHO_AUTH},
     {"echo-secret", MODE_ECHO_SECRET},
+    {"drop-first", MODE_DROP_FIRST},
 };
 
 int hostile_mode_parse(const char *name, hostile_mode *out)
@@ -73,6 +74,30 @@ static void json_escape(const char *s, char *out, size_t outlen)
         out[j++] = (char)ch;
     }
     out[j] = '\0';
+}
+
+/* `status` with {"<field>":"<pad filler><what><a> <b>"}: a server echoing what it was sent into
+ * a long error text, so that the echo lands wherever a client would cut the message. */
+static int send_echo(const hostile_cfg *cfg, hconn *c, const char *field, const char *what,
+                     const char *a, const char *b, int status, int close_after)
+{
+    size_t alen = strlen(a), blen = strlen(b);
+    size_t cap = cfg->pad + strlen(what) + 2 * (alen + blen) + 64;
+    char *esc = malloc(2 * (alen + blen) + 4), *body = malloc(cap);
+    int rc = -1;
+    if (esc && body) {
+        size_t n = (size_t)snprintf(body, cap, "{\"%s\":\"", field);
+        memset(body + n, '.', cfg->pad);
+        n += cfg->pad;
+        json_escape(a, esc, 2 * alen + 2);
+        n += (size_t)snprintf(body + n, cap - n, "%s%s ", what, esc);
+        json_escape(b, esc, 2 * blen + 2);
+        snprintf(body + n, cap - n, "%s\"}", esc);
+        rc = send_json(c, status, body, close_after);
+    }
+    free(esc);
+    free(body);
+    return rc;
 }
 
 /* After a complete answer: keep the connection unless writing failed or the client said close. */
@@ -157,23 +182,22 @@ hostile_next hostile_answer(const hostile_cfg *cfg, hconn *c, const hreq *r, con
                           keep ? "" : "Connection: close\r\n");
         return next(rc, keep);
 
-    case MODE_ECHO_AUTH: {
+    case MODE_ECHO_AUTH:
         if (is_token_request(r))
             return next(send_token(cfg, c, !keep), keep);
-        char esc[4200], body[4400];
-        json_escape(r->authorization, esc, sizeof esc);
-        snprintf(body, sizeof body, "{\"message\":\"rejected Authorization: %s\"}", esc);
-        return next(send_json(c, status_or(cfg, 400), body, !keep), keep);
-    }
+        return next(send_echo(cfg, c, "message", "rejected Authorization: ", r->authorization, "",
+                              status_or(cfg, 400), !keep), keep);
 
-    case MODE_ECHO_SECRET: {
-        char auth[4200], form[2100], body[6500];
-        json_escape(r->authorization, auth, sizeof auth);
-        json_escape(r->body ? r->body : "", form, sizeof form);
-        snprintf(body, sizeof body,
-                 "{\"error\":\"invalid_client\",\"error_description\":\"rejected %s %s\"}", auth, form);
-        return next(send_json(c, status_or(cfg, 401), body, !keep), keep);
-    }
+    case MODE_ECHO_SECRET:
+        return next(send_echo(cfg, c, "error_description", "rejected ", r->authorization,
+                              r->body ? r->body : "", status_or(cfg, 401), !keep), keep);
+
+    case MODE_DROP_FIRST:
+        if (is_token_request(r))
+            return next(send_token(cfg, c, !keep), keep);
+        if (atomic_fetch_add(cfg->dropped, 1) < cfg->drops)
+            return HOSTILE_CLOSE; /* read, never answered: the client sees an empty reply */
+        return next(send_json(c, status_or(cfg, 503), "{\"message\":\"unavailable\"}", !keep), keep);
     }
     return HOSTILE_CLOSE;
 }

@@ -3,6 +3,7 @@
 #ifndef HOSTILE_MODES_H
 #define HOSTILE_MODES_H
 #include "conn.h"
+#include <stdatomic.h>
 #include <stddef.h>
 
 typedef enum {
@@ -15,7 +16,9 @@ typedef enum {
     MODE_SILENT,            /* reads the request and never answers */
     MODE_REDIRECT,          /* `status` (302) with Location: `location` */
     MODE_ECHO_AUTH,         /* tokens like "ok"; API requests: `status` (400) echoing Authorization */
-    MODE_ECHO_SECRET        /* token requests: `status` (401) echoing the request's credentials */
+    MODE_ECHO_SECRET,       /* token requests: `status` (401) echoing the request's credentials */
+    MODE_DROP_FIRST         /* tokens like "ok"; the first `drops` API requests are read and the
+                               connection closed unanswered, later ones get `status` (503) */
 } hostile_mode;
 
 typedef struct hostile_cfg {
@@ -26,6 +29,9 @@ typedef struct hostile_cfg {
     double expires_in;
     const char *token_body;  /* NULL: a well-formed body built from token and expires_in */
     size_t size;             /* "huge" body size */
+    size_t pad;              /* echo modes: filler bytes before the echo in the message */
+    int drops;               /* drop-first: how many API requests go unanswered */
+    atomic_int *dropped;     /* drop-first: how many were dropped so far (shared by connections) */
 } hostile_cfg;
 
 /* Parses a mode name; -1 when unknown. */

@@ -6,13 +6,15 @@
 # never depend on the rest of the core being buildable.
 
 CTEST_DIR   = $(BUILD)/tests
-CTEST_UNITS = limiter shm_limiter backoff idempotency discovery disposition
+CTEST_UNITS = limiter shm_limiter backoff idempotency discovery disposition redact error_message
 CTEST_SRCS_limiter     = src/limiter.c
 CTEST_SRCS_shm_limiter = src/limiter.c src/shm_limiter.c
 CTEST_SRCS_backoff     = src/backoff.c
 CTEST_SRCS_idempotency = src/idempotency.c
 CTEST_SRCS_discovery   = src/discovery.c
 CTEST_SRCS_disposition = src/disposition.c
+CTEST_SRCS_redact      = src/redact.c
+CTEST_SRCS_error_message = src/http.c src/backoff.c src/redact.c
 CTEST_BINS  = $(CTEST_UNITS:%=$(CTEST_DIR)/test_%)
 CTEST_CMD   = $(CC) $(CFLAGS) $(SAN) $(WARN) $(DEFS) $(DEP_CFLAGS)
 # Fails fast (error exit 99) on any memory error; leaks count as errors.

@@ -24,8 +24,8 @@ endef
 $(eval $(call FUZZ_TARGET,retry_after,src/backoff.c))
 $(eval $(call FUZZ_TARGET,idempotency,src/idempotency.c))
 $(eval $(call FUZZ_TARGET,token,src/auth.c src/http.c src/backoff.c src/limiter.c src/redact.c))
-$(eval $(call FUZZ_TARGET,header,src/http.c src/backoff.c))
-$(eval $(call FUZZ_TARGET,error_message,src/http.c src/backoff.c))
+$(eval $(call FUZZ_TARGET,header,src/http.c src/backoff.c src/redact.c))
+$(eval $(call FUZZ_TARGET,error_message,src/http.c src/backoff.c src/redact.c))
 
 # $(1): target name, $(2): seconds, $(3): corpus directory that receives new inputs.
 # libFuzzer's chatter goes to a log; on failure its tail (with the crash report) is shown.

@@ -82,11 +82,9 @@ int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t err
         char *enc = curl_easy_escape(c, cfg->client_secret ? cfg->client_secret : "", 0);
         a->secret_forms[1] = enc ? strdup(enc) : NULL;
         curl_free(enc);
-        if (a->userpwd) {
+        if (a->userpwd)
             a->secret_forms[2] = cxb_base64((const unsigned char *)a->userpwd, strlen(a->userpwd));
-            a->secret_forms[3] = strdup(a->userpwd);
-        }
-        bad |= !a->secret_forms[0] || !a->secret_forms[1] || (a->userpwd && (!a->secret_forms[2] || !a->secret_forms[3]));
+        bad |= !a->secret_forms[0] || !a->secret_forms[1] || (a->userpwd && !a->secret_forms[2]);
     }
     if (c)
         curl_easy_cleanup(c);
@@ -96,7 +94,7 @@ int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t err
     if (bad || pthread_mutex_init(&a->mu, NULL) != 0) {
         pthread_condattr_destroy(&ca);
         snprintf(err, errlen, "out of memory setting up the token source");
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < CXB_AUTH_SECRET_FORMS; i++)
             wipe_free(a->secret_forms[i]);
         wipe_free(a->form);
         wipe_free(a->userpwd);
@@ -116,7 +114,7 @@ void cxb_auth_destroy(cxb_auth *a)
     pthread_cond_destroy(&a->cv);
     wipe_free(a->form);
     wipe_free(a->userpwd);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < CXB_AUTH_SECRET_FORMS; i++)
         wipe_free(a->secret_forms[i]);
     free(a->token_url);
     free(a->required_scope);
@@ -242,7 +240,8 @@ static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
         return CXB_AUTH_TRANSIENT;
     }
     char detail[256];
-    cxb_http_error_message(r.body, r.body_len, detail, sizeof detail);
+    cxb_http_error_message(r.body, r.body_len, (const char *const *)a->secret_forms,
+                           CXB_AUTH_SECRET_FORMS, detail, sizeof detail);
     if (r.status == 429 || r.status >= 500 || r.status == 408) {
         *retry_after = r.retry_after;
         snprintf(msg, msglen, "token endpoint answered HTTP %ld%s%s", r.status, detail[0] ? ": " : "", detail);
@@ -312,7 +311,7 @@ cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const a
     double life = 0, ra = -1;
     double started = cxb_now_mono();
     cxb_auth_status st = auth_fetch(a, h, lim, cancel, tok, &life, &ra, msg, msglen);
-    cxb_redact(msg, (const char *const *)a->secret_forms, 4);
+    cxb_redact(msg, (const char *const *)a->secret_forms, CXB_AUTH_SECRET_FORMS); /* defence */
 
     pthread_mutex_lock(&a->mu);
     a->refreshing = 0;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #define CXB_TOKEN_MAX 4096
+#define CXB_AUTH_SECRET_FORMS 3
 
 typedef enum {
     CXB_AUTH_OK = 0,
@@ -33,8 +34,10 @@ typedef struct cxb_auth {
     char *form;          /* form body, holds the secret unless basic_auth */
     char *userpwd;       /* "id:secret" form-urlencoded, only with basic_auth */
     char *required_scope;
-    char *secret_forms[4];  /* the secret as it may be echoed: raw, form-encoded, Basic base64,
-                               id:secret — redacted from every message built from a response */
+    char *secret_forms[CXB_AUTH_SECRET_FORMS]; /* the secret as it may be echoed: raw,
+                               form-encoded, Basic base64 (NULL without basic_auth); redacted,
+                               with any 16-byte run of one, from every message built from a
+                               response ("id:secret" holds the form-encoded secret) */
     char token[CXB_TOKEN_MAX];
     uint64_t generation; /* bumps on every new token; 0 = none yet */
     double expires_at, refresh_at;

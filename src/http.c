@@ -1,6 +1,8 @@
 #include "http.h"
 #include "backoff.h"
+#include "redact.h"
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,17 @@ static int http_on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t u
     return h->cancel && atomic_load(h->cancel) ? 1 : 0;
 }
 
+/* Seconds as libcurl milliseconds. Rounded up, so a timeout under 1 ms is 1 ms and never 0,
+ * which libcurl reads as "no timeout"; clamped so the conversion cannot overflow a long. Zero,
+ * negative and NaN stay 0 (libcurl's "none"): the binding refuses them before they get here. */
+static long http_ms(double seconds)
+{
+    if (!(seconds > 0))
+        return 0;
+    double ms = ceil(seconds * 1000.0);
+    return ms < 2147483647.0 ? (long)ms : 2147483647L;
+}
+
 int cxb_http_init(cxb_http *h, const cxb_http_opts *o, const atomic_int *cancel)
 {
     memset(h, 0, sizeof *h);
@@ -83,9 +96,8 @@ int cxb_http_init(cxb_http *h, const cxb_http_opts *o, const atomic_int *cancel)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* never carry credentials to a redirect */
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)((o->connect_timeout > 0 ? o->connect_timeout : 10.0) * 1000.0));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, http_ms(o->timeout));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, http_ms(o->connect_timeout > 0 ? o->connect_timeout : 10.0));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_on_header);
@@ -169,7 +181,32 @@ static void copy_printable(const char *src, size_t len, char *out, size_t outlen
     out[j] = '\0';
 }
 
-void cxb_http_error_message(const char *body, size_t len, char *out, size_t outlen)
+/* Copies the first `cut` bytes of text into out (printable only), after masking the secrets
+ * over as much of the text as a secret overlapping the cut could reach: truncating first would
+ * keep a piece of a secret that the whole one would have masked. */
+static void message_redacted(const char *text, size_t len, size_t cut, const char *const *secrets,
+                             size_t nsecrets, char *out, size_t outlen)
+{
+    size_t longest = 0;
+    for (size_t i = 0; i < nsecrets; i++) {
+        size_t l = secrets[i] ? strlen(secrets[i]) : 0;
+        longest = l > longest ? l : longest;
+    }
+    size_t win = len < cut + longest ? len : cut + longest;
+    char *buf = malloc(win + 1);
+    if (!buf) {
+        snprintf(out, outlen, "(server message not shown: out of memory)");
+        return;
+    }
+    copy_printable(text, win, buf, win + 1); /* no NUL inside: the redactor sees it all */
+    if (nsecrets)
+        cxb_redact(buf, secrets, nsecrets);
+    copy_printable(buf, win < cut ? win : cut, out, outlen);
+    free(buf);
+}
+
+void cxb_http_error_message(const char *body, size_t len, const char *const *secrets,
+                            size_t nsecrets, char *out, size_t outlen)
 {
     if (outlen == 0)
         return;
@@ -179,16 +216,18 @@ void cxb_http_error_message(const char *body, size_t len, char *out, size_t outl
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, &jerr);
     if (root && json_is_object(root)) {
-        const char *msg = json_string_value(json_object_get(root, "message"));
-        const char *desc = json_string_value(json_object_get(root, "error_description"));
-        const char *err = json_string_value(json_object_get(root, "error"));
-        const char *pick = msg ? msg : desc ? desc : err;
-        if (pick) {
-            copy_printable(pick, strlen(pick), out, outlen);
+        json_t *pick = json_object_get(root, "message");
+        if (!json_is_string(pick))
+            pick = json_object_get(root, "error_description");
+        if (!json_is_string(pick))
+            pick = json_object_get(root, "error");
+        if (json_is_string(pick)) {
+            message_redacted(json_string_value(pick), json_string_length(pick), outlen - 1, secrets,
+                             nsecrets, out, outlen);
             json_decref(root);
             return;
         }
     }
     json_decref(root);
-    copy_printable(body, len < 200 ? len : 200, out, outlen);
+    message_redacted(body, len, 200, secrets, nsecrets, out, outlen);
 }

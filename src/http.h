@@ -55,6 +55,9 @@ int cxb_http_request(cxb_http *h, const char *method, const char *url,
 void cxb_http_parse_header_line(const char *line, size_t len, cxb_http_resp *resp);
 
 /* Extracts a human-readable message from an error body ({"message":..} or {"error":..,
- * "error_description":..}), else a sanitised prefix of the body. Writes at most outlen-1 bytes. */
-void cxb_http_error_message(const char *body, size_t len, char *out, size_t outlen);
+ * "error_description":..}), else a sanitised prefix of the body. Writes at most outlen-1 bytes.
+ * The nsecrets strings in secrets (NULL entries allowed) are redacted (cxb_redact) over the
+ * whole text the message is cut from, before it is cut, so no piece of one survives the cut. */
+void cxb_http_error_message(const char *body, size_t len, const char *const *secrets,
+                            size_t nsecrets, char *out, size_t outlen);
 #endif

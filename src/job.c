@@ -60,7 +60,7 @@ void cxb_task_free(cxb_task *t)
 static void task_set_error(cxb_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void task_set_error(cxb_task *t, const char *fmt, ...)
 {
-    char buf[768];
+    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
@@ -74,10 +74,12 @@ static void task_set_error(cxb_task *t, const char *fmt, ...)
 /* Waking the owner for every result would cost a context switch per request at high rates.
  * Wake it when the workers are about to run dry (it must refill), when results pile up, or
  * when the last wake is 5 ms old, so a result never waits longer than that. */
+#define JOB_WAKE_COALESCE 0.005
+
 static int job_owner_needs_wake(const cxb_job *j)
 {
     return cxb_queue_len(&j->tasks) < (size_t)j->cfg.workers || j->res_len >= j->max_outstanding / 2 ||
-           cxb_now_mono() - j->last_wake >= 0.005;
+           cxb_now_mono() - j->last_wake >= JOB_WAKE_COALESCE;
 }
 
 static void job_push_result_locked(cxb_job *j, cxb_task *t)
@@ -188,22 +190,68 @@ static int status_is_retryable(long s)
     return s == 429 || s == 409 || s == 408 || s == 500 || s == 502 || s == 503 || s == 504;
 }
 
+/* Attempt t->attempts of the PUT may have been applied without a definitive answer: no HTTP
+ * answer (transport error, timeout, abort in flight) or a 5xx (a gateway's 502/503/504 or a
+ * 500 can come after the mutation). Sticky: only a later 2xx clears it. 4xx, 429 included,
+ * are definitive "not applied" for that attempt. */
+static void task_may_have_applied(cxb_task *t, long status)
+{
+    if (!t->unknown) {
+        t->unknown = 1;
+        t->unknown_attempt = t->attempts;
+        t->unknown_status = status;
+    }
+}
+
+/* "attempt 1 may have been applied (no answer): outcome unknown; ..." or "" when not unknown. */
+static void task_unknown_note(const cxb_task *t, char *buf, size_t len)
+{
+    char why[32];
+    buf[0] = '\0';
+    if (!t->unknown)
+        return;
+    if (t->unknown_status)
+        snprintf(why, sizeof why, "HTTP %ld", t->unknown_status);
+    else
+        snprintf(why, sizeof why, "no answer");
+    snprintf(buf, len, "attempt %d may have been applied (%s): outcome unknown; a rerun with the "
+                       "same batch_id / journal is safe", t->unknown_attempt, why);
+}
+
+/* The final failure message: msg, plus the unknown-outcome note when an attempt may have been
+ * applied, so the wording never claims less than the server may have seen. */
+static void task_fail(cxb_task *t, const char *msg)
+{
+    char note[200];
+    task_unknown_note(t, note, sizeof note);
+    task_set_error(t, "%s%s%s", msg, note[0] ? "; " : "", note);
+}
+
+/* in_flight: the transfer was aborted mid-way (a PUT's attempt is then already recorded as
+ * may-have-applied by the caller). */
 static void task_cancelled(cxb_job *j, cxb_task *t, int in_flight)
 {
     t->ok = 0;
     t->cancelled = 1;
-    t->unknown = in_flight;
     pthread_mutex_lock(&j->mu);
     int fatal = j->fatal;
-    char msg[512], why[168];
+    char msg[512], why[168], note[200];
     snprintf(msg, sizeof msg, "%s", j->fatal_msg);
     snprintf(why, sizeof why, "%s%s", j->cancel_reason, j->cancel_reason[0] ? ": " : "");
     pthread_mutex_unlock(&j->mu);
+    task_unknown_note(t, note, sizeof note);
     if (fatal)
-        task_set_error(t, "batch aborted: %s", msg);
-    else if (in_flight)
+        task_set_error(t, "batch aborted: %s%s%s", msg, note[0] ? "; " : "", note);
+    else if (t->unknown && in_flight)
         task_set_error(t, "%scancelled while the request was in flight: outcome unknown "
                           "(rerun with the same idempotency key / batch_id is safe)", why);
+    else if (t->unknown)
+        task_set_error(t, "%scancelled before attempt %d was sent; %s", why, t->attempts + 1, note);
+    else if (in_flight)
+        task_set_error(t, "%scancelled while a GET was in flight; no update was sent", why);
+    else if (t->attempts > 0)
+        task_set_error(t, "%scancelled before attempt %d was sent; none of the %d before it was "
+                          "applied (each got a definitive answer)", why, t->attempts + 1, t->attempts);
     else
         task_set_error(t, "%scancelled before it was sent", why);
 }
@@ -231,12 +279,98 @@ static struct curl_slist *job_build_headers(job_worker *w, job_headers *h, const
     return &h->n[0];
 }
 
+/* What one attempt came to. */
+typedef enum { ATT_OK, ATT_FAIL, ATT_RETRY, ATT_REAUTH, ATT_CANCELLED } job_attempt_kind;
+
+/* Keeps a fetch's 2xx body in t->response. ATT_OK, or ATT_FAIL with t->error set. */
+static job_attempt_kind job_keep_response(cxb_task *t, const cxb_http_resp *r)
+{
+    t->response = malloc(r->body_len + 1);
+    if (!t->response) {
+        task_set_error(t, "out of memory keeping the response");
+        return ATT_FAIL;
+    }
+    memcpy(t->response, r->body, r->body_len + 1);
+    t->response_len = r->body_len;
+    if (r->truncated) {
+        task_set_error(t, "response larger than %d bytes", CXB_HTTP_BODY_CAP);
+        return ATT_FAIL;
+    }
+    return ATT_OK;
+}
+
+/* Sends one attempt and classifies it; msg (640 bytes) says why when it is not ATT_OK. A PUT
+ * that got no answer or a 5xx is recorded as may-have-applied (sticky). */
+static job_attempt_kind job_send_once(job_worker *w, cxb_task *t, const char *method, int is_put,
+                                      char *msg, long *status, double *retry_after)
+{
+    cxb_job *j = w->job;
+    job_headers hb;
+    struct curl_slist *hdrs = job_build_headers(w, &hb, t, is_put);
+    cxb_http_resp r;
+    t->attempts++;
+    int rc = cxb_http_request(&w->http, method, t->url, hdrs, is_put ? t->body : NULL,
+                              is_put ? t->body_len : 0, NULL, &r);
+    memset(w->auth_hdr, 0, sizeof w->auth_hdr);
+    if (rc != 0 && r.curl_rc == CURLE_ABORTED_BY_CALLBACK) {
+        job_count_response(j, 0, 0);
+        if (is_put)
+            task_may_have_applied(t, 0);
+        return ATT_CANCELLED;
+    }
+    job_count_response(j, r.status, rc != 0);
+    if (rc != 0) {
+        if (is_put)
+            task_may_have_applied(t, 0);
+        snprintf(msg, 640, "no response%s: %s", is_put ? " (outcome unknown)" : "", r.error);
+        return ATT_RETRY;
+    }
+    *status = t->status = r.status;
+    if (r.status >= 200 && r.status < 300) {
+        t->replayed = r.replayed;
+        t->unknown = 0; /* this attempt was applied, or replayed one that was: the outcome is known */
+        return t->fetch ? job_keep_response(t, &r) : ATT_OK;
+    }
+    if (is_put && r.status >= 500 && r.status < 600)
+        task_may_have_applied(t, r.status);
+    char detail[400];
+    const char *const secrets[] = {w->token}; /* a server may echo Authorization */
+    cxb_http_error_message(r.body, r.body_len, secrets, 1, detail, sizeof detail);
+    snprintf(msg, 640, "HTTP %ld%s%s%s", r.status, detail[0] ? ": " : "", detail,
+             r.status >= 300 && r.status < 400
+                 ? " (a redirect: never followed, so credentials cannot leak; check base_url)"
+                 : "");
+    *retry_after = r.retry_after;
+    if (r.status == 401)
+        return ATT_REAUTH;
+    return status_is_retryable(r.status) ? ATT_RETRY : ATT_FAIL;
+}
+
+/* Waits before the next attempt (backoff, Retry-After, pool pause). 1 when cancelled. */
+static int job_before_retry(job_worker *w, cxb_task *t, int retries, long status, double retry_after,
+                            const char *msg)
+{
+    cxb_job *j = w->job;
+    const cxb_config *cfg = &j->cfg;
+    double delay = cxb_backoff_delay(cfg->backoff_base, cfg->backoff_max, retries, &w->rng);
+    if (retry_after > delay)
+        delay = retry_after; /* Retry-After is the minimum wait, not an addend */
+    if (retry_after > cfg->pause_threshold) {
+        /* The tenant is throttled for long: hold the whole pool, not just this worker. */
+        cxb_limiter_pause(j->lim, cxb_now_mono() + retry_after);
+        job_event(j, CXB_EV_PAUSE, t, t->attempts, status, retry_after, msg);
+        job_event(j, CXB_EV_RETRY, t, t->attempts, status, retry_after, msg);
+        return 0;
+    }
+    job_event(j, CXB_EV_RETRY, t, t->attempts, status, delay, msg);
+    return job_sleep(j, delay);
+}
+
 /* Sends `method` for the task until it succeeds, fails for good, or the job is cancelled.
  * Returns 1 when the final answer was a success (2xx), else 0 with t->error set. */
 static int job_request(job_worker *w, cxb_task *t, const char *method)
 {
     cxb_job *j = w->job;
-    const cxb_config *cfg = &j->cfg;
     int is_put = strcmp(method, "PUT") == 0;
     int retries = 0, reauthed = 0;
     char msg[640];
@@ -244,13 +378,9 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
         long status = 0;
         double retry_after = -1;
         msg[0] = '\0';
-        if (atomic_load(&j->cancel)) {
-            task_cancelled(j, t, 0);
-            return 0;
-        }
         /* The limiter first, then the token: a token taken before a long wait in the bucket
          * could expire on the way (short-lived tokens). */
-        if (cxb_limiter_acquire(j->lim, &j->cancel) != 0) {
+        if (atomic_load(&j->cancel) || cxb_limiter_acquire(j->lim, &j->cancel) != 0) {
             task_cancelled(j, t, 0);
             return 0;
         }
@@ -258,102 +388,49 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
         cxb_auth_status as = cxb_auth_get(&j->auth, &w->http, j->lim, &j->cancel, w->token, &ar);
         if (ar.fetched)
             job_event(j, CXB_EV_TOKEN, NULL, 0, 200, 0, NULL);
-        if (as == CXB_AUTH_CANCELLED) {
-            task_cancelled(j, t, 0);
-            return 0;
-        }
-        if (as == CXB_AUTH_FATAL) {
+        if (as == CXB_AUTH_FATAL)
             job_set_fatal(j, ar.msg);
+        if (as == CXB_AUTH_CANCELLED || as == CXB_AUTH_FATAL) {
             task_cancelled(j, t, 0);
             return 0;
         }
-        int in_flight = 0;
+        job_attempt_kind k = ATT_RETRY;
         if (as == CXB_AUTH_TRANSIENT) {
             snprintf(msg, sizeof msg, "%s", ar.msg);
             retry_after = ar.retry_after;
         } else {
-            job_headers hb;
-            struct curl_slist *hdrs = job_build_headers(w, &hb, t, is_put);
-            cxb_http_resp r;
-            t->attempts++;
-            int rc = cxb_http_request(&w->http, method, t->url, hdrs, is_put ? t->body : NULL,
-                                      is_put ? t->body_len : 0, NULL, &r);
-            memset(w->auth_hdr, 0, sizeof w->auth_hdr);
-            if (rc != 0 && r.curl_rc == CURLE_ABORTED_BY_CALLBACK) {
-                job_count_response(j, 0, 0);
-                task_cancelled(j, t, is_put);
-                return 0;
-            }
-            job_count_response(j, r.status, rc != 0);
-            if (rc != 0) {
-                in_flight = is_put;
-                snprintf(msg, sizeof msg, "no response%s: %s", in_flight ? " (outcome unknown)" : "",
-                         r.error);
-            } else {
-                status = r.status;
-                t->status = status;
-                if (status >= 200 && status < 300) {
-                    t->replayed = r.replayed;
-                    if (t->fetch) {
-                        t->response = malloc(r.body_len + 1);
-                        if (!t->response) {
-                            task_set_error(t, "out of memory keeping the response");
-                            return 0;
-                        }
-                        memcpy(t->response, r.body, r.body_len + 1);
-                        t->response_len = r.body_len;
-                        if (r.truncated) {
-                            task_set_error(t, "response larger than %d bytes", CXB_HTTP_BODY_CAP);
-                            return 0;
-                        }
-                    }
-                    return 1;
-                }
-                char detail[400];
-                cxb_http_error_message(r.body, r.body_len, detail, sizeof detail);
-                const char *const secrets[] = {w->token};
-                cxb_redact(detail, secrets, 1); /* a server may echo the Authorization header */
-                snprintf(msg, sizeof msg, "HTTP %ld%s%s%s", status, detail[0] ? ": " : "", detail,
-                         status >= 300 && status < 400
-                             ? " (a redirect: never followed, so credentials cannot leak; check base_url)"
-                             : "");
-                retry_after = r.retry_after;
-                if (status == 401 && !reauthed) {
-                    /* The token expired or was revoked under us: one refresh, one more try. */
-                    reauthed = 1;
-                    cxb_auth_invalidate(&j->auth, ar.gen);
-                    job_event(j, CXB_EV_REAUTH, t, t->attempts, status, 0, msg);
-                    continue;
-                }
-                if (!status_is_retryable(status)) {
-                    task_set_error(t, "%s", msg);
-                    return 0;
-                }
-            }
+            k = job_send_once(w, t, method, is_put, msg, &status, &retry_after);
         }
-        /* Retryable: 429, 5xx, 409, transport errors, transient token failures. */
-        if (retries >= cfg->max_retries) {
-            t->status = status;
-            t->unknown = in_flight;
-            task_set_error(t, "%s (gave up after %d %s)", msg, retries + 1,
-                           retries ? "attempts" : "attempt");
+        if (k == ATT_OK)
+            return 1;
+        if (k == ATT_CANCELLED) {
+            task_cancelled(j, t, 1);
             return 0;
         }
-        double delay = cxb_backoff_delay(cfg->backoff_base, cfg->backoff_max, retries, &w->rng);
-        if (retry_after > delay)
-            delay = retry_after; /* Retry-After is the minimum wait, not an addend */
-        retries++;
-        if (retry_after > cfg->pause_threshold) {
-            /* The tenant is throttled for long: hold the whole pool, not just this worker. */
-            cxb_limiter_pause(j->lim, cxb_now_mono() + retry_after);
-            job_event(j, CXB_EV_PAUSE, t, t->attempts, status, retry_after, msg);
-            job_event(j, CXB_EV_RETRY, t, t->attempts, status, retry_after, msg);
-        } else {
-            job_event(j, CXB_EV_RETRY, t, t->attempts, status, delay, msg);
-            if (job_sleep(j, delay)) {
-                task_cancelled(j, t, in_flight);
-                return 0;
-            }
+        if (k == ATT_REAUTH && !reauthed) {
+            /* The token expired or was revoked under us: one refresh, one more try. */
+            reauthed = 1;
+            cxb_auth_invalidate(&j->auth, ar.gen);
+            job_event(j, CXB_EV_REAUTH, t, t->attempts, status, 0, msg);
+            continue;
+        }
+        if (k == ATT_FAIL || k == ATT_REAUTH) {
+            if (!t->error)
+                task_fail(t, msg);
+            return 0;
+        }
+        /* Retryable: 429, 5xx, 409, transport errors, transient token failures. */
+        if (retries >= j->cfg.max_retries) {
+            t->status = status;
+            char gave[700];
+            snprintf(gave, sizeof gave, "%s (gave up after %d %s)", msg, retries + 1,
+                     retries ? "attempts" : "attempt");
+            task_fail(t, gave);
+            return 0;
+        }
+        if (job_before_retry(w, t, retries++, status, retry_after, msg)) {
+            task_cancelled(j, t, 0);
+            return 0;
         }
     }
 }
@@ -633,18 +710,37 @@ int cxb_job_finished(cxb_job *j)
     return r;
 }
 
+/* Waits (j->mu held) until a result is ready, nothing is outstanding, or `wait` seconds passed
+ * (any wait >= 0, math.huge included: cxb_deadline_ts clamps it). A worker skips the wake-up for
+ * a result pushed within JOB_WAKE_COALESCE of the last one, so the owner first sleeps only until
+ * that window closes and looks; after it, every push signals, so a long wait cannot miss one. */
+static void job_wait_results(cxb_job *j, double wait)
+{
+    struct timespec dl = cxb_deadline_ts(wait);
+    double window = j->last_wake + JOB_WAKE_COALESCE - cxb_now_mono();
+    j->owner_waiting = 1;
+    while (j->res_len == 0 && j->outstanding > 0) {
+        int rc;
+        if (window > 0 && window < wait) {
+            struct timespec w = cxb_deadline_ts(window + 0.001);
+            window = 0;
+            rc = pthread_cond_timedwait(&j->cv_owner, &j->mu, &w);
+            if (rc == ETIMEDOUT)
+                continue;
+        } else {
+            rc = pthread_cond_timedwait(&j->cv_owner, &j->mu, &dl);
+        }
+        if (rc != 0)
+            break; /* ETIMEDOUT, or EINVAL: never spin holding the mutex */
+    }
+    j->owner_waiting = 0;
+}
+
 size_t cxb_job_take(cxb_job *j, cxb_task **out, size_t max, double wait, int want_slot)
 {
     pthread_mutex_lock(&j->mu);
-    if (j->res_len == 0 && wait > 0 && !(want_slot && j->outstanding < j->max_outstanding)) {
-        struct timespec dl = cxb_deadline_ts(wait);
-        j->owner_waiting = 1;
-        while (j->res_len == 0 && j->outstanding > 0) {
-            if (pthread_cond_timedwait(&j->cv_owner, &j->mu, &dl) == ETIMEDOUT)
-                break;
-        }
-        j->owner_waiting = 0;
-    }
+    if (j->res_len == 0 && wait > 0 && !(want_slot && j->outstanding < j->max_outstanding))
+        job_wait_results(j, wait);
     size_t n = 0;
     while (n < max && j->res_len > 0) {
         out[n++] = j->results[j->res_head];

@@ -36,7 +36,10 @@ typedef struct cxb_task {
     char *key;            /* Idempotency-Key */
     /* result */
     int fetch;            /* an auxiliary GET (e.g. the outcome hierarchy), not a contact task */
-    int ok, attempts, replayed, cancelled, invalid, skipped, unknown;
+    int ok, attempts, replayed, cancelled, invalid, skipped;
+    int unknown;          /* sticky: an attempt of the PUT may have been applied unanswered */
+    int unknown_attempt;  /* the first such attempt (1-based) */
+    long unknown_status;  /* its 5xx status, 0 when no HTTP answer came back */
     long status;
     double started, elapsed;
     char *error;          /* malloc'd message or NULL */

@@ -6,6 +6,7 @@
 #include "job.h"
 #include "lua_sys.h"
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +20,14 @@ typedef struct lua_job {
 } lua_job;
 
 /* ---- config -------------------------------------------------------------------------------- */
+
+/* Upper bounds of the number options: far above any real use, and low enough that every
+ * conversion below is exact (int, size_t, libcurl's milliseconds in a 32-bit long). */
+#define CFG_MAX_WORKERS 4096
+#define CFG_MAX_RETRIES 1000000
+#define CFG_MAX_SECONDS 1e6   /* ~11.6 days */
+#define CFG_MAX_RATE 1e9
+#define CFG_MAX_QUEUE 1e8
 
 static const char *cfg_string(lua_State *L, int t, const char *name, const char *def)
 {
@@ -46,6 +55,34 @@ static double cfg_number(lua_State *L, int t, const char *name, double def)
     return v;
 }
 
+/* A number option within [lo, hi] (finite by construction; NaN fails every comparison). The Lua
+ * facade checks options first; this is the defence behind it, so that no value the C config
+ * cannot represent (2^31 retries cast to int, a NaN timeout) is ever silently changed. */
+static double cfg_range(lua_State *L, int t, const char *name, double def, double lo, double hi,
+                        int integer)
+{
+    double v = cfg_number(L, t, name, def);
+    if (!(v >= lo && v <= hi) || (integer && v != floor(v))) {
+        char msg[200]; /* lua_pushfstring knows no %g */
+        snprintf(msg, sizeof msg, "option '%s' must be %s between %.15g and %.15g (got %.17g)", name,
+                 integer ? "an integer" : "a number", lo, hi, v);
+        luaL_error(L, "%s", msg);
+    }
+    return v;
+}
+
+/* For options where 0 is not allowed but any tiny positive value is (timeouts, rate). */
+static double cfg_positive(lua_State *L, int t, const char *name, double def, double hi)
+{
+    double v = cfg_number(L, t, name, def);
+    if (!(v > 0 && v <= hi)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "option '%s' must be a number > 0 and <= %.15g (got %.17g)", name, hi, v);
+        luaL_error(L, "%s", msg);
+    }
+    return v;
+}
+
 static int cfg_bool(lua_State *L, int t, const char *name)
 {
     lua_getfield(L, t, name);
@@ -65,19 +102,19 @@ static int core_new_job(lua_State *L)
     c.client_secret = cfg_string(L, 1, "client_secret", NULL);
     c.scope = cfg_string(L, 1, "scope", "contact:read contact:update");
     c.basic_auth = cfg_bool(L, 1, "basic_auth");
-    c.workers = (int)cfg_number(L, 1, "workers", 10);
-    c.rate = cfg_number(L, 1, "rate", 45);
-    c.burst = cfg_number(L, 1, "burst", 20);
+    c.workers = (int)cfg_range(L, 1, "workers", 10, 1, CFG_MAX_WORKERS, 1);
+    c.rate = cfg_positive(L, 1, "rate", 45, CFG_MAX_RATE);
+    c.burst = cfg_range(L, 1, "burst", 20, 1, CFG_MAX_RATE, 0);
     c.shared_limit = cfg_string(L, 1, "shared_limit", NULL);
-    c.max_retries = (int)cfg_number(L, 1, "max_retries", 3);
-    c.backoff_base = cfg_number(L, 1, "backoff_base", 2);
-    c.backoff_max = cfg_number(L, 1, "backoff_max", 30);
-    c.timeout = cfg_number(L, 1, "timeout", 15);
-    c.connect_timeout = cfg_number(L, 1, "connect_timeout", 10);
-    c.pause_threshold = cfg_number(L, 1, "pause_threshold", 30);
+    c.max_retries = (int)cfg_range(L, 1, "max_retries", 3, 0, CFG_MAX_RETRIES, 1);
+    c.backoff_base = cfg_range(L, 1, "backoff_base", 2, 0, CFG_MAX_SECONDS, 0);
+    c.backoff_max = cfg_range(L, 1, "backoff_max", 30, 0, CFG_MAX_SECONDS, 0);
+    c.timeout = cfg_positive(L, 1, "timeout", 15, CFG_MAX_SECONDS);
+    c.connect_timeout = cfg_positive(L, 1, "connect_timeout", 10, CFG_MAX_SECONDS);
+    c.pause_threshold = cfg_range(L, 1, "pause_threshold", 30, 0, CFG_MAX_SECONDS, 0);
     c.ca_file = cfg_string(L, 1, "ca_file", NULL);
     c.insecure = cfg_bool(L, 1, "insecure");
-    c.queue_size = (size_t)cfg_number(L, 1, "queue_size", 0);
+    c.queue_size = (size_t)cfg_range(L, 1, "queue_size", 0, 0, CFG_MAX_QUEUE, 1);
     c.preflight = cfg_bool(L, 1, "preflight");
     if (!c.token_url || !c.client_id || !c.client_secret)
         return luaL_error(L, "token_url, client_id and client_secret are required");

@@ -14,7 +14,8 @@ local Server = {}
 Server.__index = Server
 
 --- Starts the hostile server. opts: mode (required), status, location, token, expires_in,
--- token_body, size, tls = {cert=, key=}. Every request is logged to a temporary file.
+-- token_body, size, pad (echo modes: filler before the echo), drops (drop-first: requests left
+-- unanswered), tls = {cert=, key=}. Every request is logged to a temporary file.
 function H.start(opts)
   local f = io.open(H.BIN, "rb")
   assert(f, H.BIN .. " is missing: run `make hostile-bin` first")
@@ -28,6 +29,8 @@ function H.start(opts)
   add("--expires-in", opts.expires_in)
   add("--token-body", opts.token_body)
   add("--size", opts.size)
+  add("--pad", opts.pad)
+  add("--drops", opts.drops)
   if opts.tls then
     add("--tls-cert", opts.tls.cert)
     add("--tls-key", opts.tls.key)
