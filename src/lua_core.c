@@ -69,6 +69,8 @@ static int core_new_job(lua_State *L)
     c.rate = cfg_number(L, 1, "rate", 45);
     c.burst = cfg_number(L, 1, "burst", 20);
     c.shared_limit = cfg_string(L, 1, "shared_limit", NULL);
+    c.shared_limit_timeout = cfg_number(L, 1, "shared_limit_timeout", 30);
+    c.shared_limit_fallback = cfg_string(L, 1, "shared_limit_fallback", NULL);
     c.max_retries = (int)cfg_number(L, 1, "max_retries", 3);
     c.backoff_base = cfg_number(L, 1, "backoff_base", 2);
     c.backoff_max = cfg_number(L, 1, "backoff_max", 30);
@@ -248,6 +250,7 @@ static const char *event_name(cxb_event_type t)
     case CXB_EV_PAUSE: return "pause";
     case CXB_EV_TOKEN: return "token_refresh";
     case CXB_EV_REAUTH: return "reauth";
+    case CXB_EV_LIMITER: return "limiter";
     }
     return "unknown";
 }
