@@ -139,55 +139,82 @@ static int url_part(CURLU *u, CURLUPart part, char *out, size_t len, int decode)
     return fits ? 1 : -1;
 }
 
-/* Parses with libcurl's URL API. Messages name the part, never echo the URL (it may hold a
- * password). */
-static int parse_url(redis_lim *r, const char *url, char *err, size_t errlen)
+/* unix:///path/to/sock?key=NAME: libcurl 7.88 reads the first path segment of a scheme it does
+ * not know as a host, so this form is split here (path, then the query) and only unescaped by
+ * libcurl. */
+static int parse_unix(redis_lim *r, const char *url, char *q, size_t qlen, char *err, size_t errlen)
 {
-    int unix_sock = strncmp(url, "unix://", 7) == 0;
+    const char *path = url + strlen("unix://");
+    const char *qm = strchr(path, '?');
+    size_t plen = qm ? (size_t)(qm - path) : strlen(path);
+    char *p = curl_easy_unescape(NULL, path, (int)plen, NULL);
+    if (!p) { snprintf(err, errlen, "out of memory"); return -1; }
+    int bad = p[0] != '/' || strlen(p) >= sizeof r->sock || strlen(qm ? qm + 1 : "") >= qlen;
+    if (!bad) {
+        snprintf(r->sock, sizeof r->sock, "%s", p);
+        snprintf(q, qlen, "%s", qm ? qm + 1 : "");
+    }
+    curl_free(p);
+    if (bad) snprintf(err, errlen, "shared_limit: write a socket as unix:///path/to/redis.sock?key=NAME");
+    return bad ? -1 : 0;
+}
+
+/* redis://[user:password@]host[:port][/db]?key=NAME with libcurl's URL API. */
+static int parse_redis(redis_lim *r, const char *url, char *q, size_t qlen, char *pw, size_t pwlen,
+                       char *err, size_t errlen)
+{
     CURLU *u = curl_url();
     if (!u) { snprintf(err, errlen, "out of memory"); return -1; }
-    char path[256], q[512], pw[256], port[16];
+    char path[256], port[16];
     int rc = -1;
-    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME | CURLU_NO_AUTHORITY) != CURLUE_OK) {
-        snprintf(err, errlen, "shared_limit: not a valid %s URL", unix_sock ? "unix://" : "redis://");
+    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+        snprintf(err, errlen, "shared_limit: not a valid redis:// URL");
         goto out;
     }
     if (url_part(u, CURLUPART_HOST, r->host, sizeof r->host, 1) < 0 ||
         url_part(u, CURLUPART_USER, r->user, sizeof r->user, 1) < 0 ||
-        url_part(u, CURLUPART_PASSWORD, pw, sizeof pw, 1) < 0 ||
+        url_part(u, CURLUPART_PASSWORD, pw, pwlen, 1) < 0 ||
         url_part(u, CURLUPART_PATH, path, sizeof path, 1) < 0 ||
-        url_part(u, CURLUPART_QUERY, q, sizeof q, 0) < 0 ||
+        url_part(u, CURLUPART_QUERY, q, qlen, 0) < 0 ||
         url_part(u, CURLUPART_PORT, port, sizeof port, 0) < 0) {
         snprintf(err, errlen, "shared_limit: a part of the Redis URL is too long");
         goto out;
     }
     r->port = port[0] ? atoi(port) : 6379;
-    if (unix_sock) {
-        snprintf(r->sock, sizeof r->sock, "%s", path);
-        if (r->host[0] || !r->sock[0] || r->sock[0] != '/') {
-            snprintf(err, errlen, "shared_limit: write a socket as unix:///path/to/redis.sock?key=NAME");
-            goto out;
-        }
-    } else if (!r->host[0]) {
+    if (!r->host[0]) {
         snprintf(err, errlen, "shared_limit: the redis:// URL has no host");
         goto out;
-    } else if (path[0] && strcmp(path, "/") != 0) {
+    }
+    if (path[0] && strcmp(path, "/") != 0) {
         char *end;
         long db = strtol(path + 1, &end, 10);
-        if (*end || db < 0 || db > 1000000) {
+        if (*end || end == path + 1 || db < 0 || db > 1000000) {
             snprintf(err, errlen, "shared_limit: the path of a redis:// URL is the db number (/0)");
             goto out;
         }
         r->db = (int)db;
     }
-    if (parse_query(r, q, err, errlen) != 0) goto out;
-    const char *env = getenv("CXONE_REDIS_PASSWORD");
-    if (!pw[0] && env) snprintf(pw, sizeof pw, "%s", env);
-    if (pw[0] && !(r->password = strdup(pw))) { snprintf(err, errlen, "out of memory"); goto out; }
     rc = 0;
 out:
-    memset(pw, 0, sizeof pw);
     curl_url_cleanup(u);
+    return rc;
+}
+
+/* Messages name the part that is wrong, never echo the URL (it may hold a password). */
+static int parse_url(redis_lim *r, const char *url, char *err, size_t errlen)
+{
+    char q[512], pw[256] = "";
+    int rc = strncmp(url, "unix://", 7) == 0
+                 ? parse_unix(r, url, q, sizeof q, err, errlen)
+                 : parse_redis(r, url, q, sizeof q, pw, sizeof pw, err, errlen);
+    if (rc == 0) rc = parse_query(r, q, err, errlen);
+    const char *env = getenv("CXONE_REDIS_PASSWORD");
+    if (rc == 0 && !pw[0] && env) snprintf(pw, sizeof pw, "%s", env);
+    if (rc == 0 && pw[0] && !(r->password = strdup(pw))) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    memset(pw, 0, sizeof pw);
     return rc;
 }
 
