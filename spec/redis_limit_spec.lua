@@ -219,6 +219,25 @@ describe("shared_limit in Redis", function()
     assert.are.equal(330, s.succeeded + s.failed)
   end)
 
+  it("shared_limit_fallback = local:10 grants at 10/s while Redis is unreachable, and says so", function()
+    local m = Mock.start { "--rate", "0", "--any-contact" }
+    finally(function() m:stop() end)
+    local events, results = {}, {}
+    local t0 = N.now()
+    local s = bulk.batch_update(H.tasks(30), H.opts(m, { rate = RATE, burst = BURST, workers = 4,
+      shared_limit = "unix://" .. dir .. "/no-such.sock?key=fb", shared_limit_fallback = "local:10",
+      on_event = function(ev) events[#events + 1] = ev end,
+      on_result = function(res) results[#results + 1] = res end }))
+    local took = N.now() - t0
+    local stats = m:stats()
+    print(string.format("\n  fallback local:10: 30 tasks in %.2f s, busiest second %d", took,
+      stats.max_api_requests_in_1s))
+    assert.are.equal(30, s.succeeded)
+    assert.is_table(find_event(events, "limiter", "using the local fallback bucket at 10/s"))
+    assert.is_true(stats.max_api_requests_in_1s <= 12, "busiest second " .. stats.max_api_requests_in_1s)
+    assert.is_true(took >= 2.5, "30 requests at 10/s took only " .. took .. " s")
+  end)
+
   it("bad URLs and a wrong password give clear errors that never show the password", function()
     local m = Mock.start { "--rate", "0", "--any-contact" }
     finally(function() m:stop() end)

@@ -59,7 +59,9 @@ cxb_limiter *cxb_limiter_open_shared(const char *name, double rate, double burst
 int cxb_limiter_acquire(cxb_limiter *l, const atomic_int *cancel);
 
 /* Non-blocking variant: returns 0 and takes a token if one is available now, otherwise returns
- * the seconds to wait (> 0) without taking anything. */
+ * the seconds to wait (> 0) without taking anything. Local and host-wide limiters only: on a
+ * Redis limiter it would have to do network I/O on the caller's thread, so it is not offered
+ * there (it sees only the local pause state). */
 double cxb_limiter_try(cxb_limiter *l);
 
 /* Pauses every acquirer until CLOCK_MONOTONIC time `until` (extends, never shortens, a pause in
