@@ -22,16 +22,22 @@
 
 #define IO_TIMEOUT_US 50000        /* connect and command timeout */
 #define LOOKAHEAD_US 100000        /* quota reserved per round-trip: slots due within 100 ms */
+#define MAX_WAIT_US 1000000        /* a single reservation may lie this far ahead */
 #define SLOTS_MAX 64
 #define SLOT_STALE_NS 100000000LL  /* a slot this late is dropped, as in limiter.c */
 #define BACKOFF_MIN_NS 50000000LL
 #define BACKOFF_MAX_NS 1000000000LL
 #define KEY_MAX 64
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define KEY_PREFIX "cxone-bulk:limit:"
 
 /* The bucket: hash {tat, pause, ra, rate, burst}, microseconds on the Redis server's clock.
- * ARGV: mode ("take" | "pause"), T, tau, n, lookahead (or Retry-After for "pause"), rate, burst.
- * take  -> {0, wait1, wait2, ...} slots committed, each wait <= lookahead
+ * ARGV: mode ("take" | "pause"), T, tau, n, lookahead (or Retry-After for "pause"), rate, burst,
+ * max_wait.
+ * take  -> {0, wait1, wait2, ...} slots committed: the first if its wait <= max_wait (a
+ *                                 reservation, as a local waiter holds one: first come, first
+ *                                 served across the fleet), the others only within lookahead
  *          {1, wait}              nothing committed; the first slot is `wait` away
  *          {-1, rate, burst}      the key holds another rate/burst
  *          {-2, left, ra}         paused for `left` more, by a Retry-After of `ra`
@@ -60,7 +66,7 @@ static const char GCRA_SCRIPT[] =
     "local out = {0}\n"
     "for i = 1, tonumber(ARGV[4]) do\n"
     "  local at = math.max(now, tat - tau)\n"
-    "  if at - now > tonumber(ARGV[5]) then break end\n"
+    "  if at - now > tonumber(i == 1 and ARGV[8] or ARGV[5]) then break end\n"
     "  tat = math.max(tat, at) + T\n"
     "  out[#out + 1] = at - now\n"
     "end\n"
@@ -309,8 +315,9 @@ static redisReply *rl_eval(cxb_limiter *l, redis_lim *r, const char *mode, const
     double per = ceil(l->rate * LOOKAHEAD_US / 1e6);
     snprintf(n, sizeof n, "%d", per < 1 ? 1 : per > SLOTS_MAX ? SLOTS_MAX : (int)per);
     for (int attempt = 0; attempt < 2; attempt++) {
-        const char *a[] = {"EVALSHA", r->sha, "1", r->key, mode, T, tau, n, arg5, r->rate_s, r->burst_s};
-        redisReply *rep = redisCommandArgv(r->ctx, 11, a, NULL);
+        const char *a[] = {"EVALSHA", r->sha, "1", r->key, mode, T, tau, n, arg5, r->rate_s,
+                           r->burst_s, STR(MAX_WAIT_US)};
+        redisReply *rep = redisCommandArgv(r->ctx, 12, a, NULL);
         if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
             freeReplyObject(rep);
             if (rl_load_script(l, r, msg, len) != 0) return NULL;
