@@ -22,8 +22,8 @@ else
 LUA_CFLAGS ?= -I$(LUA_INCDIR)
 endif
 LIBFLAG    ?= -shared
-DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libcurl uuid jansson)
-DEP_LIBS    = $(shell $(PKG_CONFIG) --libs libcurl uuid jansson) -lpthread -lm
+DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libcurl uuid jansson hiredis)
+DEP_LIBS    = $(shell $(PKG_CONFIG) --libs libcurl uuid jansson hiredis) -lpthread -lm
 ALL_CFLAGS  = $(CFLAGS) $(SAN) $(WARN) $(DEFS) -fPIC -fvisibility=hidden $(DEP_CFLAGS)
 
 PREFIX     ?= /usr/local
@@ -33,8 +33,9 @@ INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VER)
 INST_BINDIR ?= $(PREFIX)/bin
 
 # Core sources that do not touch Lua (also linked into C tests, fuzzers, benchmarks).
-CORE_SRCS   = src/limiter.c src/shm_limiter.c src/backoff.c src/idempotency.c src/queue.c \
-              src/http.c src/auth.c src/job.c src/redact.c src/discovery.c src/disposition.c
+CORE_SRCS   = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/backoff.c \
+              src/idempotency.c src/queue.c src/http.c src/auth.c src/job.c src/redact.c \
+              src/discovery.c src/disposition.c
 CORE_OBJS   = $(CORE_SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE      = $(BUILD)/cxone/bulk/core.so
 

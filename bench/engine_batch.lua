@@ -2,6 +2,7 @@
 -- prints one line "BENCH-JSON {...}" with what happened. Exit 1 when any task failed.
 --   lua5.4 bench/engine_batch.lua --url URL --tasks N --workers W [--rate R --burst B]
 --          [--callback none|trivial] [--batch-id ID] [--queue-size Q] [--gc stop]
+--          [--shared-limit NAME|redis://...]
 -- Credentials: the mock's demo-client / demo-secret unless CXONE_CLIENT_ID/SECRET are set.
 local bulk = require "cxone.bulk"
 local cjson = require "cjson"
@@ -50,6 +51,7 @@ local opts = {
   client_secret = os.getenv("CXONE_CLIENT_SECRET") or "demo-secret",
   workers = tonumber(opt.workers), rate = tonumber(opt.rate), burst = tonumber(opt.burst),
   batch_id = opt["batch-id"], queue_size = tonumber(opt["queue-size"]),
+  shared_limit = opt["shared-limit"],
 }
 -- "trivial" is the cheapest callback a caller can give: it only counts.
 local seen = 0

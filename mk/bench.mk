@@ -15,3 +15,9 @@ bench-deps:
 bench: bench-deps
 	$(MAKE) module mock-bin
 	$(BENCH_ENV) $(LUA) bench/run.lua
+
+# Unthrottled throughput, local limiter vs the Redis-backed one (issue 14; docs/bench.md).
+.PHONY: bench-redis
+bench-redis: bench-deps
+	$(MAKE) module mock-bin
+	$(BENCH_ENV) $(LUA) bench/redis_limiter.lua

@@ -6,9 +6,11 @@
 # never depend on the rest of the core being buildable.
 
 CTEST_DIR   = $(BUILD)/tests
-CTEST_UNITS = limiter shm_limiter backoff idempotency discovery disposition redact error_message
+CTEST_UNITS = limiter shm_limiter redis_limiter backoff idempotency discovery disposition redact \
+              error_message
 CTEST_SRCS_limiter     = src/limiter.c
 CTEST_SRCS_shm_limiter = src/limiter.c src/shm_limiter.c
+CTEST_SRCS_redis_limiter = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/redact.c
 CTEST_SRCS_backoff     = src/backoff.c
 CTEST_SRCS_idempotency = src/idempotency.c
 CTEST_SRCS_discovery   = src/discovery.c

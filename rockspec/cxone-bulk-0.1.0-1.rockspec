@@ -10,11 +10,12 @@ deterministic Idempotency-Keys) under a thin Lua facade, plus the cxone-bulk ope
   license = "MIT",
 }
 dependencies = { "lua >= 5.1, < 5.5", "lua-cjson" }
--- libcurl, libuuid and jansson are found with pkg-config by the Makefile (Debian keeps
+-- libcurl, libuuid, jansson and hiredis are found with pkg-config by the Makefile (Debian keeps
 -- curl/curl.h under the multiarch include directory, where LuaRocks' header probe does not look).
 external_dependencies = {
   UUID = { header = "uuid/uuid.h" },
   JANSSON = { header = "jansson.h" },
+  HIREDIS = { header = "hiredis/hiredis.h" },
 }
 build = {
   type = "make",

@@ -231,3 +231,72 @@ describe("shared_limit across four nginx workers", function()
     assert.is_true(excess <= 2, "a window exceeded burst + rate*T by " .. excess .. "; " .. where)
   end)
 end)
+
+-- Issue 11 item 7: state left in /dev/shm by an earlier run must never make a run wait silently.
+describe("shared_limit state left by an earlier run", function()
+  local m, dir
+  lazy_setup(function()
+    assert(N.run("make --no-print-directory -s LUA=lua5.4 module"))
+    m = Mock.start { "--rate", "0", "--any-contact" }
+    dir = N.tempdir("shared-state")
+  end)
+  lazy_teardown(function()
+    if dir then N.run("rm -rf " .. N.q(dir)) end
+    if m then m:stop() end
+  end)
+
+  -- Runs `tasks` with the shared limit for at most `seconds`, collecting events and results.
+  local function short_run(name, n, seconds)
+    local events, results = {}, {}
+    local job = bulk.start(H.tasks(n), H.opts(m, { shared_limit = name, rate = RATE, burst = BURST,
+      on_event = function(ev) events[#events + 1] = ev end,
+      on_result = function(r) results[#results + 1] = r end }))
+    local t0 = N.now()
+    while not job:done() and N.now() - t0 < seconds do job:poll(0.1) end
+    job:cancel("spec over")
+    while not job:done() do job:poll(0.1) end
+    job:close()
+    return events, results
+  end
+
+  it("a Retry-After 3600 pause left by a killed run is reported with its end, not waited out silently", function()
+    local name = unique_name("leftpause")
+    finally(function() os.remove(shm_path(name)) end)
+    m:config { once_429_retry_after = 3600 }
+    -- max_retries > 0: the pause is taken on the way to the retry
+    N.write_file(dir .. "/worker.lua", (WORKER_SCRIPT:gsub("max_retries = 0", "max_retries = 3")))
+    local pid = N.spawn(string.format(
+      "env LUA_PATH='lua/?.lua;;' LUA_CPATH='build/lua5.4/?.so;;' lua5.4 %s %s %s 1 50 60 %s",
+      N.q(dir .. "/worker.lua"), N.q(m.url), N.q(name), N.q(dir .. "/out.json")), nil, dir .. "/err.txt")
+    local t0 = N.now()
+    while (m:stats().rate_limited or 0) < 1 and N.now() - t0 < 10 do N.sleep(0.05) end
+    assert.are.equal(1, m:stats().rate_limited, "the first run never got its 429")
+    N.sleep(0.3) -- let it write the pause
+    N.kill(pid, "KILL")
+    assert.is_true(N.wait_gone(pid, 2))
+    local before = m:stats().api_requests_logged
+
+    local events = short_run(name, 3, 2)
+    local pause
+    for _, ev in ipairs(events) do if ev.type == "pause" then pause = ev end end
+    assert.is_table(pause, "no pause event: the run waited silently")
+    assert.matches("paused until %d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ %(set at .+, by Retry%-After 3600 s%)",
+      pause.error)
+    assert.is_true(pause.delay > 3500 and pause.delay <= 3600, "delay " .. tostring(pause.delay))
+    assert.are.equal(before, m:stats().api_requests_logged, "a request went out during the pause")
+  end)
+
+  it("a corrupt state file (random bytes) is reported and reset, and the run proceeds", function()
+    local name = unique_name("corrupt")
+    finally(function() os.remove(shm_path(name)) end)
+    assert(N.run("head -c 40 /dev/urandom > " .. N.q(shm_path(name)) .. " && chmod 600 " .. N.q(shm_path(name))))
+    local ok, events, results = pcall(short_run, name, 5, 10)
+    assert.is_true(ok, "the run did not start: " .. tostring(events))
+    local note
+    for _, ev in ipairs(events) do if ev.type == "limiter" then note = ev end end
+    assert.is_table(note, "no limiter event")
+    assert.matches("held no valid state %(corrupt%); reset it", note.error)
+    assert.are.equal(5, #results)
+    for _, r in ipairs(results) do assert.is_true(r.ok, tostring(r.error)) end
+  end)
+end)

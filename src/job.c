@@ -135,6 +135,7 @@ static void job_event(cxb_job *j, cxb_event_type type, const cxb_task *t, int at
     case CXB_EV_PAUSE: j->c.pauses++; j->c.pause_seconds += delay; break;
     case CXB_EV_TOKEN: j->c.token_refreshes++; break;
     case CXB_EV_REAUTH: j->c.reauths++; break;
+    case CXB_EV_LIMITER: break;
     }
     pthread_mutex_unlock(&j->mu);
 }
@@ -163,6 +164,18 @@ static void job_set_fatal(cxb_job *j, const char *msg)
     }
     pthread_mutex_unlock(&j->mu);
     atomic_store(&j->cancel, 1);
+}
+
+/* The limiter's notes become events (a pause another process set, a reset state, an
+ * unreachable store); a limiter that gives up fails the batch. */
+static void job_limiter_note(void *arg, const cxb_limiter_note *n)
+{
+    cxb_job *j = arg;
+    if (n->kind == CXB_LIM_NOTE_FATAL)
+        job_set_fatal(j, n->msg);
+    else
+        job_event(j, n->kind == CXB_LIM_NOTE_PAUSE ? CXB_EV_PAUSE : CXB_EV_LIMITER, NULL, 0, 0,
+                  n->wait, n->msg);
 }
 
 /* Sleeps up to `seconds`, returning early (1) when the job is cancelled. */
@@ -535,6 +548,7 @@ static void job_free_config(cxb_config *c)
     }
     free((char *)c->scope);
     free((char *)c->shared_limit);
+    free((char *)c->shared_limit_fallback);
     free((char *)c->ca_file);
 }
 
@@ -572,6 +586,7 @@ cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen)
     j->cfg.client_secret = job_strdup(cfg->client_secret, &bad);
     j->cfg.scope = job_strdup(cfg->scope, &bad);
     j->cfg.shared_limit = job_strdup(cfg->shared_limit, &bad);
+    j->cfg.shared_limit_fallback = job_strdup(cfg->shared_limit_fallback, &bad);
     j->cfg.ca_file = job_strdup(cfg->ca_file, &bad);
     if (j->cfg.workers < 1)
         j->cfg.workers = 1;
@@ -584,9 +599,9 @@ cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail_early;
     }
-    j->lim = cfg->shared_limit
-                 ? cxb_limiter_open_shared(cfg->shared_limit, cfg->rate, cfg->burst, err, errlen)
-                 : cxb_limiter_new(cfg->rate, cfg->burst, err, errlen);
+    cxb_limit_config lc = {cfg->rate, cfg->burst, cfg->shared_limit, cfg->shared_limit_timeout,
+                           cfg->shared_limit_fallback};
+    j->lim = cxb_limiter_open(&lc, err, errlen);
     if (!j->lim)
         goto fail_early;
     cxb_auth_config ac = {j->cfg.token_url, j->cfg.client_id, j->cfg.client_secret, j->cfg.scope,
@@ -601,6 +616,7 @@ cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen)
     pthread_cond_init(&j->cv_owner, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&j->cancel, 0);
+    cxb_limiter_set_notify(j->lim, job_limiter_note, j);
     j->pid = getpid();
     j->started = cxb_now_mono();
     j->refs = 1;

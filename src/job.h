@@ -18,6 +18,8 @@ typedef struct cxb_config {
     int workers;
     double rate, burst;
     const char *shared_limit;  /* NULL: process-local limiter */
+    double shared_limit_timeout;        /* Redis unreachable this long -> batch fails (0: 30 s) */
+    const char *shared_limit_fallback;  /* NULL or "local:RATE" while Redis is unreachable */
     int max_retries;
     double backoff_base, backoff_max, timeout, connect_timeout, pause_threshold;
     const char *ca_file;
@@ -48,7 +50,8 @@ typedef struct cxb_task {
 } cxb_task;
 
 typedef enum {
-    CXB_EV_RETRY = 1, CXB_EV_PAUSE, CXB_EV_TOKEN, CXB_EV_REAUTH
+    CXB_EV_RETRY = 1, CXB_EV_PAUSE, CXB_EV_TOKEN, CXB_EV_REAUTH,
+    CXB_EV_LIMITER /* the limiter's state was reset, or its store is unreachable (delay: wait) */
 } cxb_event_type;
 
 typedef struct cxb_event {
@@ -58,7 +61,7 @@ typedef struct cxb_event {
     long status;
     double delay;
     char contact_id[64];
-    char error[160];
+    char error[240];
 } cxb_event;
 
 #define CXB_EVENTS_CAP 1024

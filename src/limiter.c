@@ -13,7 +13,9 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -88,9 +90,37 @@ cxb_limiter *cxb_limiter_new(double rate, double burst, char *err, size_t errlen
         return NULL;
     }
     atomic_init(&l->local.tat_ns, 0);
-    atomic_init(&l->local.pause_ns, 0);
+    atomic_init(&l->local.pause_w, 0);
+    atomic_init(&l->pause_seen, 0);
     l->st = &l->local;
+    snprintf(l->label, sizeof l->label, "the rate limit");
     return l;
+}
+
+int64_t cxb_pause_pack(int64_t until_ns, int64_t retry_after_ns)
+{
+    int64_t until_ms = (until_ns + 999999) / 1000000;
+    int64_t ra_ds = (retry_after_ns + 99999999) / 100000000;
+    if (ra_ds < 0) ra_ds = 0;
+    if (ra_ds > PAUSE_RA_MAX_DS) ra_ds = PAUSE_RA_MAX_DS;
+    return until_ms << PAUSE_RA_BITS | ra_ds;
+}
+
+void cxb_pause_unpack(int64_t w, cxb_pause_info *out)
+{
+    out->until_ns = (w >> PAUSE_RA_BITS) * 1000000;
+    out->retry_after_ns = (w & PAUSE_RA_MAX_DS) * 100000000;
+    out->set_ns = out->until_ns - out->retry_after_ns;
+}
+
+static int64_t pause_until_ns(const struct cxb_gcra_state *st)
+{
+    return (atomic_load(&st->pause_w) >> PAUSE_RA_BITS) * 1000000;
+}
+
+int64_t cxb_pause_until_ns(cxb_limiter *l)
+{
+    return pause_until_ns(l->st);
 }
 
 /* One GCRA step. Returns the instant the next token may be used; when only_if_now is set and
@@ -100,7 +130,7 @@ static int64_t gcra_reserve(cxb_limiter *l, int64_t now, int only_if_now, int *r
     struct cxb_gcra_state *st = l->st;
     int64_t tat = atomic_load(&st->tat_ns);
     for (;;) {
-        int64_t at = max64(max64(now, tat - l->tolerance_ns), atomic_load(&st->pause_ns));
+        int64_t at = max64(max64(now, tat - l->tolerance_ns), pause_until_ns(st));
         if (only_if_now && at > now) {
             *reserved = 0;
             return at;
@@ -122,7 +152,7 @@ static int is_cancelled(const atomic_int *cancel)
 
 /* Sleeps until CLOCK_MONOTONIC `at_ns` in slices of at most 50 ms. Returns 1 if *cancel was
  * set before the instant was reached, else 0. */
-static int sleep_until(int64_t at_ns, const atomic_int *cancel)
+int cxb_sleep_until_ns(int64_t at_ns, const atomic_int *cancel)
 {
     for (;;) {
         if (is_cancelled(cancel)) return 1;
@@ -142,20 +172,44 @@ static int sleep_until(int64_t at_ns, const atomic_int *cancel)
 #define LIMITER_STALE_NS 100000000LL
 #define LIMITER_MAX_FORFEITS 3
 
-int cxb_limiter_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *scheduled_mono)
+/* Says once per pause (per handle) that this waiter is held by a pause someone else set:
+ * otherwise a pause left by another (even a killed) process would be a silent wait. */
+void cxb_limiter_report_pause(cxb_limiter *l, int64_t now)
+{
+    int64_t w = atomic_load(&l->st->pause_w);
+    cxb_pause_info p;
+    cxb_pause_unpack(w, &p);
+    if (p.until_ns <= now) return;
+    int64_t seen = atomic_load(&l->pause_seen);
+    do {
+        if (w <= seen) return; /* set by this handle, or already reported */
+    } while (!atomic_compare_exchange_weak(&l->pause_seen, &seen, w));
+    char until[32], set[32];
+    cxb_mono_to_iso(p.until_ns, until, sizeof until);
+    cxb_mono_to_iso(p.set_ns, set, sizeof set);
+    cxb_limiter_note_raise(l, CXB_LIM_NOTE_PAUSE, (double)(p.until_ns - now) / 1e9,
+                           "%s: paused until %s (set at %s, by Retry-After %.0f s) by another "
+                           "process or an earlier run", l->label, until, set,
+                           (double)p.retry_after_ns / 1e9);
+}
+
+int cxb_gcra_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *scheduled_mono)
 {
     int forfeits = 0;
     for (;;) {
         if (is_cancelled(cancel)) return 1;
         int reserved;
-        int64_t at = gcra_reserve(l, cxb_mono_ns(), 0, &reserved);
+        int64_t now = cxb_mono_ns();
+        int64_t at = gcra_reserve(l, now, 0, &reserved);
+        if (at > now)
+            cxb_limiter_report_pause(l, now);
         /* A cancelled waiter's token is simply forfeited: handing it back could let a later
          * reservation land inside a window that already counted it. */
-        if (sleep_until(at, cancel)) return 1;
-        int64_t now = cxb_mono_ns();
+        if (cxb_sleep_until_ns(at, cancel)) return 1;
+        now = cxb_mono_ns();
         /* A pause that began while we slept voids the reservation; reserving again lands
-         * after the pause because gcra_reserve honours pause_ns. */
-        if (now < atomic_load(&l->st->pause_ns))
+         * after the pause because gcra_reserve honours the pause. */
+        if (now < pause_until_ns(l->st))
             continue;
         if (now - at > LIMITER_STALE_NS && forfeits < LIMITER_MAX_FORFEITS) {
             forfeits++;
@@ -164,6 +218,12 @@ int cxb_limiter_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *sch
         if (scheduled_mono) *scheduled_mono = (double)at / 1e9;
         return 0;
     }
+}
+
+int cxb_limiter_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *scheduled_mono)
+{
+    if (l->be) return l->be->acquire(l, cancel, scheduled_mono);
+    return cxb_gcra_acquire_at(l, cancel, scheduled_mono);
 }
 
 int cxb_limiter_acquire(cxb_limiter *l, const atomic_int *cancel)
@@ -192,22 +252,68 @@ void cxb_limiter_pause(cxb_limiter *l, double until_mono)
 {
     if (!(until_mono > 0)) return; /* NaN or not a CLOCK_MONOTONIC instant: nothing to do */
     int64_t until = sec_to_ns(until_mono);
-    atomic_max64(&l->st->pause_ns, until);
+    int64_t now = cxb_mono_ns();
+    if (until <= now) return;
+    if (until - now > PAUSE_MAX_NS) until = now + PAUSE_MAX_NS; /* never beyond any Retry-After */
+    int64_t w = cxb_pause_pack(until, until - now);
+    atomic_max64(&l->pause_seen, w); /* our own pause: the engine reports it where it sets it */
+    atomic_max64(&l->st->pause_w, w);
     /* The step alone already caps the end of the pause at `burst` grants (the first
      * reservation after it sets tat = until + T). Raising tat here too makes the stored state
      * say so at once, and the bound proof only needs tat to be non-decreasing. */
     atomic_max64(&l->st->tat_ns, until);
+    if (l->be) l->be->pause(l, until, until - now);
 }
 
 double cxb_limiter_pause_remaining(cxb_limiter *l)
 {
-    int64_t left = atomic_load(&l->st->pause_ns) - cxb_mono_ns();
+    int64_t left = pause_until_ns(l->st) - cxb_mono_ns();
     return left > 0 ? (double)left / 1e9 : 0;
+}
+
+/* ---- notes ---------------------------------------------------------------------------------- */
+
+void cxb_mono_to_iso(int64_t mono_ns, char *buf, size_t len)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    int64_t wall_ns = (int64_t)wall.tv_sec * NS_PER_S + wall.tv_nsec;
+    time_t t = (time_t)((wall_ns + (mono_ns - cxb_mono_ns())) / NS_PER_S);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "(time out of range)");
+}
+
+void cxb_limiter_note_raise(cxb_limiter *l, cxb_limiter_note_kind kind, double wait,
+                            const char *fmt, ...)
+{
+    cxb_limiter_note n;
+    memset(&n, 0, sizeof n);
+    n.kind = kind;
+    n.wait = wait;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(n.msg, sizeof n.msg, fmt, ap);
+    va_end(ap);
+    if (l->notify)
+        l->notify(l->notify_arg, &n);
+    else if (l->npending < LIMITER_NOTES_MAX)
+        l->pending[l->npending++] = n;
+}
+
+void cxb_limiter_set_notify(cxb_limiter *l, cxb_limiter_notify_fn fn, void *arg)
+{
+    l->notify = fn;
+    l->notify_arg = arg;
+    for (int i = 0; fn && i < l->npending; i++)
+        fn(arg, &l->pending[i]);
+    l->npending = 0;
 }
 
 void cxb_limiter_free(cxb_limiter *l)
 {
     if (!l) return;
+    if (l->be) l->be->free(l->be_state);
     if (l->map) munmap(l->map, l->map_len);
     free(l);
 }

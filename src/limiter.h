@@ -12,6 +12,39 @@
 
 typedef struct cxb_limiter cxb_limiter;
 
+/* What a limiter tells its owner while it works, from the thread that noticed (a worker), so
+ * that a waiting run can say why it waits and until when. */
+typedef enum {
+    CXB_LIM_NOTE_PAUSE = 1, /* waiting on a pause this handle did not set (another process) */
+    CXB_LIM_NOTE_STATE,     /* something about the limit's state: a reset, a script (re)load */
+    CXB_LIM_NOTE_WAIT,      /* the limit's store is unreachable: waiting (fail closed) */
+    CXB_LIM_NOTE_FATAL      /* given up: the batch must fail with this message */
+} cxb_limiter_note_kind;
+
+typedef struct cxb_limiter_note {
+    cxb_limiter_note_kind kind;
+    double wait;    /* seconds this wait may last (pause left, next retry of the store), or 0 */
+    char msg[240];  /* never holds a secret */
+} cxb_limiter_note;
+
+typedef void (*cxb_limiter_notify_fn)(void *arg, const cxb_limiter_note *note);
+
+/* Where the notes go. Notes raised before this call (while opening) are delivered now, on the
+ * calling thread. The hook must not call back into the limiter. */
+void cxb_limiter_set_notify(cxb_limiter *l, cxb_limiter_notify_fn fn, void *arg);
+
+/* Everything that selects and tunes a limiter. */
+typedef struct cxb_limit_config {
+    double rate, burst;
+    const char *shared;   /* NULL: process-local; a name: /dev/shm; redis:// or unix://: Redis */
+    double store_timeout; /* Redis unreachable this long (s) -> the batch fails (0: default 30) */
+    const char *fallback; /* NULL, or "local:RATE": a local bucket while Redis is unreachable */
+} cxb_limit_config;
+
+/* Opens the limiter the config names (no network I/O: a Redis limiter connects on first use,
+ * on the acquiring thread). NULL with a message on bad input. */
+cxb_limiter *cxb_limiter_open(const cxb_limit_config *c, char *err, size_t errlen);
+
 /* Process-local limiter. rate > 0 (tokens/s), burst >= 1. Returns NULL and a message in err
  * ("burst must be >= 1 (got 0.5)") on bad parameters or allocation failure. */
 cxb_limiter *cxb_limiter_new(double rate, double burst, char *err, size_t errlen);
@@ -26,7 +59,9 @@ cxb_limiter *cxb_limiter_open_shared(const char *name, double rate, double burst
 int cxb_limiter_acquire(cxb_limiter *l, const atomic_int *cancel);
 
 /* Non-blocking variant: returns 0 and takes a token if one is available now, otherwise returns
- * the seconds to wait (> 0) without taking anything. */
+ * the seconds to wait (> 0) without taking anything. Local and host-wide limiters only: on a
+ * Redis limiter it would have to do network I/O on the caller's thread, so it is not offered
+ * there (it sees only the local pause state). */
 double cxb_limiter_try(cxb_limiter *l);
 
 /* Pauses every acquirer until CLOCK_MONOTONIC time `until` (extends, never shortens, a pause in

@@ -112,6 +112,8 @@ static int core_new_job(lua_State *L)
     c.timeout = cfg_positive(L, 1, "timeout", 15, CFG_MAX_SECONDS);
     c.connect_timeout = cfg_positive(L, 1, "connect_timeout", 10, CFG_MAX_SECONDS);
     c.pause_threshold = cfg_range(L, 1, "pause_threshold", 30, 0, CFG_MAX_SECONDS, 0);
+    c.shared_limit_timeout = cfg_positive(L, 1, "shared_limit_timeout", 30, CFG_MAX_SECONDS);
+    c.shared_limit_fallback = cfg_string(L, 1, "shared_limit_fallback", NULL);
     c.ca_file = cfg_string(L, 1, "ca_file", NULL);
     c.insecure = cfg_bool(L, 1, "insecure");
     c.queue_size = (size_t)cfg_range(L, 1, "queue_size", 0, 0, CFG_MAX_QUEUE, 1);
@@ -285,6 +287,7 @@ static const char *event_name(cxb_event_type t)
     case CXB_EV_PAUSE: return "pause";
     case CXB_EV_TOKEN: return "token_refresh";
     case CXB_EV_REAUTH: return "reauth";
+    case CXB_EV_LIMITER: return "limiter";
     }
     return "unknown";
 }

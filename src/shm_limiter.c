@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,16 @@
 
 #define SHM_DIR_PREFIX "/dev/shm/cxone-bulk-limit."
 #define SHM_NAME_MAX 64
-/* "cxb-lim1": bump the digit whenever struct shm_layout changes. */
-#define SHM_MAGIC UINT64_C(0x6378622d6c696d31)
+/* "cxb-lim2": bump the digit whenever struct shm_layout or the meaning of a field changes
+ * (2: the pause word carries its Retry-After). "cxb-lim1" files belong to an older version that
+ * may still be running, so they are refused, never reset. */
+#define SHM_MAGIC UINT64_C(0x6378622d6c696d32)
+#define SHM_MAGIC_V1 UINT64_C(0x6378622d6c696d31)
+/* "cxb-rst!": one process is rewriting a state that could not be valid. */
+#define SHM_RESETTING UINT64_C(0x6378622d72737421)
+/* A state whose next slot lies further ahead than this many emission intervals (plus tau and
+ * a second) cannot come from waiters queueing: no host runs that many at once. */
+#define SHM_MAX_QUEUED 4096
 /* How long an opener waits for the creator to size and initialise the file. */
 #define SHM_READY_WAIT_NS (2LL * 1000000000LL)
 #define SHM_POLL_NS (1000000L)
@@ -96,6 +105,19 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
+/* Writes a fresh state and then publishes it: the creator, or the one process that claimed a
+ * reset (every other opener waits for the magic). */
+static void shm_publish(struct shm_layout *m, double rate, double burst)
+{
+    m->layout_size = sizeof *m;
+    m->rate = rate;
+    m->burst = burst;
+    atomic_store(&m->state.tat_ns, 0);
+    atomic_store(&m->state.pause_w, 0);
+    /* Release: an opener that sees the magic (acquire) also sees everything written above. */
+    atomic_store_explicit(&m->ready, SHM_MAGIC, memory_order_release);
+}
+
 /* We created the file: size it, initialise it, then publish. */
 static struct shm_layout *init_new(int fd, const char *name, const char *path, double rate,
                                    double burst, char *err, size_t errlen)
@@ -110,20 +132,13 @@ static struct shm_layout *init_new(int fd, const char *name, const char *path, d
         errf(err, errlen, "cannot map shared limit '%s': %s", name, errstr(errno, eb, sizeof eb));
         return NULL;
     }
-    struct shm_layout *m = p;
-    m->layout_size = sizeof *m;
-    m->rate = rate;
-    m->burst = burst;
-    atomic_store(&m->state.tat_ns, 0);
-    atomic_store(&m->state.pause_ns, 0);
-    /* Release: an opener that sees the magic (acquire) also sees everything written above. */
-    atomic_store_explicit(&m->ready, SHM_MAGIC, memory_order_release);
-    return m;
+    shm_publish(p, rate, burst);
+    return p;
 }
 
-/* Someone else created the file: wait until it is sized and published, then map it. */
-static struct shm_layout *open_existing(int fd, const char *name, const char *path, char *err,
-                                        size_t errlen)
+/* Waits (bounded) until the file is at least a layout long; a file still too short after the
+ * wait was left by a creator that died (or by someone else) and is grown to size. */
+static int shm_wait_sized(int fd, const char *path, char *err, size_t errlen)
 {
     char eb[128];
     int64_t deadline = cxb_mono_ns() + SHM_READY_WAIT_NS;
@@ -131,44 +146,108 @@ static struct shm_layout *open_existing(int fd, const char *name, const char *pa
     for (;;) {
         if (fstat(fd, &sb) != 0) {
             errf(err, errlen, "cannot stat %s: %s", path, errstr(errno, eb, sizeof eb));
-            return NULL;
+            return -1;
         }
         if (sb.st_uid != geteuid() || !S_ISREG(sb.st_mode)) {
             /* /dev/shm is world-writable: never let another user's file steer our rate. */
             errf(err, errlen, "shared limit file %s is not a regular file owned by this user; "
                  "refusing to use it", path);
-            return NULL;
+            return -1;
         }
         /* Mapping before the creator's ftruncate would SIGBUS on first access. */
-        if (sb.st_size >= (off_t)sizeof(struct shm_layout)) break;
-        if (cxb_mono_ns() > deadline) goto never_ready;
+        if (sb.st_size >= (off_t)sizeof(struct shm_layout)) return 0;
+        if (cxb_mono_ns() > deadline) break;
         nap();
     }
+    if (ftruncate(fd, (off_t)sizeof(struct shm_layout)) != 0) {
+        errf(err, errlen, "cannot size shared limit file %s: %s", path, errstr(errno, eb, sizeof eb));
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes over a file whose magic is `seen` (garbage, or never published within the wait): the
+ * process whose compare-and-swap wins rewrites it; the others wait for its magic. */
+static void shm_claim_reset(cxb_limiter *l, struct shm_layout *m, uint64_t seen, double rate,
+                            double burst, const char *path)
+{
+    if (!atomic_compare_exchange_strong(&m->ready, &seen, SHM_RESETTING)) return;
+    shm_publish(m, rate, burst);
+    cxb_limiter_note_raise(l, CXB_LIM_NOTE_STATE, 0, "%s: state file %s %s; reset it",
+                           l->label, path, seen == 0 || seen == SHM_RESETTING
+                               ? "was never initialised (its creator died)"
+                               : "held no valid state (corrupt)");
+}
+
+/* Someone else created the file: wait until it is sized and published, then map it. A file
+ * that cannot hold a valid state is reset (and said so); one of the previous layout version is
+ * refused, since a process of that version may still use it. */
+static struct shm_layout *open_existing(cxb_limiter *l, int fd, const char *name,
+                                        const char *path, char *err, size_t errlen)
+{
+    char eb[128];
+    if (shm_wait_sized(fd, path, err, errlen) != 0) return NULL;
     void *p = mmap(NULL, sizeof(struct shm_layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         errf(err, errlen, "cannot map shared limit '%s': %s", name, errstr(errno, eb, sizeof eb));
         return NULL;
     }
     struct shm_layout *m = p;
+    int64_t deadline = cxb_mono_ns() + SHM_READY_WAIT_NS;
     for (;;) {
         uint64_t magic = atomic_load_explicit(&m->ready, memory_order_acquire);
         if (magic == SHM_MAGIC && m->layout_size == sizeof *m) return m;
-        if (magic != 0) {
+        if (magic == SHM_MAGIC_V1) {
             errf(err, errlen, "shared limit file %s has an incompatible layout (another version "
                  "of cxone-bulk?); remove it when no process uses it", path);
             munmap(p, sizeof *m);
             return NULL;
         }
-        if (cxb_mono_ns() > deadline) {
-            munmap(p, sizeof *m);
-            goto never_ready;
+        int settling = magic == 0 || magic == SHM_RESETTING; /* being created or reset */
+        if (!settling || cxb_mono_ns() > deadline) {
+            shm_claim_reset(l, m, magic, l->rate, l->burst, path);
+            deadline = cxb_mono_ns() + SHM_READY_WAIT_NS;
         }
         nap();
     }
-never_ready:
-    errf(err, errlen, "shared limit '%s' (%s) was never initialised; its creator probably died "
-         "while creating it: remove the file and retry", name, path);
-    return NULL;
+}
+
+/* Reports and resets what no run of this library can have written: impossible rate or burst
+ * (the whole file), a pause set in the future or longer than any Retry-After, a next slot
+ * further ahead than any queue of waiters could push it. */
+static void shm_check_state(cxb_limiter *l, struct shm_layout *m, const char *path)
+{
+    if (!isfinite(m->rate) || !(m->rate > 0) || !isfinite(m->burst) || !(m->burst >= 1)) {
+        uint64_t seen = SHM_MAGIC;
+        if (atomic_compare_exchange_strong(&m->ready, &seen, SHM_RESETTING)) {
+            shm_publish(m, l->rate, l->burst);
+            cxb_limiter_note_raise(l, CXB_LIM_NOTE_STATE, 0, "%s: state file %s held an impossible "
+                                   "rate or burst; reset it", l->label, path);
+        }
+        return;
+    }
+    int64_t now = cxb_mono_ns();
+    int64_t w = atomic_load(&m->state.pause_w);
+    cxb_pause_info p;
+    cxb_pause_unpack(w, &p);
+    if (w != 0 && (p.until_ns - now > PAUSE_MAX_NS + 1000000000LL || p.set_ns > now + 1000000000LL ||
+                   w < 0)) {
+        if (atomic_compare_exchange_strong(&m->state.pause_w, &w, 0))
+            cxb_limiter_note_raise(l, CXB_LIM_NOTE_STATE, 0, "%s: state file %s held a pause of "
+                                   "%.0f s set %.0f s in the future, which no Retry-After can "
+                                   "give; reset it", l->label, path, (double)(p.until_ns - now) / 1e9,
+                                   (double)(p.set_ns - now) / 1e9);
+        p.until_ns = 0;
+    }
+    int64_t base = p.until_ns > now ? p.until_ns : now;
+    int64_t tat = atomic_load(&m->state.tat_ns);
+    int64_t ahead_max = l->tolerance_ns + SHM_MAX_QUEUED * l->interval_ns + 1000000000LL;
+    if (tat - base > ahead_max || tat < 0) {
+        if (atomic_compare_exchange_strong(&m->state.tat_ns, &tat, base))
+            cxb_limiter_note_raise(l, CXB_LIM_NOTE_STATE, 0, "%s: state file %s held a next slot "
+                                   "%.0f s ahead, more than any queue of waiters can reserve; "
+                                   "reset it", l->label, path, (double)(tat - base) / 1e9);
+    }
 }
 
 cxb_limiter *cxb_limiter_open_shared(const char *name, double rate, double burst, char *err,
@@ -183,6 +262,7 @@ cxb_limiter *cxb_limiter_open_shared(const char *name, double rate, double burst
         return NULL;
     }
     if (cxb_limiter_set_params(l, rate, burst, err, errlen) != 0) goto fail;
+    snprintf(l->label, sizeof l->label, "shared limit '%s'", name);
 
     struct shm_layout *m = NULL;
     for (int attempt = 0; !m; attempt++) {
@@ -212,11 +292,12 @@ cxb_limiter *cxb_limiter_open_shared(const char *name, double rate, double burst
                  errstr(errno, eb, sizeof eb));
             goto fail;
         }
-        m = open_existing(fd, name, path, err, errlen);
+        m = open_existing(l, fd, name, path, err, errlen);
         close(fd);
         if (!m) goto fail;
     }
 
+    shm_check_state(l, m, path);
     if (m->rate != rate || m->burst != burst) {
         errf(err, errlen, "shared limit '%s' was created with rate %g/s burst %g; this process "
              "asked for rate %g/s burst %g", name, m->rate, m->burst, rate, burst);

@@ -128,7 +128,7 @@ static void test_pause_across_processes(void)
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed (status %d)", st);
     double left = cxb_limiter_pause_remaining(l);
-    CHECK(left > 3 && left <= 5, "pause set by another process: %.3f s left here", left);
+    CHECK(left > 3 && left <= 5.001, "pause set by another process: %.3f s left here", left);
     CHECK(cxb_limiter_try(l) > 3, "token granted during another process's pause");
     cxb_limiter_free(l);
     unlink(path);
@@ -246,6 +246,85 @@ static void test_fork_shared_bound(void)
     unlink(path);
 }
 
+struct note_log {
+    int n;
+    char last[256];
+    double wait;
+};
+
+static void log_note(void *arg, const cxb_limiter_note *note)
+{
+    struct note_log *log = arg;
+    log->n++;
+    log->wait = note->wait;
+    snprintf(log->last, sizeof log->last, "%s", note->msg);
+}
+
+/* Writes state words straight into an open limit's file, as a broken writer would. */
+static void poke_state(const char *path, int64_t tat, int64_t pause_w)
+{
+    int fd = open(path, O_RDWR);
+    if (fd < 0) abort();
+    struct cxb_gcra_state st;
+    atomic_init(&st.tat_ns, tat);
+    atomic_init(&st.pause_w, pause_w);
+    off_t off = 32; /* after ready, layout_size, rate, burst */
+    if (pwrite(fd, &st, sizeof st, off) != (ssize_t)sizeof st) abort();
+    close(fd);
+}
+
+/* An absurd pause or next slot is reported and reset; a plausible long pause left by a
+ * killed run is kept, and a waiter held by it says until when, once. */
+static void test_absurd_state(void)
+{
+    char name[80], path[PATH_LEN], err[512];
+    limit_name(name, sizeof name, "absurd", path);
+    cxb_limiter *a = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+    CHECK(a != NULL, "open: %s", err);
+    int64_t now = cxb_mono_ns(), s = 1000000000LL;
+    poke_state(path, now + 400000 * s, cxb_pause_pack(now + 3 * 86400 * s, 3 * 86400 * s));
+    struct note_log log = {0};
+    cxb_limiter *b = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+    CHECK(b != NULL, "open: %s", err);
+    if (b) cxb_limiter_set_notify(b, log_note, &log);
+    CHECK(log.n == 2, "want two reset notes (pause, next slot), got %d: %s", log.n, log.last);
+    CHECK(b && cxb_limiter_pause_remaining(b) == 0 && cxb_limiter_try(b) == 0,
+          "the absurd state still holds the limit");
+    cxb_limiter_free(b);
+
+    /* set in the future: until 10 s ahead by a Retry-After of 2 s */
+    now = cxb_mono_ns();
+    poke_state(path, now, cxb_pause_pack(now + 10 * s, 2 * s));
+    memset(&log, 0, sizeof log);
+    b = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+    if (b) cxb_limiter_set_notify(b, log_note, &log);
+    CHECK(log.n == 1 && contains(log.last, "in the future"), "note: %s", log.last);
+    CHECK(b && cxb_limiter_pause_remaining(b) == 0, "a pause set in the future was kept");
+    cxb_limiter_free(b);
+
+    /* plausible: a 1 s pause by Retry-After 1 from another process */
+    cxb_limiter_pause(a, cxb_now_mono() + 1.0);
+    memset(&log, 0, sizeof log);
+    b = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+    if (b) cxb_limiter_set_notify(b, log_note, &log);
+    CHECK(log.n == 0, "a valid pause was reported as invalid: %s", log.last);
+    atomic_int cancel;
+    atomic_init(&cancel, 0);
+    CHECK(b && cxb_limiter_acquire(b, &cancel) == 0, "acquire after the pause");
+    CHECK(log.n == 1 && contains(log.last, "paused until") && contains(log.last, "Retry-After 1 s"),
+          "the wait on another's pause was not reported: %d %s", log.n, log.last);
+    CHECK(log.wait > 0.5 && log.wait <= 1.001, "reported wait %.3f s", log.wait);
+    CHECK(b && cxb_limiter_acquire(b, &cancel) == 0 && log.n == 1, "reported twice");
+    /* a's own pause is not reported to a */
+    struct note_log own = {0};
+    if (a) cxb_limiter_set_notify(a, log_note, &own);
+    cxb_limiter_pause(a, cxb_now_mono() + 0.2);
+    CHECK(a && cxb_limiter_acquire(a, &cancel) == 0 && own.n == 0, "own pause reported: %s", own.last);
+    cxb_limiter_free(b);
+    cxb_limiter_free(a);
+    unlink(path);
+}
+
 /* Creates `path` by hand with `len` bytes of `fill`, as a broken or hostile creator would. */
 static void forge_file(const char *path, unsigned char fill, size_t len)
 {
@@ -266,15 +345,36 @@ static void test_untrusted_files(void)
     double t0 = cxb_now_mono();
     cxb_limiter *l = cxb_limiter_open_shared(name, 10, 1, err, sizeof err);
     double took = cxb_now_mono() - t0;
-    CHECK(l == NULL, "an unpublished file was used");
-    CHECK(contains(err, "was never initialised") && contains(err, path), "message: %s", err);
-    CHECK(took >= 1.9 && took < 4, "gave up after %.2f s, want the bounded 2 s wait", took);
+    CHECK(l != NULL, "an unpublished file was not reset: %s", err);
+    CHECK(took >= 1.9 && took < 4, "reset after %.2f s, want the bounded 2 s wait", took);
+    struct note_log log = {0};
+    if (l) cxb_limiter_set_notify(l, log_note, &log);
+    CHECK(log.n == 1 && contains(log.last, "was never initialised") && contains(log.last, path),
+          "notes %d, last: %s", log.n, log.last);
+    CHECK(l && cxb_limiter_try(l) == 0, "the reset limit does not grant");
+    cxb_limiter_free(l);
     unlink(path);
 
     limit_name(name, sizeof name, "alien", path);
-    forge_file(path, 0xff, 4096);
+    forge_file(path, 0xa7, 40); /* garbage, and too short */
+    t0 = cxb_now_mono();
     l = cxb_limiter_open_shared(name, 10, 1, err, sizeof err);
-    CHECK(l == NULL, "a file with a foreign magic was used");
+    memset(&log, 0, sizeof log);
+    if (l) cxb_limiter_set_notify(l, log_note, &log);
+    CHECK(l != NULL, "a corrupt file was not reset: %s", err);
+    CHECK(log.n == 1 && contains(log.last, "corrupt") && contains(log.last, "reset"), "last note: %s", log.last);
+    CHECK(l && cxb_limiter_try(l) == 0, "the reset limit does not grant");
+    cxb_limiter_free(l);
+    unlink(path);
+
+    limit_name(name, sizeof name, "v1", path);
+    forge_file(path, 0x00, 4096);
+    int fd = open(path, O_RDWR);
+    uint64_t v1 = UINT64_C(0x6378622d6c696d31);
+    if (fd < 0 || write(fd, &v1, sizeof v1) != (ssize_t)sizeof v1) abort();
+    close(fd);
+    l = cxb_limiter_open_shared(name, 10, 1, err, sizeof err);
+    CHECK(l == NULL, "a file of the previous layout was used");
     CHECK(contains(err, "incompatible layout"), "message: %s", err);
     unlink(path);
 
@@ -307,5 +407,6 @@ int main(void)
     test_pause_across_processes();
     test_fork_shared_bound();
     test_untrusted_files();
+    test_absurd_state();
     return check_finish();
 }

@@ -31,7 +31,8 @@ local conf = {
 local running = 0
 
 local ENGINE_OPTIONS = {
-  "base_url", "token_url", "rate", "burst", "workers", "shared_limit", "max_retries",
+  "base_url", "token_url", "rate", "burst", "workers", "shared_limit", "shared_limit_timeout",
+  "shared_limit_fallback", "max_retries",
   "backoff_base", "backoff_max", "timeout", "connect_timeout", "pause_threshold", "queue_size",
   "ca_file", "allow_http", "scope", "basic_auth",
 }

@@ -24,7 +24,7 @@ R.DEFAULTS = {
   RATE = "45",                          -- requests/s for each batch (or the shared bucket)
   BURST = "20",
   ENGINE_WORKERS = "8",                 -- engine threads per batch
-  SHARED_LIMIT = "",                    -- name of a host-wide limit, "" for none
+  SHARED_LIMIT = "",                    -- host-wide name, fleet-wide redis:// URL, "" for none
 }
 
 --- Returns the rendered text, or nil and a message naming the first unresolved placeholder.
