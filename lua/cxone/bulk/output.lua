@@ -93,6 +93,16 @@ end
 local Failed = {}
 Failed.__index = Failed
 
+-- Cells of the failed file go through csv.neutralise: the file is meant to be opened in a
+-- spreadsheet, where a cell starting with = + - @ tab or CR would run as a formula. The input
+-- reader strips that one apostrophe again when it reads a file with an `error` column, so a
+-- re-fed failed file sends exactly the original values.
+local function neutralised_row(cells)
+    local out = {}
+    for i = 1, #cells do out[i] = csv.neutralise(tostring(cells[i] == nil and "" or cells[i])) end
+    return csv.format_row(out)
+end
+
 -- fh: an open file handle (nil writes nothing); header: the columns (including `error`);
 -- error_index: position of the error column in header; input_width: how many columns the input
 -- rows have (#header when the input already had an error column, #header - 1 otherwise).
@@ -100,7 +110,7 @@ function M.failed(fh, header, error_index, input_width)
     local self = setmetatable({ fh = fh, input_width = input_width, error_index = error_index,
         written = 0 }, Failed)
     if fh then
-        local ok, err = fh:write(csv.format_row(header))
+        local ok, err = fh:write(neutralised_row(header))
         if not ok then error("cannot write the failed file: " .. tostring(err), 0) end
     end
     return self
@@ -115,7 +125,7 @@ function Failed:write(fields, message)
     for i = 1, self.input_width do out[i] = fields[i] or "" end
     out[self.error_index] = message or ""
     for i = self.input_width + 1, #fields do out[#out + 1] = fields[i] end
-    local ok, err = self.fh:write(csv.format_row(out))
+    local ok, err = self.fh:write(neutralised_row(out))
     if not ok then error("cannot write the failed file: " .. tostring(err), 0) end
     self.written = self.written + 1
 end
