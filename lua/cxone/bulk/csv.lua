@@ -3,7 +3,8 @@
 -- Debian ships no maintained Lua CSV parser (`apt-cache search lua csv` finds nothing), so this is
 -- a small one. The reader never holds more than one record plus one read chunk in memory, so a
 -- file of any length can be streamed. It accepts what real exports contain: quoted fields with
--- embedded delimiters, quotes ("") and line breaks; LF, CRLF or CR-only (old Mac) line ends; a
+-- embedded delimiters, quotes ("") and line breaks; LF or CRLF line ends, or CR-only ones (old
+-- Mac exports: a file whose first line ends in a lone CR); a
 -- UTF-8 byte-order mark; a last record without a line end; `,`, `;` or tab as the delimiter
 -- (given, or detected from the first line). One liberty, common in the wild: a bare quote inside
 -- an unquoted field is kept as data.
@@ -32,7 +33,7 @@ end
 -- Parses one quoted field whose opening quote is at buf[p]. Returns the field text, the index of
 -- the first byte after the closing quote, and the number of line breaks inside; or NEED_MORE; or
 -- nil at end of input (unterminated).
-local function quoted_field(buf, p, eof)
+local function quoted_field(buf, p, eof, lone)
     local parts, q = nil, p + 1
     while true do
         local i = buf:find('"', q, true)
@@ -53,7 +54,8 @@ local function quoted_field(buf, p, eof)
                 parts[#parts + 1] = s
                 s = table.concat(parts)
             end
-            return s, i + 1, s:find("[\r\n]") and count_breaks(s) or 0
+            if not s:find(lone and "[\r\n]" or "\n") then return s, i + 1, 0 end
+            return s, i + 1, lone and count_breaks(s) or select(2, s:gsub("\n", ""))
         end
     end
 end
@@ -87,29 +89,31 @@ local function plain_line(buf, pos, stop, d)
 end
 
 -- The end of a record whose line end starts at buf[i] (CR or LF): the index after it; or
--- NEED_MORE when a CR is the last buffered byte (it may be the first half of CRLF).
-local function after_break(buf, i, eof)
+-- NEED_MORE when a CR is the last buffered byte (it may be the first half of CRLF); or nil when
+-- buf[i] is a lone CR and lone CRs are not line ends (lone == false).
+local function after_break(buf, i, eof, lone)
     if buf:byte(i) == 10 then return i + 1 end
     local c2 = buf:byte(i + 1)
     if c2 == 10 then return i + 2 end
     if c2 == nil and not eof then return NEED_MORE end
+    if not lone then return nil end
     return i + 1
 end
 
 -- Parses one record starting at buf[pos] with delimiter byte db (pattern pat finds the
--- delimiter or a line end). Returns fields, next position, line breaks consumed; or NEED_MORE;
--- or false, message for a malformed record.
-local function parse_record(buf, pos, eof, db, pat)
+-- delimiter or a line end); lone: a lone CR ends a record. Returns fields, next position, line
+-- breaks consumed; or NEED_MORE; or false, message for a malformed record.
+local function parse_record(buf, pos, eof, db, pat, lone)
     local fields, p, breaks, n = {}, pos, 0, #buf
     local first = buf:byte(pos)
     if first == 10 or first == 13 then -- blank line: zero fields
-        local after = after_break(buf, pos, eof)
+        local after = after_break(buf, pos, eof, lone)
         if after == NEED_MORE then return NEED_MORE end
-        return fields, after, 1
+        if after then return fields, after, 1 end
     end
     while true do
         if buf:byte(p) == 34 then
-            local s, after, inner = quoted_field(buf, p, eof)
+            local s, after, inner = quoted_field(buf, p, eof, lone)
             if s == NEED_MORE then return NEED_MORE end
             if not s then return false, "unterminated quoted field" end
             breaks = breaks + inner
@@ -119,8 +123,8 @@ local function parse_record(buf, pos, eof, db, pat)
                 p = after + 1
             elseif c == nil then
                 return fields, after, breaks -- eof is true here (quoted_field asked for more otherwise)
-            elseif c == 10 or c == 13 then
-                local next_pos = after_break(buf, after, eof)
+            elseif (c == 10 or c == 13) and after_break(buf, after, eof, lone) then
+                local next_pos = after_break(buf, after, eof, lone)
                 if next_pos == NEED_MORE then return NEED_MORE end
                 return fields, next_pos, breaks + 1
             else
@@ -138,9 +142,11 @@ local function parse_record(buf, pos, eof, db, pat)
                 fields[#fields + 1] = buf:sub(p, i - 1)
                 p = i + 1
             else
-                local next_pos = after_break(buf, i, eof)
+                local next_pos = after_break(buf, i, eof, true)
                 if next_pos == NEED_MORE then return NEED_MORE end
-                fields[#fields + 1] = buf:sub(p, i - 1)
+                local last = i - 1
+                if next_pos == i + 1 and buf:byte(last) == 13 and last >= p then last = last - 1 end -- CRLF
+                fields[#fields + 1] = buf:sub(p, last)
                 return fields, next_pos, breaks + 1
             end
         end
@@ -159,6 +165,21 @@ function M.detect_delimiter(line)
         if k > most then best, most = d, k end
     end
     return best
+end
+
+-- The first line end at or after pos outside quotes, or nil.
+local function first_break(buf, pos)
+    local inside = false
+    while true do
+        local j = buf:find('[\r\n"]', pos)
+        if not j then return nil end
+        if buf:byte(j) == 34 then
+            inside = not inside
+        elseif not inside then
+            return j
+        end
+        pos = j + 1
+    end
 end
 
 local Reader = {}
@@ -187,13 +208,13 @@ function M.reader(src, opts)
         quote = 0, lf = 0, cr = 0, -- next " / LF / CR at or after pos (false: none buffered)
         max_record = opts.max_record or M.MAX_RECORD,
     }, Reader)
-    if opts.delimiter ~= "auto" then self:set_delimiter(opts.delimiter or ",") end
+    if opts.delimiter ~= "auto" then self.delimiter = opts.delimiter or "," end
     return self
 end
 
 function Reader:set_delimiter(d)
     self.delimiter, self.db = d, d:byte()
-    self.pat = "[" .. (d:find("%p") and "%" or "") .. d .. "\r\n]"
+    self.pat = "[" .. (d:find("%p") and "%" or "") .. d .. (self.lone and "\r\n]" or "\n]")
 end
 
 -- Appends the next chunk, dropping what was already consumed. Returns false at end of input.
@@ -210,16 +231,20 @@ function Reader:fill()
     return true
 end
 
--- Reads until three bytes are buffered (or the input ends), then drops a UTF-8 BOM; detects
--- the delimiter from the first line when asked to.
+-- Reads the first line (up to max_record bytes), drops a UTF-8 BOM, detects the delimiter when
+-- asked to, and the line ends: when the first line ends in a lone CR (old Mac exports) every
+-- lone CR ends a record; otherwise only LF and CRLF do and a lone CR is data, which keeps the
+-- common files on the fast path that never looks for CRs.
 function Reader:prime()
     self.started = true
     while #self.buf < 3 and self:fill() do end
     if self.buf:sub(1, 3) == BOM then self.pos = 4 end
-    if not self.delimiter then
-        while not self.buf:find("[\r\n]", self.pos) and #self.buf < self.max_record and self:fill() do end
-        self:set_delimiter(M.detect_delimiter(self.buf:match("^[^\r\n]*", self.pos)))
-    end
+    local i
+    repeat
+        i = first_break(self.buf, self.pos)
+    until (i and i < #self.buf) or #self.buf >= self.max_record or not self:fill()
+    self.lone = i ~= nil and self.buf:byte(i) == 13 and self.buf:byte(i + 1) ~= 10
+    self:set_delimiter(self.delimiter or M.detect_delimiter(self.buf:match("^[^\r\n]*", self.pos)))
 end
 
 -- Consumes one physical line from pos (a malformed record's first line). Returns its text
@@ -228,13 +253,15 @@ function Reader:take_line()
     local long = false
     while true do
         local buf, pos = self.buf, self.pos
-        local i = buf:find("[\r\n]", pos)
+        local i = buf:find(self.lone and "[\r\n]" or "\n", pos)
         if i then
-            local after = after_break(buf, i, self.eof)
+            local after = after_break(buf, i, self.eof, true)
             if after ~= NEED_MORE then
                 self.pos, self.line = after, self.line + 1
                 if long then return nil end
-                return buf:sub(pos, i - 1)
+                local last = i - 1
+                if buf:byte(last) == 13 and last >= pos then last = last - 1 end
+                return buf:sub(pos, last)
             end
         elseif self.eof then
             self.pos = #buf + 1
@@ -251,7 +278,7 @@ end
 -- The fast path: a complete line at pos with no quote in it. Returns fields or nil.
 function Reader:plain_record(buf, pos, line)
     local find = buf.find
-    local q, lf, cr = self.quote, self.lf, self.cr
+    local q, lf = self.quote, self.lf
     if q and q < pos then
         q = find(buf, '"', pos, true) or false
         self.quote = q
@@ -260,17 +287,23 @@ function Reader:plain_record(buf, pos, line)
         lf = find(buf, "\n", pos, true) or false
         self.lf = lf
     end
-    if cr and cr < pos then
-        cr = find(buf, "\r", pos, true) or false
-        self.cr = cr
-    end
     local stop, after
-    if lf and (not cr or cr >= lf - 1) then
-        stop, after = (cr == lf - 1) and lf - 2 or lf - 1, lf + 1
-    elseif cr and cr < #buf then -- a lone CR (an LF would be right after it)
-        stop, after = cr - 1, cr + 1
+    if not self.lone then
+        if not lf then return nil end
+        stop, after = buf:byte(lf - 1) == 13 and lf - 2 or lf - 1, lf + 1
     else
-        return nil
+        local cr = self.cr
+        if cr and cr < pos then
+            cr = find(buf, "\r", pos, true) or false
+            self.cr = cr
+        end
+        if lf and (not cr or cr >= lf - 1) then
+            stop, after = (cr == lf - 1) and lf - 2 or lf - 1, lf + 1
+        elseif cr and cr < #buf then -- a lone CR (an LF would be right after it)
+            stop, after = cr - 1, cr + 1
+        else
+            return nil
+        end
     end
     if stop < pos or (q and q <= stop) then return nil end
     self.pos, self.line = after, line + 1
@@ -289,7 +322,7 @@ function Reader:next()
         local line, buf, pos = self.line, self.buf, self.pos
         local fields = self:plain_record(buf, pos, line)
         if fields then return fields, line end
-        local a, b, c = parse_record(buf, pos, self.eof, self.db, self.pat)
+        local a, b, c = parse_record(buf, pos, self.eof, self.db, self.pat, self.lone)
         if a == NEED_MORE then
             if #self.buf - self.pos + 1 > self.max_record then
                 return nil, ("record longer than %d bytes (unclosed quote?); skipped to the next line")
