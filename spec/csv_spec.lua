@@ -17,14 +17,22 @@ end
 -- Every record of src as {fields=, line=} or {err=, line=}.
 local function read_all(src, opts)
     local out = {}
-    for fields, a, b in csv.records(src, opts) do
+    for fields, a, b, raw in csv.records(src, opts) do
         if fields then
             out[#out + 1] = { fields = fields, line = a }
         else
-            out[#out + 1] = { err = b, line = a }
+            out[#out + 1] = { err = b, line = a, raw = raw }
         end
     end
     return out
+end
+
+-- Line breaks as the reader counts them: LF, CRLF and a lone CR one each.
+local function breaks(s)
+    local _, lf = s:gsub("\n", "")
+    local _, cr = s:gsub("\r", "")
+    local _, crlf = s:gsub("\r\n", "")
+    return lf + cr - crlf
 end
 
 local function fields_of(text, sizes)
@@ -84,11 +92,61 @@ describe("csv reader", function()
         assert.equal(3, got[3].line)
     end)
 
-    it("reports an unterminated quote at the end of input with the line it was opened on", function()
-        local got = read_all('a\nb\n"never closed\nmore\n')
-        assert.equal(3, #got)
+    it("charges an unterminated quote to its own line and reads every later line", function()
+        local got = read_all('a\nb\n"never closed\nmore\nlast,1\n')
+        assert.equal(5, #got)
         assert.equal(3, got[3].line)
         assert.matches("unterminated quoted field", got[3].err)
+        assert.equal('"never closed', got[3].raw)
+        assert.same({ "more" }, got[4].fields)
+        assert.equal(4, got[4].line)
+        assert.same({ "last", "1" }, got[5].fields)
+    end)
+
+    it("resyncs at the next line when a stray quote pairs with a later line's quote", function()
+        -- Before: the quote opened on line 2 closed on line 4, and lines 2-4 came back as one
+        -- error ("unexpected") that cost the two good lines in between.
+        local text = 'id,c,s\n1,"Smith, J,S\n2,C,S\n3,"ok",S\n4,C,S\n'
+        local got = read_all(text)
+        assert.equal(5, #got)
+        assert.equal(2, got[2].line)
+        assert.equal('1,"Smith, J,S', got[2].raw)
+        assert.same({ "2", "C", "S" }, got[3].fields)
+        assert.same({ "3", "ok", "S" }, got[4].fields)
+        assert.same({ "4", "C", "S" }, got[5].fields)
+        assert.same({ 3, 4, 5 }, { got[3].line, got[4].line, got[5].line })
+        for _, sizes in ipairs({ { 1 }, { 3 }, { 2, 7 } }) do
+            assert.same(got, read_all(chunked(text, sizes)))
+        end
+    end)
+
+    it("ends records at a lone CR (old Mac line ends), in any chunking", function()
+        local text = 'contact_id,category\r1,"a\rb"\r2,x\r\r3,y'
+        local want = { { "contact_id", "category" }, { "1", "a\rb" }, { "2", "x" }, {}, { "3", "y" } }
+        assert.same(want, fields_of(text))
+        for _, sizes in ipairs({ { 1 }, { 2 }, { 5, 1 } }) do assert.same(want, fields_of(text, sizes)) end
+        local got = read_all(text)
+        assert.same({ 1, 2, 4, 5, 6 }, { got[1].line, got[2].line, got[3].line, got[4].line, got[5].line })
+        -- Mixed line ends in a CR file: CRLF stays one break.
+        assert.same({ { "a" }, { "b" }, { "c" } }, fields_of("a\rb\r\nc\n"))
+        -- A file whose first line ends in LF or CRLF keeps a lone CR as data (it is then refused
+        -- as a control character), and never looks for CRs on its fast path.
+        assert.same({ { "a" }, { "b\rc" } }, fields_of("a\r\nb\rc\n"))
+        assert.same({ { "h" }, { "b\rc" } }, fields_of('h\n"b\rc"\n', { 1 }))
+        assert.same({ { "x\ry", "z" } }, fields_of('"x\ry",z\r\n')) -- a quoted CR is not the first line end
+    end)
+
+    it("splits on a given delimiter, or on the one the first line uses", function()
+        local out = {}
+        for f in csv.records('a;b,c\n1;"x;y"\n', { delimiter = ";" }) do out[#out + 1] = f end
+        assert.same({ { "a", "b,c" }, { "1", "x;y" } }, out)
+        for _, case in ipairs({ { "contact_id;category;sub\n1;2;3\n", ";" }, { "a\tb\tc\n1\t2\t3\n", "\t" },
+            { "a,b\n", "," }, { "only\n", "," }, { '"x;y",b,c\n', "," }, { "a;b\r1;2\r", ";" } }) do
+            local r = csv.reader(case[1], { delimiter = "auto" })
+            assert.is_table(r:next())
+            assert.equal(case[2], r.delimiter, case[1])
+        end
+        assert.same({ "x", "y", "z" }, csv.reader("\239\187\191x;y;z\n", { delimiter = "auto" }):next())
     end)
 
     it("gives up on a record longer than max_record and goes on with the next line", function()
@@ -122,6 +180,19 @@ describe("csv reader", function()
 end)
 
 describe("csv writer", function()
+    it("neutralises formula cells so that unneutralise gives back the original", function()
+        local cases = {
+            { "=1+2", "'=1+2" }, { "+49 30 1234", "'+49 30 1234" }, { "-5", "'-5" }, { "@SUM(A1)", "'@SUM(A1)" },
+            { "\tx", "'\tx" }, { "\rx", "'\rx" }, { "'=x", "''=x" }, { "''-1", "'''-1" },
+            { "plain", "plain" }, { "'quoted", "'quoted" }, { "a=b", "a=b" }, { "", "" }, { "'", "'" },
+        }
+        for _, c in ipairs(cases) do
+            assert.equal(c[2], csv.neutralise(c[1]), c[1])
+            assert.equal(c[1], csv.unneutralise(csv.neutralise(c[1])), c[1])
+        end
+        assert.equal("'x", csv.unneutralise("'x")) -- only the apostrophe neutralise adds is removed
+    end)
+
     it("quotes only when needed", function()
         assert.equal("plain", csv.quote("plain"))
         assert.equal('"a,b"', csv.quote("a,b"))
@@ -175,7 +246,7 @@ describe("csv properties", function()
             for r = 1, #rows do
                 assert.same(rows[r], got[r].fields)
                 assert.equal(line, got[r].line)
-                local _, lfs = parts[r]:gsub("\n", "")
+                local _, lfs = parts[r]:gsub("\n", "") -- written with LF: a CR is data
                 line = line + lfs
             end
         end
@@ -190,7 +261,7 @@ describe("csv properties", function()
             local text = table.concat(t)
             local ok, got = pcall(read_all, chunked(text, { rng(1, 4) }), { max_record = 16 })
             assert.is_true(ok, got)
-            local _, lfs = text:gsub("\n", "")
+            local lfs = breaks(text)
             -- Each record or error consumes at least one byte, and starts on a real line.
             assert.is_true(#got <= #text + 1)
             for _, r in ipairs(got) do

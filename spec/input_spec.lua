@@ -126,7 +126,11 @@ describe("CSV input", function()
         local rows = rows_of('contact_id,category,subcategory\n1,"multi\nline",S\n2,C,S\n', ".csv")
         assert.equal(2, rows[1].line)
         assert.equal(4, rows[2].line)
-        assert.equal("multi\nline", rows[1].task.category)
+        assert.equal("multi\nline", rows[1].fields[2]) -- as read, for the failed file
+        -- The row is invalid (a line break in category); what reaches results and the terminal
+        -- is escaped.
+        assert.equal("category contains control character 0x0A", rows[1].error)
+        assert.equal("multi\\nline", rows[1].task.category)
     end)
 
     it("passes rows through the validate hook", function()
@@ -242,5 +246,203 @@ describe("row estimate", function()
         assert.equal(4, input.estimate_rows(path, "ids"))
         os.remove(path)
         assert.is_nil(input.estimate_rows("-", "csv"))
+    end)
+end)
+
+-- Files as spreadsheets write them (real files in spec/fixtures/).
+describe("spreadsheet exports", function()
+    local FIX = "spec/fixtures/"
+
+    -- Every row of a fixture (path as is), with warnings and the Input.
+    local function read_fixture(name, opts)
+        local warnings = {}
+        opts = opts or {}
+        opts.warn = function(m) warnings[#warnings + 1] = m end
+        local inp, err = input.open(FIX .. name, opts)
+        if not inp then return nil, err end
+        local rows = {}
+        while true do
+            local row = inp:next()
+            if not row then break end
+            rows[#rows + 1] = row
+        end
+        inp:close()
+        return rows, warnings, inp
+    end
+
+    it("reads a ;-separated export with a BOM, 'Contact ID'/'Sub-category' headers and trailing ;;; rows", function()
+        local rows, warnings, inp = read_fixture("excel-semicolon-bom.csv")
+        assert.equal(5, #rows)
+        assert.same({ contact_id = "contact-000001", category = "Contacted", subcategory = "Information Provided" },
+            rows[1].task)
+        assert.equal("rang twice; left a message", rows[1].fields[4])
+        assert.equal('said "yes"', rows[5].fields[4])
+        for _, r in ipairs(rows) do assert.is_nil(r.error) end
+        assert.same({ 2, 3, 4, 5, 6 }, { rows[1].line, rows[2].line, rows[3].line, rows[4].line, rows[5].line })
+        assert.equal(2, inp:skipped_empty())
+        assert.same({ "line 1: ignoring unknown CSV column(s): Notes",
+            "skipped 2 empty row(s) with no values (the first on line 7)" }, warnings)
+        assert.same({ "Contact ID", "Category", "Sub-category", "Notes", "error" }, (inp:failed_columns()))
+    end)
+
+    it("skips ,, rows and counts them instead of reporting an empty contact_id", function()
+        local rows, warnings, inp = read_fixture("trailing-empty-rows.csv")
+        assert.equal(3, #rows)
+        for _, r in ipairs(rows) do assert.is_nil(r.error) end
+        assert.equal(3, inp:skipped_empty())
+        assert.matches("skipped 3 empty row%(s%)", warnings[1])
+    end)
+
+    it("reads CR-only line ends (old Mac exports) as line ends", function()
+        local rows = read_fixture("mac-cr-only.csv")
+        assert.equal(6, #rows)
+        assert.equal("contact-000011", rows[6].task.contact_id)
+        assert.equal("No Answer", rows[6].task.subcategory)
+        assert.equal(7, rows[6].line)
+        assert.equal(6, input.estimate_rows(FIX .. "mac-cr-only.csv", "csv"))
+    end)
+
+    it("refuses cp1252 bytes locally, per row, with the line and the hint", function()
+        local rows = read_fixture("cp1252.csv")
+        assert.equal(5, #rows)
+        assert.is_nil(rows[1].error)
+        assert.equal(3, rows[2].line)
+        assert.equal('category is not valid UTF-8 (byte 0xE9): save the file as "CSV UTF-8", '
+            .. "or give --encoding cp1252 (or latin1)", rows[2].error)
+        assert.is_nil(rows[3].error)
+        assert.matches("not valid UTF%-8", rows[4].error)
+        -- What reaches results and the terminal is escaped UTF-8; the failed file keeps the bytes.
+        assert.equal("Contact\\xE9", rows[2].task.category)
+        assert.equal("Contact\233", rows[2].fields[2])
+    end)
+
+    it("transcodes cp1252 and latin1 with --encoding", function()
+        local rows = read_fixture("cp1252.csv", { encoding = "cp1252" })
+        for _, r in ipairs(rows) do assert.is_nil(r.error) end
+        assert.equal("Contacté", rows[2].task.category)
+        assert.equal("Rappel demandé", rows[2].task.subcategory)
+        assert.equal("Rendez-vous fixé – 9h", rows[4].task.subcategory) -- 0x96 is an en dash in cp1252
+        rows = read_fixture("cp1252.csv", { encoding = "latin1" })
+        assert.equal("Contacté", rows[2].task.category)
+        -- 0x96 is a C1 control in latin1: refused, not sent.
+        assert.equal("subcategory contains control character U+0096", rows[4].error)
+        assert.equal("Rendez-vous fixé \194\150 9h", rows[4].fields[3])
+        local _, err = read_fixture("cp1252.csv", { encoding = "ebcdic" })
+        assert.equal("--encoding must be utf-8, cp1252 or latin1 (got ebcdic)", err)
+    end)
+
+    it("reads UTF-16LE with a BOM (Excel's Unicode Text: tab-separated)", function()
+        local rows, _, inp = read_fixture("excel-unicode-text.txt")
+        assert.equal("csv", inp.format)
+        assert.equal(3, #rows)
+        assert.same({ contact_id = "contact-000021", category = "Contacted", subcategory = "Information Provided" },
+            rows[1].task)
+        assert.equal("Müller 📞", rows[1].fields[4])
+        assert.equal("tab\tinside", rows[3].fields[4])
+        assert.equal("Escalated to Supervisor", rows[3].task.subcategory)
+    end)
+
+    it("decodes UTF-16 the same whatever the chunk boundaries (surrogate pairs split)", function()
+        local encoding = require "cxone.bulk.encoding"
+        local f = assert(io.open(FIX .. "excel-unicode-text.txt", "rb"))
+        local raw = f:read("*a"):sub(3)
+        f:close()
+        local whole = encoding.decoder("utf-16le")(raw)
+        for size = 1, 7 do
+            local d, parts = encoding.decoder("utf-16le"), {}
+            for i = 1, #raw, size do parts[#parts + 1] = d(raw:sub(i, i + size - 1)) end
+            parts[#parts + 1] = d(nil)
+            assert.equal(whole, table.concat(parts), "chunks of " .. size)
+        end
+        local d = encoding.decoder("utf-16le")
+        assert.equal("a", d("a\0\0\216")) -- a high surrogate waits for its pair
+        assert.equal("\255", d(nil)) -- none came: not UTF-8, so the row is refused
+        local be = encoding.decoder("utf-16be")
+        assert.equal("\255", be("\220\0")) -- a lone low surrogate
+        assert.equal("", be("\0"))
+        assert.equal("\255", be(nil)) -- an odd last byte
+    end)
+
+    it("refuses UTF-16 without a byte-order mark with the hint", function()
+        local _, err = rows_of("c\0o\0n\0t\0a\0c\0t\0_\0i\0d\0\n\0", ".csv")
+        assert.equal('the input looks like UTF-16 without a byte-order mark (NUL bytes): save it as "CSV UTF-8"', err)
+    end)
+
+    it("charges an unterminated quote to its own row and keeps its text for the failed file", function()
+        local rows = read_fixture("unterminated-quote.csv")
+        assert.equal(10, #rows)
+        assert.equal(3, rows[2].line)
+        assert.matches("unterminated quoted field", rows[2].error)
+        assert.same({ "contact-000032", '"Contacted', "Information Provided" }, rows[2].fields)
+        assert.equal("contact-000032", rows[2].contact_id)
+        for i = 3, 10 do
+            assert.is_nil(rows[i].error, i)
+            assert.equal(i + 1, rows[i].line)
+            assert.equal(("contact-%06d"):format(30 + i), rows[i].task.contact_id)
+        end
+    end)
+end)
+
+describe("CSV header names and options", function()
+    it("matches names case, space, _ and - insensitively", function()
+        for _, h in ipairs({ "ContactId,CATEGORY,Sub_Category", "contact id,Category,sub-category",
+            " Contact-ID ,category,SubCategory" }) do
+            local rows, warnings = rows_of(h .. "\n1,C,S\n", ".csv")
+            assert.same({ contact_id = "1", category = "C", subcategory = "S" }, rows[1].task, h)
+            assert.same({}, warnings, h)
+        end
+        local _, err = rows_of("Contact ID,contact_id,category,subcategory\n", ".csv")
+        assert.equal('line 1: CSV header names column "contact_id" twice ("Contact ID" and "contact_id")', err)
+    end)
+
+    it("takes --column FIELD=NAME for any other name, repeatable", function()
+        local text = "Kontakt;Kategorie;Unterkategorie;contact_id\n1;C;S;x\n"
+        local rows, warnings = rows_of(text, ".csv", { columns = { "contact_id=Kontakt", "category=Kategorie",
+            'subcategory="Unterkategorie"' } })
+        assert.same({ contact_id = "1", category = "C", subcategory = "S" }, rows[1].task)
+        assert.same({ "line 1: ignoring unknown CSV column(s): contact_id" }, warnings)
+        local _, err = rows_of(text, ".csv", { columns = { "contact_id=Kunde" } })
+        assert.equal("line 1: --column contact_id=Kunde: the CSV header has no such column "
+            .. "(got: Kontakt,Kategorie,Unterkategorie,contact_id)", err)
+        _, err = rows_of(text, ".csv", { columns = { "phone=Kontakt" } })
+        assert.matches("^%-%-column phone=Kontakt: unknown field phone", err)
+        _, err = rows_of(text, ".csv", { columns = { "Kontakt" } })
+        assert.equal("--column must be FIELD=NAME (got Kontakt)", err)
+    end)
+
+    it("takes --delimiter to force one", function()
+        local rows = rows_of("contact_id,x;category;subcategory\n1,2;C;S\n", ".csv",
+            { delimiter = ";", columns = { "contact_id=contact_id,x" } })
+        assert.same({ contact_id = "1,2", category = "C", subcategory = "S" }, rows[1].task)
+        rows = rows_of("contact_id\tcategory\tsubcategory\n1\tC\tS\n", ".csv", { delimiter = "tab" })
+        assert.equal("S", rows[1].task.subcategory)
+        local _, err = rows_of("a\n", ".csv", { delimiter = "::" })
+        assert.equal("--delimiter must be one of , ; | tab (got ::)", err)
+    end)
+
+    it("detects a ;- or tab-separated file without a .csv extension", function()
+        assert.equal("csv", input.sniff("Contact ID;Category;Sub-category\r\n"))
+        assert.equal("csv", input.sniff("Contact ID\tCategory\r\n"))
+        assert.equal("csv", input.sniff("Contact ID\r\n1\r\n"))
+    end)
+
+    it("undoes the failed file's formula neutralisation, only in a file with an error column", function()
+        local rows = rows_of("contact_id,category,subcategory,error\n'=1+2,'-C,''@S,x\n'x,C,S,y\n", ".csv")
+        assert.same({ contact_id = "=1+2", category = "-C", subcategory = "'@S" }, rows[1].task)
+        assert.equal("'x", rows[2].task.contact_id)
+        rows = rows_of("contact_id,category,subcategory\n'=1+2,C,S\n", ".csv")
+        assert.equal("'=1+2", rows[1].task.contact_id)
+    end)
+
+    it("never echoes terminal escapes or NULs from the input", function()
+        local rows, warnings = rows_of("contact_id,category,subcategory,\27[31mred\0\n\27]0;x\7,C,S,1\n", ".csv")
+        assert.same({ "line 1: ignoring unknown CSV column(s): \\x1B[31mred\\0" }, warnings)
+        assert.equal("contact_id contains control character 0x1B", rows[1].error)
+        assert.equal("\\x1B]0;x\\x07", rows[1].task.contact_id)
+        local _, err = rows_of("id\27[2J;x\n", ".csv", { delimiter = ";" })
+        assert.matches("got: id\\x1B%[2J,x%)", err)
+        rows = rows_of("contact_id,category,subcategory\n\"a\"\27[2J,C,S\n", ".csv")
+        assert.matches('^unexpected "\\x1B" after the closing quote', rows[1].error)
+        assert.is_nil(rows[1].error:find("\27", 1, true))
     end)
 end)

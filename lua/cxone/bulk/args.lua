@@ -18,6 +18,10 @@ local CLI_OPTIONS = {
     { name = "format", kind = "string", meta = "csv|jsonl|ids", choices = { csv = true, jsonl = true, ids = true } },
     { name = "category", kind = "string", meta = "NAME" },
     { name = "subcategory", kind = "string", meta = "NAME" },
+    -- CSV as spreadsheets write it (checked by input.open, which names the option).
+    { name = "delimiter", kind = "string", meta = "CHAR", input = "delimiter" },
+    { name = "column", kind = "string", meta = "FIELD=NAME", input = "columns", multiple = true },
+    { name = "encoding", kind = "string", meta = "utf-8|cp1252|latin1", input = "encoding" },
     { name = "outcome-map", kind = "string", meta = "FILE" },
     { name = "dry-run", kind = "flag" },
     { name = "quiet", short = "q", kind = "flag" },
@@ -114,7 +118,12 @@ function M.parse(argv)
                 end
                 local v, err = convert(o, value)
                 if v == nil then return nil, err end
-                opts[o.name] = v
+                if o.multiple then
+                    opts[o.name] = opts[o.name] or {}
+                    table.insert(opts[o.name], v)
+                else
+                    opts[o.name] = v
+                end
             end
         end
         i = i + 1
@@ -145,6 +154,15 @@ function M.engine_opts(opts)
     return e
 end
 
+-- The input.open options the command line sets (--delimiter, --column, --encoding).
+function M.input_opts(opts)
+    local t = {}
+    for _, o in ipairs(M.OPTIONS) do
+        if o.input and opts[o.name] ~= nil then t[o.input] = opts[o.name] end
+    end
+    return t
+end
+
 local USAGE_HEAD = [[
 Usage: cxone-bulk [options] [--input] FILE|-
 
@@ -152,7 +170,8 @@ Bulk-update outbound contact outcomes in NICE CXone (PUT /api/v2/contacts/{id}),
 with retries that are safe (deterministic Idempotency-Key) and resumable (--journal).
 
 Input (format detected from the extension, then the first bytes; --format to force):
-  csv    header contact_id,category,subcategory[,idempotency_key]; other columns ignored
+  csv    header contact_id,category,subcategory[,idempotency_key]; other columns ignored;
+         , ; or tab; names as people type them ("Contact ID", "Sub-category")
   jsonl  one object per line: {"contact_id":"..","category":"..","subcategory":".."}
   ids    one contact id per line; needs --category and --subcategory
   -i, --input FILE        input file, or - for stdin (may also be the first argument)
@@ -160,6 +179,11 @@ Input (format detected from the extension, then the first bytes; --format to for
       --category NAME     outcome category for every row that has none (required for ids)
       --subcategory NAME  outcome subcategory for every row that has none (required for ids)
       --strict            check the whole input first; exit 2 at the first bad row, send nothing
+      --delimiter CHAR    CSV delimiter: , ; | or tab (default: detected from the header line)
+      --column FIELD=NAME read FIELD (contact_id, category, subcategory, idempotency_key,
+                          outcome_code) from the column NAME; repeatable
+      --encoding ENC      utf-8 (default), cp1252 or latin1; UTF-16 with a byte-order mark is
+                          read as such
 
 Output:
   -o, --output FILE       one JSON result per line (default: stdout when it is not a terminal;

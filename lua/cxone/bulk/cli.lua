@@ -71,16 +71,16 @@ end
 -- Opens the input (a second time for --strict, which first reads it whole).
 function Run:open_input(path, tee)
     local bulk = self.bulk
-    return input.open(path, {
-        format = self.opts.format, category = self.opts.category, subcategory = self.opts.subcategory,
-        tee = tee, outcome_map = self.outcome_map,
-        warn = function(msg) if not self.warned_input then self:warn(msg) end end,
-        validate = function(task)
-            local ok, err = bulk.validate_task(task)
-            if ok then return true end
-            return nil, strip_label(err)
-        end,
-    })
+    local iopts = args.input_opts(self.opts) -- --delimiter, --column, --encoding
+    iopts.format, iopts.category, iopts.subcategory = self.opts.format, self.opts.category, self.opts.subcategory
+    iopts.tee, iopts.outcome_map = tee, self.outcome_map
+    iopts.warn = function(msg) if not self.warned_input then self:warn(msg) end end
+    iopts.validate = function(task)
+        local ok, err = bulk.validate_task(task)
+        if ok then return true end
+        return nil, strip_label(err)
+    end
+    return input.open(path, iopts)
 end
 
 -- A signal seen while preparing: the run ends as interrupted (exit 130), nothing sent.

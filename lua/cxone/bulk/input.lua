@@ -5,7 +5,11 @@
 -- the caller reports it as an invalid result and goes on. Only problems that make the whole
 -- input unusable (unreadable file, CSV header without contact_id, ...) are returned by open().
 local csv = require "cxone.bulk.csv"
+local encoding = require "cxone.bulk.encoding"
+local text = require "cxone.bulk.text"
 local cjson = require "cjson.safe"
+
+local printable = text.printable
 
 local M = {}
 
@@ -17,6 +21,15 @@ local KNOWN = { contact_id = true, category = true, subcategory = true, idempote
                 outcome_code = true }
 -- The failed file adds an `error` column; reading that file back ignores it without a warning.
 local FAILED_COLUMN = "error"
+-- Header names as people type them: case, white space, '_' and '-' do not matter
+-- ("Contact ID", "ContactId", "contact-id" and "contact_id" are one name).
+local CANONICAL = { contactid = "contact_id", category = "category", subcategory = "subcategory",
+    idempotencykey = "idempotency_key", outcomecode = "outcome_code", error = FAILED_COLUMN }
+local UTF8_HINT = ': save the file as "CSV UTF-8", or give --encoding cp1252 (or latin1)'
+
+local function normalize(name)
+    return (name:lower():gsub("[%s_%-]", ""))
+end
 
 M.FORMATS = { csv = true, jsonl = true, ids = true }
 
@@ -35,8 +48,8 @@ function M.sniff(head)
     if body:sub(1, 1) == "{" then return "jsonl" end
     local first = body:match("^([^\n]*)") or ""
     first = first:gsub("\r$", "")
-    if first:find(",", 1, true) or first:sub(1, 1) == '"' then return "csv" end
-    if first:lower():match("^%s*contact_id%s*$") then return "csv" end
+    if first:find("[,;\t]") or first:sub(1, 1) == '"' then return "csv" end
+    if CANONICAL[normalize(first)] == "contact_id" then return "csv" end
     return "ids"
 end
 
@@ -44,9 +57,15 @@ end
 -- row, so the common case costs one find and two byte reads.)
 local function field_problem(name, v)
     if v == nil or v == "" then return name .. " is empty" end
-    local c = v:find("%c")
+    local c = v:find("[^ -~]") -- a control character or a non-ASCII byte (one cheap scan)
     if c then
-        return ("%s contains control character 0x%02X"):format(name, v:byte(c))
+        local cc = v:find("%c", c)
+        if cc then return ("%s contains control character 0x%02X"):format(name, v:byte(cc)) end
+        local bad = text.utf8_problem(v)
+        if bad then
+            local hint = bad:find("UTF-8", 1, true) and UTF8_HINT or ""
+            return ("%s %s%s"):format(name, bad, hint)
+        end
     end
     if name == "contact_id" and (v:byte(1) == 32 or v:byte(-1) == 32) then
         return "contact_id has leading or trailing white space"
@@ -59,8 +78,8 @@ local function task_problem(task, validate)
     local p = field_problem("contact_id", task.contact_id) or field_problem("category", task.category)
         or field_problem("subcategory", task.subcategory)
     if p then return p end
-    if task.idempotency_key and task.idempotency_key:find("%c") then
-        return "idempotency_key contains a control character"
+    if task.idempotency_key and task.idempotency_key:find("[%c\128-\255]") then
+        return "idempotency_key contains a control character or a non-ASCII byte"
     end
     if validate then
         local ok, err = validate(task)
@@ -118,9 +137,63 @@ end
 local Input = {}
 Input.__index = Input
 
+-- Picks how to decode the input from its first bytes and opts.encoding. A byte-order mark
+-- wins over --encoding (it cannot be wrong). Returns decoder (nil: UTF-8 as it is), number of
+-- BOM bytes to drop; or nil, nil, message.
+local function choose_decoder(head, name, warn)
+    if name ~= nil and not encoding.NAMES[tostring(name):lower()] then
+        return nil, nil, ("--encoding must be utf-8, cp1252 or latin1 (got %s)"):format(printable(name))
+    end
+    local wanted = name and name:lower() or "utf-8"
+    local given = wanted ~= "utf-8" and wanted ~= "utf8"
+    local b1, b2 = head:byte(1, 2)
+    if (b1 == 0xFF and b2 == 0xFE) or (b1 == 0xFE and b2 == 0xFF) then
+        local which = b1 == 0xFF and "utf-16le" or "utf-16be"
+        if given then warn(("the input starts with a %s byte-order mark: read as %s, not %s"):format(
+            which:upper(), which:upper(), wanted)) end
+        return encoding.decoder(which), 2
+    end
+    if head:sub(1, 3) == BOM then
+        if given then warn(("the input starts with a UTF-8 byte-order mark: read as UTF-8, not %s"):format(wanted)) end
+        return nil, 3
+    end
+    if head:find("^[^%z]%z[^%z]%z") or head:find("^%z[^%z]%z[^%z]") then
+        return nil, nil, 'the input looks like UTF-16 without a byte-order mark (NUL bytes): save it as "CSV UTF-8"'
+    end
+    return encoding.decoder(wanted), 0
+end
+
+-- The decoded chunk source over fh: raw bytes go to tee (if any) exactly as read; the BOM is
+-- dropped and the rest decoded to UTF-8. Returns read() -> text or nil at the end.
+local function decoded_source(fh, head, skip, decode, tee)
+    local pending, started, done = head, false, false
+    return function()
+        if done then return nil end
+        local c
+        if pending then
+            c, pending = pending, nil
+        else
+            c = fh:read(CHUNK)
+        end
+        if c and tee then tee:write(c) end
+        if c and not started then
+            started = true
+            c = c:sub(skip + 1)
+        end
+        if not decode then return c end
+        if c == nil then
+            done = true
+            return decode(nil)
+        end
+        return decode(c)
+    end
+end
+
 -- Opens `path` ("-" for stdin). opts: format ("csv"|"jsonl"|"ids"|nil to detect), category and
 -- subcategory (defaults, required for ids), validate (function(task) -> true | nil, err), warn
--- (function(msg)), tee (a file handle every byte read is also written to).
+-- (function(msg)), tee (a file handle every byte read is also written to), delimiter (CSV: ",",
+-- ";", "\t" or "tab", "|"; detected from the header when nil), columns (CSV: {"FIELD=NAME", ...}
+-- as --column gives them, or {field = name}), encoding ("utf-8" default, "cp1252", "latin1").
 -- Returns an Input or nil, message.
 function M.open(path, opts)
     opts = opts or {}
@@ -129,35 +202,40 @@ function M.open(path, opts)
         fh = io.stdin
     else
         fh, err = io.open(path, "rb")
-        if not fh then return nil, ("cannot open input: %s"):format(err) end
+        if not fh then return nil, ("cannot open input: %s"):format(printable(err)) end
+    end
+    local function fail(msg)
+        if fh ~= io.stdin then fh:close() end
+        return nil, msg
     end
     local head, rerr = fh:read(CHUNK)
-    if rerr then return nil, ("cannot read input %s: %s"):format(path, rerr) end
-    local tee = opts.tee
-    local first = head
-    local function read()
-        local c
+    if rerr then return fail(("cannot read input %s: %s"):format(printable(path), printable(rerr))) end
+    local warn = opts.warn or function() end
+    local decode, skip, derr = choose_decoder(head or "", opts.encoding, warn)
+    if derr then return fail(derr) end
+    local read = decoded_source(fh, head, skip, decode, opts.tee)
+    local first = read()
+    local fmt = opts.format or M.format_from_name(path ~= "-" and path or nil) or M.sniff(first or "")
+    if not M.FORMATS[fmt] then return fail(("unknown format %s (use csv, jsonl or ids)"):format(printable(fmt))) end
+    local function source()
         if first then
-            c, first = first, nil
-        else
-            c = fh:read(CHUNK)
+            local c = first
+            first = nil
+            return c
         end
-        if c and tee then tee:write(c) end
-        return c
+        return read()
     end
-    local fmt = opts.format or M.format_from_name(path ~= "-" and path or nil) or M.sniff(head or "")
-    if not M.FORMATS[fmt] then return nil, ("unknown format %q (use csv, jsonl or ids)"):format(fmt) end
     local self = setmetatable({
-        fh = fh, path = path, format = fmt, warn = opts.warn or function() end,
+        fh = fh, path = path, format = fmt, warn = warn,
         validate = opts.validate, defaults = { category = opts.category, subcategory = opts.subcategory },
         outcome_map = opts.outcome_map,
-        rows_read = 0,
+        rows_read = 0, empty_rows = 0,
     }, Input)
     local ok, oerr
     if fmt == "csv" then
-        ok, oerr = self:open_csv(read)
+        ok, oerr = self:open_csv(source, opts)
     else
-        ok, oerr = self:open_lines(read)
+        ok, oerr = self:open_lines(source)
     end
     if not ok then
         self:close()
@@ -194,40 +272,120 @@ local function check_defaults(self, has)
     return true
 end
 
-function Input:open_csv(read)
-    local reader = csv.reader(read, { max_record = M.MAX_LINE })
-    self.reader = reader
-    local header, line
-    repeat
-        local err_line
-        header, line, err_line = reader:next()
+-- --delimiter as typed: "," ";" "|" or a tab ("tab", "\t" or the character). nil: detect.
+local function delimiter_option(d)
+    if d == nil then return "auto" end
+    if d == "tab" or d == "\\t" then d = "\t" end
+    if not csv.DELIMITERS[d] then
+        return nil, ("--delimiter must be one of , ; | tab (got %s)"):format(printable(d))
+    end
+    return d
+end
+
+-- --column FIELD=NAME overrides: field -> normalized header name; or nil, message.
+local function column_overrides(columns)
+    local map = {}
+    if columns == nil then return map end
+    if type(columns) == "string" then columns = { columns } end
+    for k, v in pairs(columns) do
+        local field, name, shown
+        if type(k) == "number" then
+            shown = tostring(v)
+            field, name = shown:match("^%s*([^=]-)%s*=(.*)$")
+            if not field then return nil, ("--column must be FIELD=NAME (got %s)"):format(printable(shown)) end
+        else
+            field, name, shown = k, tostring(v), k .. "=" .. tostring(v)
+        end
+        name = name:match("^%s*(.-)%s*$"):gsub('^"(.*)"$', "%1")
+        local canon = CANONICAL[normalize(field)]
+        if not canon or canon == FAILED_COLUMN then
+            return nil, ("--column %s: unknown field %s (use contact_id, category, subcategory, "
+                .. "idempotency_key or outcome_code)"):format(printable(shown), printable(field))
+        end
+        if name == "" then return nil, ("--column %s: no column name after '='"):format(printable(shown)) end
+        if map[canon] then return nil, ("--column: %s is named twice"):format(canon) end
+        map[canon] = { norm = normalize(name), shown = shown }
+    end
+    return map
+end
+
+-- Reads the header record (skipping blank lines). Returns fields, line or nil, message.
+local function read_header(reader)
+    while true do
+        local header, line, err_line = reader:next()
         if not header and line then
-            return nil, ("line %d: bad CSV header: %s"):format(err_line, line)
+            return nil, ("line %d: bad CSV header: %s"):format(err_line, printable(line))
         end
         if not header then return nil, "input is empty (expected a CSV header line)" end
-    until #header > 0
+        if #header > 0 then return header, line end
+    end
+end
+
+-- Maps header columns to task fields: --column names first, then the usual names by alias.
+-- Returns col (field -> index), unknown (names shown), or nil, message.
+local function map_header(header, line, overrides)
+    local by_override = {}
+    for field, o in pairs(overrides) do by_override[o.norm] = field end
     local col, unknown = {}, {}
     for i, raw in ipairs(header) do
-        local name = raw:lower():match("^%s*(.-)%s*$")
-        if KNOWN[name] or name == FAILED_COLUMN then
-            if col[name] then
-                return nil, ("line %d: CSV header names column %q twice"):format(line, name)
+        local norm = normalize(raw)
+        local field = by_override[norm]
+        if not field then
+            field = CANONICAL[norm]
+            if field and overrides[field] then field = nil end -- --column named another column
+        end
+        if field then
+            if col[field] then
+                return nil, ("line %d: CSV header names column %q twice (%s and %s)"):format(line, field,
+                    printable(("%q"):format(header[col[field]])), printable(("%q"):format(raw)))
             end
-            col[name] = i
+            col[field] = i
         else
-            unknown[#unknown + 1] = raw
+            unknown[#unknown + 1] = printable(raw)
         end
     end
+    for field, o in pairs(overrides) do
+        if not col[field] then
+            local names = {}
+            for i, h in ipairs(header) do names[i] = printable(h) end
+            return nil, ("line %d: --column %s: the CSV header has no such column (got: %s)"):format(
+                line, printable(o.shown), table.concat(names, ","))
+        end
+    end
+    return col, unknown
+end
+
+function Input:open_csv(read, opts)
+    local delim, derr = delimiter_option(opts.delimiter)
+    if not delim then return nil, derr end
+    local overrides, cerr = column_overrides(opts.columns)
+    if not overrides then return nil, cerr end
+    local reader = csv.reader(read, { max_record = M.MAX_LINE, delimiter = delim })
+    self.reader = reader
+    local header, line = read_header(reader)
+    if not header then return nil, line end
+    -- A failed file (it has the error column) was written with formula cells neutralised.
+    for _, raw in ipairs(header) do
+        if normalize(raw) == FAILED_COLUMN then self.unneutralise = true end
+    end
+    if self.unneutralise then
+        for i, raw in ipairs(header) do header[i] = csv.unneutralise(raw) end
+    end
+    local col, unknown = map_header(header, line, overrides)
+    if not col then return nil, unknown end
     if not col.contact_id then
-        return nil, ("line %d: CSV header has no contact_id column (got: %s)"):format(
-            line, table.concat(header, ","))
+        local names = {}
+        for i, h in ipairs(header) do names[i] = printable(h) end
+        return nil, ("line %d: CSV header has no contact_id column (got: %s)%s"):format(
+            line, table.concat(names, ","), #header == 1 and reader.delimiter == "," and header[1]:find("[;\t|]")
+                and "; give --delimiter" or "; name it with --column contact_id=NAME")
     end
     local ok, err = check_defaults(self, col)
     if not ok then return nil, ("line %d: %s"):format(line, err) end
     if #unknown > 0 then
         self.warn(("line %d: ignoring unknown CSV column(s): %s"):format(line, table.concat(unknown, ", ")))
     end
-    self.col, self.ncols = col, #header
+    self.col, self.ncols, self.delimiter = col, #header, reader.delimiter
     self.failed_header = {}
     for i, h in ipairs(header) do self.failed_header[i] = h end
     self.error_index = col[FAILED_COLUMN]
@@ -266,8 +424,11 @@ function Input:finish(row, task, fields)
         if not m then
             self.rows_read = self.rows_read + 1
             row.task, row.fields = task, fields
-            row.error = self.outcome_map and ("unknown outcome_code %q (not in --outcome-map)"):format(code)
-                or "outcome_code needs --outcome-map"
+            row.error = self.outcome_map and ("unknown outcome_code %s (not in --outcome-map)"):format(
+                printable(("%q"):format(code))) or "outcome_code needs --outcome-map"
+            for k, v in pairs(task) do
+                if type(v) == "string" then task[k] = printable(v) end
+            end
             return row
         end
         task.category, task.subcategory = m.category, m.subcategory
@@ -276,27 +437,47 @@ function Input:finish(row, task, fields)
     task.category = task.category or self.defaults.category
     task.subcategory = task.subcategory or self.defaults.subcategory
     row.task, row.fields = task, fields
-    row.error = task_problem(task, self.validate)
+    local problem = task_problem(task, self.validate)
+    if problem then
+        -- The row's values reach the results file and the terminal: escaped, never raw bytes.
+        row.error = printable(problem)
+        for k, v in pairs(task) do
+            if type(v) == "string" then task[k] = printable(v) end
+        end
+    end
     self.rows_read = self.rows_read + 1
     return row
 end
 
 -- The next row: {line=, task=, fields=, error=}, where task is absent when the row could not be
--- read at all (contact_id then holds the id if one could be seen); or nil at the end.
+-- read at all (contact_id then holds the id if one could be seen); or nil at the end. Rows that
+-- are only delimiters (",,", as spreadsheets leave at the end) are skipped and counted.
 function Input:next_csv()
     while true do
-        local fields, line, err_line = self.reader:next()
-        if fields == nil and line == nil then return nil end
-        if fields == nil then -- malformed record: line holds the message
-            self.rows_read = self.rows_read + 1
-            return { line = err_line, error = line, fields = {} }
+        local fields, line, err_line, raw = self.reader:next()
+        if fields == nil and line == nil then
+            self:report_empty()
+            return nil
         end
-        if #fields > 0 then
+        if fields == nil then -- malformed record: line holds the message; raw its first line
+            self.rows_read = self.rows_read + 1
+            local row = { line = err_line, error = printable(line),
+                fields = raw and csv.split_raw(raw, self.delimiter) or {} }
+            row.contact_id = printable(row.fields[self.col.contact_id] or "")
+            return row
+        end
+        local n = #fields
+        if n > 0 and not (fields[1] == "" and self:is_empty(fields)) then
+            if self.unneutralise then
+                for i = 1, n do
+                    if fields[i]:byte(1) == 39 then fields[i] = csv.unneutralise(fields[i]) end
+                end
+            end
             local row = { line = line }
-            if #fields ~= self.ncols then
+            if n ~= self.ncols then
                 self.rows_read = self.rows_read + 1
-                row.fields, row.contact_id = fields, fields[self.col.contact_id]
-                row.error = ("expected %d fields (as in the header), got %d"):format(self.ncols, #fields)
+                row.fields, row.contact_id = fields, printable(fields[self.col.contact_id] or "")
+                row.error = ("expected %d fields (as in the header), got %d"):format(self.ncols, n)
                 return row
             end
             local c = self.col
@@ -308,8 +489,33 @@ function Input:next_csv()
                 outcome_code = c.outcome_code and fields[c.outcome_code],
                 idempotency_key = key ~= "" and key or nil,
             }, fields)
+        elseif n > 0 then
+            self.empty_rows = self.empty_rows + 1
+            self.first_empty = self.first_empty or line
         end
     end
+end
+
+-- True when every field is empty (the first is known to be).
+function Input:is_empty(fields)
+    for i = 2, #fields do
+        if fields[i] ~= "" then return false end
+    end
+    return true
+end
+
+-- One warning at the end of the input for the empty rows skipped.
+function Input:report_empty()
+    if self.empty_rows > 0 and not self.empty_reported then
+        self.empty_reported = true
+        self.warn(("skipped %d empty row(s) with no values (the first on line %d)"):format(
+            self.empty_rows, self.first_empty))
+    end
+end
+
+-- How many rows were skipped because every field was empty (CSV ",,"), so far.
+function Input:skipped_empty()
+    return self.empty_rows
 end
 
 function Input:next_ids()
@@ -383,7 +589,7 @@ function Input:jsonl_row(text, line)
         if #unknown > 0 then
             table.sort(unknown)
             self.jsonl_warned = true
-            self.warn(("line %d: ignoring unknown JSON field(s): %s"):format(line, table.concat(unknown, ", ")))
+            self.warn(("line %d: ignoring unknown JSON field(s): %s"):format(line, printable(table.concat(unknown, ", "))))
         end
     end
     self:finish(row, task, row.fields)
@@ -403,14 +609,20 @@ function M.estimate_rows(path, format)
         return nil
     end
     fh:seek("set")
-    local n, last = 0, "\n"
+    -- Old Mac exports end lines with a lone CR: count CRs when the file has no LF at all.
+    local n, cr, last = 0, 0, "\n"
     while true do
         local chunk = fh:read(CHUNK)
         if not chunk then break end
         local _, lf = chunk:gsub("\n", "")
+        if n == 0 and lf == 0 then
+            local _, k = chunk:gsub("\r", "")
+            cr = cr + k
+        end
         n, last = n + lf, chunk:sub(-1)
     end
     fh:close()
+    if n == 0 and cr > 0 then n, last = cr, last == "\r" and "\n" or last end
     if last ~= "\n" then n = n + 1 end
     if format == "csv" and n > 0 then n = n - 1 end
     return n

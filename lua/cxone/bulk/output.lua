@@ -109,6 +109,16 @@ end
 local Failed = {}
 Failed.__index = Failed
 
+-- Cells of the failed file go through csv.neutralise: the file is meant to be opened in a
+-- spreadsheet, where a cell starting with = + - @ tab or CR would run as a formula. The input
+-- reader strips that one apostrophe again when it reads a file with an `error` column, so a
+-- re-fed failed file sends exactly the original values.
+local function neutralised_row(cells)
+    local out = {}
+    for i = 1, #cells do out[i] = csv.neutralise(tostring(cells[i] == nil and "" or cells[i])) end
+    return csv.format_row(out)
+end
+
 -- fh: an open file handle (nil writes nothing); header: the columns (including `error`);
 -- error_index: position of the error column in header; input_width: how many columns the input
 -- rows have (#header when the input already had an error column, #header - 1 otherwise).
@@ -116,7 +126,7 @@ Failed.__index = Failed
 function M.failed(fh, header, error_index, input_width, name)
     local self = setmetatable({ fh = fh, input_width = input_width, error_index = error_index,
         name = name, written = 0 }, Failed)
-    if fh then check("the failed file", name, fh:write(csv.format_row(header))) end
+    if fh then check("the failed file", name, fh:write(neutralised_row(header))) end
     return self
 end
 
@@ -129,7 +139,7 @@ function Failed:write(fields, message)
     for i = 1, self.input_width do out[i] = fields[i] or "" end
     out[self.error_index] = message or ""
     for i = self.input_width + 1, #fields do out[#out + 1] = fields[i] end
-    check("the failed file", self.name, self.fh:write(csv.format_row(out)))
+    check("the failed file", self.name, self.fh:write(neutralised_row(out)))
     self.written = self.written + 1
 end
 

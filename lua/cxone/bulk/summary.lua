@@ -1,5 +1,7 @@
 -- Run tally and the end-of-run summary: totals, skipped rows, retries, 429s, elapsed time,
 -- effective rate, and failures grouped by status with one example each.
+local printable = require("cxone.bulk.text").printable
+
 local M = {}
 
 local Tally = {}
@@ -95,8 +97,9 @@ function Tally:render(engine, elapsed, extra)
         for _, k in ipairs(keys) do
             local g = self.groups[k]
             local where = g.line and ("line %d"):format(g.line) or "?"
-            if g.contact_id and g.contact_id ~= "" then where = where .. (" contact %s"):format(g.contact_id) end
-            local msg = tostring(g.error or "?"):gsub("%s+", " ")
+            -- Server text and ids are shown escaped: no terminal escape sequence reaches the screen.
+            if g.contact_id and g.contact_id ~= "" then where = where .. (" contact %s"):format(printable(g.contact_id)) end
+            local msg = printable(tostring(g.error or "?"):gsub("%s+", " "))
             if #msg > 200 then msg = msg:sub(1, 197) .. "..." end
             add("  %-11s %6d   e.g. %s: %s", k, g.count, where, msg)
         end
