@@ -35,7 +35,8 @@ local function new_state()
     return setmetatable({
         done = {},        -- identity -> true: applied
         latest = {},      -- input .. "\0" .. contact -> greatest line of that input applied
-        position = {},    -- identity -> {input, line} where that update stood in its input
+        pos_line = {},    -- identity -> the line where that update stood in its input ...
+        pos_input = {},   -- identity -> ... and that input (one shared string per run)
         runs = {},        -- the run headers, in order
         batch_ids = {},   -- batch id -> true, from records and headers
         entries = 0, succeeded = 0, torn = false,
@@ -68,7 +69,10 @@ function State:_add(rec, input)
         idempotency_key = rec.given_key }
     local id = M.identity(task)
     local line = rec.line
-    if line and not self.position[id] then self.position[id] = { input, line } end
+    if not rec.ok and line and not self.pos_line[id] then
+        -- Only a failed update can come back (from a failed file): remember where it stood.
+        self.pos_line[id], self.pos_input[id] = line, input
+    end
     if rec.ok then
         if not self.done[id] then
             self.done[id] = true
@@ -90,10 +94,10 @@ function State:skip_reason(task, line, input)
     local later = self.latest[input .. "\0" .. task.contact_id]
     if later and line and later > line then return "superseded" end
     -- The row may come from another file (a re-fed failed file): where did it stand originally?
-    local pos = self.position[id]
-    if pos and pos[1] ~= input then
-        later = self.latest[pos[1] .. "\0" .. task.contact_id]
-        if later and later > pos[2] then return "superseded" end
+    local was_in = self.pos_input[id]
+    if was_in and was_in ~= input then
+        later = self.latest[was_in .. "\0" .. task.contact_id]
+        if later and later > self.pos_line[id] then return "superseded" end
     end
     return nil
 end
