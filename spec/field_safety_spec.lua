@@ -13,6 +13,20 @@ local function args(m, extra)
     return a
 end
 
+-- Registers a mock (argv) and a temporary directory for the enclosing describe; env.m, env.dir.
+local function with_mock(argv)
+    local env = {}
+    lazy_setup(function()
+        env.m = Mock.start(argv)
+        env.dir = C.tmpdir()
+    end)
+    lazy_teardown(function()
+        env.m:stop()
+        C.rmdir(env.dir)
+    end)
+    return env
+end
+
 local function puts(m)
     return m:stats().requests.by_route["PUT /api/v2/contacts"]
 end
@@ -104,16 +118,12 @@ describe("validate_outcomes that cannot fetch the hierarchy", function()
 end)
 
 describe("cxone-bulk journal", function()
+    local env = with_mock({ "--rate", "0", "--contacts", "2000" })
     local m, dir
-    lazy_setup(function()
-        m = Mock.start({ "--rate", "0", "--contacts", "2000" })
-        dir = C.tmpdir()
+    before_each(function()
+        m, dir = env.m, env.dir
+        m:reset()
     end)
-    lazy_teardown(function()
-        m:stop()
-        C.rmdir(dir)
-    end)
-    before_each(function() m:reset() end)
 
     it("written for another batch id stops the rerun before anything is sent; ignore never re-applies", function()
         local input = C.write(dir .. "/b.csv", C.csv(C.rows(20)))
@@ -187,15 +197,9 @@ describe("cxone-bulk journal", function()
 end)
 
 describe("cxone-bulk rate with repeated contacts", function()
+    local env = with_mock({ "--rate", "0", "--contacts", "100" })
     local m, dir
-    lazy_setup(function()
-        m = Mock.start({ "--rate", "0", "--contacts", "100" })
-        dir = C.tmpdir()
-    end)
-    lazy_teardown(function()
-        m:stop()
-        C.rmdir(dir)
-    end)
+    before_each(function() m, dir = env.m, env.dir end)
 
     it("never exceeds burst + rate in any second and takes one token for the run", function()
         local rows = {}
@@ -213,15 +217,9 @@ describe("cxone-bulk rate with repeated contacts", function()
 end)
 
 describe("cxone-bulk output paths", function()
+    local env = with_mock({ "--rate", "0", "--contacts", "100" })
     local m, dir
-    lazy_setup(function()
-        m = Mock.start({ "--rate", "0", "--contacts", "100" })
-        dir = C.tmpdir()
-    end)
-    lazy_teardown(function()
-        m:stop()
-        C.rmdir(dir)
-    end)
+    before_each(function() m, dir = env.m, env.dir end)
 
     it("that name the input (or each other) are refused before anything is written", function()
         local text = C.csv(C.rows(30))
@@ -259,16 +257,12 @@ describe("cxone-bulk output paths", function()
 end)
 
 describe("cxone-bulk signals, pipes and write errors", function()
+    local env = with_mock({ "--rate", "0", "--contacts", "2000" })
     local m, dir
-    lazy_setup(function()
-        m = Mock.start({ "--rate", "0", "--contacts", "2000" })
-        dir = C.tmpdir()
+    before_each(function()
+        m, dir = env.m, env.dir
+        m:reset()
     end)
-    lazy_teardown(function()
-        m:stop()
-        C.rmdir(dir)
-    end)
-    before_each(function() m:reset() end)
 
     it("after SIGINT sends no row, even one behind a long stretch of rows that need no request", function()
         local path = dir .. "/stretch.csv"

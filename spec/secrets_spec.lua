@@ -182,10 +182,13 @@ describe("secrets in library results, events, summaries and errors", function()
       .. HS.quote('{"token_error_rate":0,"expires_in":1,"error_rate":0.3}') .. " " .. m.url .. "/_mock/config")
     c:read("*a")
     c:close()
-    texts, ok, summary = run_batch(E.tasks(200), fast { base_url = m.url, workers = 4, max_retries = 8 })
+    local results
+    texts, ok, summary, results = run_batch(E.tasks(200), fast { base_url = m.url, workers = 4, max_retries = 8 })
     HS.stop(m)
     assert.is_true(ok)
-    assert.are.equal(200, summary.succeeded)
+    local why
+    for _, r in ipairs(results) do if not r.ok then why = r.error break end end
+    assert.are.equal(200, summary.succeeded, why)
     assert.is_true(summary.retried > 0)
     assert_clean(texts)
   end)
