@@ -344,6 +344,7 @@ static job_attempt_kind job_send(job_worker *w, cxb_task *t, const job_req *q, c
     struct curl_slist *hdrs = job_build_headers(w, &hb, t, is_put, q->with_key);
     cxb_http_resp r;
     t->attempts++;
+    w->http.fresh_next = is_put && !q->with_key; /* cxone's POST: no hidden libcurl resend */
     int rc = cxb_http_request(&w->http, q->method, q->url, hdrs, is_put ? t->body : NULL,
                               is_put ? t->body_len : 0, NULL, &r);
     memset(w->auth_hdr, 0, sizeof w->auth_hdr);
