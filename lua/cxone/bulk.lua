@@ -369,12 +369,12 @@ function Job:_prepare_cxone(task, index)
   local label = "task " .. index
   local body, skill, code = check_disposition(task, label, self._o.outcome_map)
   local id = type(task) == "table" and type(task.contact_id) == "string" and task.contact_id or ""
-  if not body then return { index = index, id = id, url = "", body = "", invalid = skill } end
+  if not body then return { index = index, id = id, url = "", body = "", key = "", invalid = skill } end
   if self._o.validate_outcomes then
     local known = self._skills[skill]
     if known == nil then return { need_skill = skill } end
     local why = check_skill_code(known, skill, code)
-    if why then return { index = index, id = id, url = "", body = "", invalid = label .. ": " .. why } end
+    if why then return { index = index, id = id, url = "", body = "", key = "", invalid = label .. ": " .. why } end
   end
   return { index = index, id = id, url = "", body = body, key = "" }
 end
