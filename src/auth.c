@@ -10,6 +10,8 @@
 #define AUTH_DEFAULT_LIFETIME 3600.0  /* when expires_in is absent (RFC 6749 only recommends it) */
 #define AUTH_MAX_LIFETIME 86400.0     /* a "huge" expires_in is capped: refresh at least daily */
 
+static char *dup_or_null(const char *s);
+
 /* Appends "name=value" form-urlencoded (RFC 6749 Appendix B) to a malloc'd string. */
 static int form_add(CURL *c, char **form, const char *name, const char *value)
 {
@@ -44,6 +46,40 @@ static void wipe_free(char *s)
     }
 }
 
+/* The cxone password grant's form (the access key secret lives in it and in secret_forms[3..4])
+ * and the discovery inputs. Returns nonzero on allocation failure. */
+static int auth_init_cxone(cxb_auth *a, CURL *c, const cxb_auth_config *cfg)
+{
+    a->cxone = 1;
+    a->issuer = dup_or_null(cfg->issuer ? cfg->issuer : "https://cxone.niceincontact.com");
+    a->tenant_id = dup_or_null(cfg->tenant_id);
+    a->api_base = dup_or_null(cfg->api_base);
+    if (a->api_base) {
+        size_t n = strlen(a->api_base);
+        while (n > 0 && a->api_base[n - 1] == '/')
+            a->api_base[--n] = '\0';
+    }
+    int bad = !a->issuer || (cfg->tenant_id && !a->tenant_id) || (cfg->api_base && !a->api_base);
+    const char *pw = cfg->password ? cfg->password : "";
+    bad = bad || form_add(c, &a->form, "grant_type", "password") ||
+          form_add(c, &a->form, "username", cfg->username ? cfg->username : "") ||
+          form_add(c, &a->form, "password", pw);
+    if (bad)
+        return 1;
+    a->secret_forms[3] = strdup(pw);
+    char *enc = curl_easy_escape(c, pw, 0);
+    a->secret_forms[4] = enc ? strdup(enc) : NULL;
+    curl_free(enc);
+    return !a->secret_forms[3] || !a->secret_forms[4];
+}
+
+static void auth_free_cxone(cxb_auth *a)
+{
+    free(a->issuer);
+    free(a->tenant_id);
+    free(a->api_base);
+}
+
 int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
@@ -51,12 +87,14 @@ int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t err
     int bad = !c;
     a->token_url = dup_or_null(cfg->token_url);
     a->required_scope = dup_or_null(cfg->required_scope ? cfg->required_scope : "contact:update");
-    bad |= !a->token_url || !a->required_scope;
-    if (!bad)
+    bad |= (!a->token_url && !cfg->cxone) || !a->required_scope;
+    if (!bad && cfg->cxone)
+        bad |= auth_init_cxone(a, c, cfg);
+    else if (!bad)
         bad |= form_add(c, &a->form, "grant_type", "client_credentials");
-    if (!bad && cfg->scope && *cfg->scope)
+    if (!bad && !cfg->cxone && cfg->scope && *cfg->scope)
         bad |= form_add(c, &a->form, "scope", cfg->scope);
-    if (!bad && cfg->basic_auth) {
+    if (!bad && (cfg->basic_auth || cfg->cxone)) {
         /* RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding. */
         char *id = curl_easy_escape(c, cfg->client_id, 0);
         char *sec = curl_easy_escape(c, cfg->client_secret, 0);
@@ -100,6 +138,7 @@ int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t err
         wipe_free(a->userpwd);
         free(a->token_url);
         free(a->required_scope);
+        auth_free_cxone(a);
         memset(a, 0, sizeof *a);
         return -1;
     }
@@ -118,6 +157,7 @@ void cxb_auth_destroy(cxb_auth *a)
         wipe_free(a->secret_forms[i]);
     free(a->token_url);
     free(a->required_scope);
+    auth_free_cxone(a);
     memset(a->token, 0, sizeof a->token);
 }
 
@@ -209,10 +249,11 @@ static int auth_tls_fatal(CURLcode rc)
            rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
 }
 
-/* Performs one token request (limiter first). Called with a->mu NOT held. */
-static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
-                                  const atomic_int *cancel, char *token, double *life,
-                                  double *retry_after, char *msg, size_t msglen)
+/* Performs one token request (limiter first). Called with a->mu NOT held. tenant (cxone only,
+ * else NULL) receives the id_token's tenantId, or "". */
+static cxb_auth_status auth_post_token(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
+                                       const atomic_int *cancel, char *token, double *life,
+                                       double *retry_after, char *tenant, char *msg, size_t msglen)
 {
     *retry_after = -1;
     if (cxb_limiter_acquire(lim, cancel) != 0)
@@ -249,8 +290,9 @@ static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
     }
     if (r.status == 400 || r.status == 401 || r.status == 403) {
         snprintf(msg, msglen, "authentication failed: token endpoint answered HTTP %ld%s%s "
-                 "(check CXONE_CLIENT_ID / CXONE_CLIENT_SECRET and the token URL)",
-                 r.status, detail[0] ? ": " : "", detail);
+                 "(check CXONE_CLIENT_ID / CXONE_CLIENT_SECRET%s and the token URL)",
+                 r.status, detail[0] ? ": " : "", detail,
+                 a->cxone ? ", CXONE_ACCESS_KEY_ID / CXONE_ACCESS_KEY_SECRET" : "");
         return CXB_AUTH_FATAL;
     }
     if (r.status != 200) {
@@ -269,7 +311,33 @@ static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
         memset(token, 0, CXB_TOKEN_MAX);
         return CXB_AUTH_FATAL;
     }
+    if (tenant)
+        cxb_auth_id_token_tenant(r.body, r.body_len, tenant, msg, msglen);
     return CXB_AUTH_OK;
+}
+
+/* One token fetch; for cxone with the discovery steps around it: the token endpoint first
+ * (unless token_url), the tenant's API host after the first token (unless api_base). */
+static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
+                                  const atomic_int *cancel, char *token, double *life,
+                                  double *retry_after, char *msg, size_t msglen)
+{
+    *retry_after = -1;
+    if (!a->cxone)
+        return auth_post_token(a, h, lim, cancel, token, life, retry_after, NULL, msg, msglen);
+    cxb_auth_status st = CXB_AUTH_OK;
+    if (!a->token_url && (st = cxb_auth_discover_token_url(a, h, msg, msglen)) != CXB_AUTH_OK)
+        return st;
+    char tenant[CXB_TENANT_MAX], inner[512];
+    st = auth_post_token(a, h, lim, cancel, token, life, retry_after, tenant, inner, sizeof inner);
+    if (st != CXB_AUTH_OK) {
+        snprintf(msg, msglen, "token: POST %.150s: %.340s", a->token_url, inner);
+        return st;
+    }
+    msg[0] = '\0';
+    if (!a->api_base && (st = cxb_auth_discover_api_base(a, h, tenant, msg, msglen)) != CXB_AUTH_OK)
+        memset(token, 0, CXB_TOKEN_MAX);
+    return st;
 }
 
 cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const atomic_int *cancel,

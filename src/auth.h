@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 #define CXB_TOKEN_MAX 4096
-#define CXB_AUTH_SECRET_FORMS 3
+#define CXB_AUTH_SECRET_FORMS 5
+#define CXB_TENANT_MAX 128
 
 typedef enum {
     CXB_AUTH_OK = 0,
@@ -25,6 +26,12 @@ typedef struct cxb_auth_config {
     const char *scope;           /* requested; the response must grant contact:update */
     const char *required_scope;  /* e.g. "contact:update" */
     int basic_auth;              /* 1: HTTP Basic; 0: credentials as form fields (default) */
+    /* The cxone profile (docs/cxone.md): password grant with Basic client auth, the token
+     * endpoint discovered from issuer when token_url is NULL, and the tenant's API host from
+     * the cxone-configuration document unless api_base is given. */
+    int cxone;
+    const char *username, *password;  /* access key id / secret */
+    const char *issuer, *tenant_id, *api_base;
 } cxb_auth_config;
 
 typedef struct cxb_auth {
@@ -35,7 +42,8 @@ typedef struct cxb_auth {
     char *userpwd;       /* "id:secret" form-urlencoded, only with basic_auth */
     char *required_scope;
     char *secret_forms[CXB_AUTH_SECRET_FORMS]; /* the secret as it may be echoed: raw,
-                               form-encoded, Basic base64 (NULL without basic_auth); redacted,
+                               form-encoded, Basic base64 (NULL without basic_auth), and the
+                               access key secret raw and form-encoded (cxone); redacted,
                                with any 16-byte run of one, from every message built from a
                                response ("id:secret" holds the form-encoded secret) */
     char token[CXB_TOKEN_MAX];
@@ -45,6 +53,11 @@ typedef struct cxb_auth {
     int fatal;
     char fatal_msg[512];
     atomic_long refreshes;
+    /* cxone: written only by the thread holding `refreshing`, and published (under mu) before
+     * the first token is; fixed after that, so a holder of a token may read them unlocked. */
+    int cxone;
+    char *issuer, *tenant_id;
+    char *api_base;      /* NULL until discovered (or given) */
 } cxb_auth;
 
 int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t errlen);
@@ -63,6 +76,17 @@ typedef struct cxb_auth_result {
 
 cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const atomic_int *cancel,
                              char *out, cxb_auth_result *res);
+
+/* cxone: the tenant's API base URL (no trailing '/'); valid once cxb_auth_get returned OK. */
+const char *cxb_auth_api_base(const cxb_auth *a);
+
+/* cxone discovery steps (auth_discovery.c), run by the refreshing thread only. Messages name the
+ * step ("discovery", "tenant configuration") and the URL, never a secret. */
+cxb_auth_status cxb_auth_discover_token_url(cxb_auth *a, cxb_http *h, char *msg, size_t msglen);
+cxb_auth_status cxb_auth_discover_api_base(cxb_auth *a, cxb_http *h, const char *id_tenant, char *msg,
+                                           size_t msglen);
+/* The id_token's tenantId from a token answer body (tenant: CXB_TENANT_MAX bytes), or "" */
+void cxb_auth_id_token_tenant(const char *body, size_t len, char *tenant, char *msg, size_t msglen);
 
 /* A request carrying token generation gen got 401: drop that token so the next get refetches. */
 void cxb_auth_invalidate(cxb_auth *a, uint64_t gen);

@@ -140,6 +140,8 @@ int cxb_http_request(cxb_http *h, const char *method, const char *url,
     h->errbuf[0] = '\0';
 
     curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, h->fresh_next ? 1L : 0L);
+    h->fresh_next = 0;
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
     if (userpwd)

@@ -35,6 +35,9 @@ typedef struct cxb_http {
     cxb_http_resp *cur;
     const atomic_int *cancel;
     char errbuf[CURL_ERROR_SIZE];
+    int fresh_next;  /* the next request opens a new connection (reset after it): libcurl silently
+                        resends a request once when a reused connection dies before any answer,
+                        which a request without an Idempotency-Key must never be */
 } cxb_http;
 
 /* Creates the handle with the fixed options (no redirects, http/https only, NOSIGNAL,

@@ -1,6 +1,7 @@
 #include "job.h"
 #include "backoff.h"
 #include "clock.h"
+#include "cxone_request.h"
 #include "redact.h"
 #include <errno.h>
 #include <signal.h>
@@ -275,7 +276,7 @@ typedef struct job_headers {
 } job_headers;
 
 static struct curl_slist *job_build_headers(job_worker *w, job_headers *h, const cxb_task *t,
-                                            int with_body)
+                                            int with_body, int with_key)
 {
     snprintf(w->auth_hdr, sizeof w->auth_hdr, "Authorization: Bearer %s", w->token);
     int k = 0;
@@ -283,8 +284,10 @@ static struct curl_slist *job_build_headers(job_worker *w, job_headers *h, const
     h->n[k++].data = (char *)"Accept: application/json";
     h->n[k++].data = (char *)"Expect:";
     if (with_body) {
-        snprintf(w->key_hdr, sizeof w->key_hdr, "Idempotency-Key: %s", t->key);
         h->n[k++].data = (char *)"Content-Type: application/json";
+    }
+    if (with_key) {
+        snprintf(w->key_hdr, sizeof w->key_hdr, "Idempotency-Key: %s", t->key);
         h->n[k++].data = w->key_hdr;
     }
     for (int i = 0; i < k; i++)
@@ -312,17 +315,37 @@ static job_attempt_kind job_keep_response(cxb_task *t, const cxb_http_resp *r)
     return ATT_OK;
 }
 
+/* One request of a task: what to send and how its answer is treated. */
+typedef struct job_req {
+    const char *method, *url;
+    int mutating;  /* a PUT/POST: no answer or a 5xx may have applied it; a 2xx clears that */
+    int with_key;  /* send the task's Idempotency-Key (tutorial) */
+    int keep;      /* keep a 2xx body in t->response (fetches, read-backs) */
+} job_req;
+
+static job_attempt_kind job_send(job_worker *w, cxb_task *t, const job_req *q, char *msg, long *status,
+                                 double *retry_after);
+
 /* Sends one attempt and classifies it; msg (640 bytes) says why when it is not ATT_OK. A PUT
  * that got no answer or a 5xx is recorded as may-have-applied (sticky). */
 static job_attempt_kind job_send_once(job_worker *w, cxb_task *t, const char *method, int is_put,
                                       char *msg, long *status, double *retry_after)
 {
+    job_req q = {method, t->url, is_put, is_put, t->fetch};
+    return job_send(w, t, &q, msg, status, retry_after);
+}
+
+static job_attempt_kind job_send(job_worker *w, cxb_task *t, const job_req *q, char *msg, long *status,
+                                 double *retry_after)
+{
     cxb_job *j = w->job;
+    int is_put = q->mutating;
     job_headers hb;
-    struct curl_slist *hdrs = job_build_headers(w, &hb, t, is_put);
+    struct curl_slist *hdrs = job_build_headers(w, &hb, t, is_put, q->with_key);
     cxb_http_resp r;
     t->attempts++;
-    int rc = cxb_http_request(&w->http, method, t->url, hdrs, is_put ? t->body : NULL,
+    w->http.fresh_next = is_put && !q->with_key; /* cxone's POST: no hidden libcurl resend */
+    int rc = cxb_http_request(&w->http, q->method, q->url, hdrs, is_put ? t->body : NULL,
                               is_put ? t->body_len : 0, NULL, &r);
     memset(w->auth_hdr, 0, sizeof w->auth_hdr);
     if (rc != 0 && r.curl_rc == CURLE_ABORTED_BY_CALLBACK) {
@@ -341,22 +364,102 @@ static job_attempt_kind job_send_once(job_worker *w, cxb_task *t, const char *me
     *status = t->status = r.status;
     if (r.status >= 200 && r.status < 300) {
         t->replayed = r.replayed;
-        t->unknown = 0; /* this attempt was applied, or replayed one that was: the outcome is known */
-        return t->fetch ? job_keep_response(t, &r) : ATT_OK;
+        if (is_put)
+            t->unknown = 0; /* this attempt was applied, or replayed one that was: the outcome is known */
+        return q->keep ? job_keep_response(t, &r) : ATT_OK;
     }
     if (is_put && r.status >= 500 && r.status < 600)
         task_may_have_applied(t, r.status);
     char detail[400];
     const char *const secrets[] = {w->token}; /* a server may echo Authorization */
     cxb_http_error_message(r.body, r.body_len, secrets, 1, detail, sizeof detail);
-    snprintf(msg, 640, "HTTP %ld%s%s%s", r.status, detail[0] ? ": " : "", detail,
-             r.status >= 300 && r.status < 400
-                 ? " (a redirect: never followed, so credentials cannot leak; check base_url)"
-                 : "");
+    if (j->cfg.cxone && r.status == 403)
+        cxb_cxone_forbidden(!is_put, detail, msg, 640);
+    else
+        snprintf(msg, 640, "HTTP %ld%s%s%s", r.status, detail[0] ? ": " : "", detail,
+                 r.status >= 300 && r.status < 400
+                     ? " (a redirect: never followed, so credentials cannot leak; check base_url)"
+                     : "");
     *retry_after = r.retry_after;
     if (r.status == 401)
         return ATT_REAUTH;
     return status_is_retryable(r.status) ? ATT_RETRY : ATT_FAIL;
+}
+
+/* cxone: the read-back before a resend. ATT_OK with t->verified when the contact already shows
+ * the wanted disposition; ATT_RETRY with *send = 1 when the POST must go (again); else the
+ * read's own failure (retry, reauth, fail). */
+static job_attempt_kind job_cxone_readback(job_worker *w, cxb_task *t, const char *base, int *send,
+                                           char *msg, long *status, double *retry_after)
+{
+    cxb_job *j = w->job;
+    char *url = cxb_cxone_contact_url(base, j->cfg.api_version, t->contact_id, 1);
+    if (!url) {
+        snprintf(msg, 640, "out of memory building the read-back URL");
+        return ATT_FAIL;
+    }
+    job_req q = {"GET", url, 0, 0, 1};
+    job_attempt_kind k = job_send(w, t, &q, msg, status, retry_after);
+    free(url);
+    if (k != ATT_OK)
+        return k;
+    char err[400];
+    enum cxb_disposition_check c = cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len,
+                                                       err, sizeof err);
+    free(t->response);
+    t->response = NULL;
+    t->response_len = 0;
+    if (c == CXB_DISP_INVALID) {
+        snprintf(msg, 640, "%s", err);
+        return ATT_FAIL;
+    }
+    if (c == CXB_DISP_MATCHES) {
+        t->verified = 1; /* our lost POST (or one with the same effect) was applied */
+        t->unknown = 0;
+        return ATT_OK;
+    }
+    *send = 1;
+    return ATT_RETRY;
+}
+
+/* cxone: one attempt of a task. A skill fetch is one GET. A contact's set-disposition is POSTed,
+ * but never again after an attempt whose outcome is unknown without first reading the contact's
+ * disposition back (docs/cxone.md "Exactly once without an Idempotency-Key"). */
+static job_attempt_kind job_cxone_attempt(job_worker *w, cxb_task *t, char *msg, long *status,
+                                          double *retry_after)
+{
+    cxb_job *j = w->job;
+    const char *base = cxb_auth_api_base(&j->auth);
+    job_attempt_kind k;
+    if (t->fetch) {
+        char *url = cxb_cxone_skill_url(base, j->cfg.api_version, t->contact_id);
+        job_req q = {"GET", url, 0, 0, 1};
+        k = url ? job_send(w, t, &q, msg, status, retry_after) : ATT_FAIL;
+        if (!url)
+            snprintf(msg, 640, "out of memory building the URL");
+        free(url);
+        return k;
+    }
+    if (t->unknown) {
+        int send = 0;
+        k = job_cxone_readback(w, t, base, &send, msg, status, retry_after);
+        if (!send) {
+            if (k == ATT_FAIL && *status == 403)
+                job_set_fatal(j, msg);
+            return k;
+        }
+    }
+    char *url = cxb_cxone_contact_url(base, j->cfg.api_version, t->contact_id, 0);
+    if (!url) {
+        snprintf(msg, 640, "out of memory building the URL");
+        return ATT_FAIL;
+    }
+    job_req q = {"POST", url, 1, 0, 0};
+    k = job_send(w, t, &q, msg, status, retry_after);
+    free(url);
+    if (k == ATT_FAIL && *status == 403)
+        job_set_fatal(j, msg); /* no task can succeed without the permission */
+    return k;
 }
 
 /* Waits before the next attempt (backoff, Retry-After, pool pause). 1 when cancelled. */
@@ -384,7 +487,7 @@ static int job_before_retry(job_worker *w, cxb_task *t, int retries, long status
 static int job_request(job_worker *w, cxb_task *t, const char *method)
 {
     cxb_job *j = w->job;
-    int is_put = strcmp(method, "PUT") == 0;
+    int is_put = strcmp(method, "GET") != 0;
     int retries = 0, reauthed = 0;
     char msg[640];
     for (;;) {
@@ -411,6 +514,8 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
         if (as == CXB_AUTH_TRANSIENT) {
             snprintf(msg, sizeof msg, "%s", ar.msg);
             retry_after = ar.retry_after;
+        } else if (j->cfg.cxone) {
+            k = job_cxone_attempt(w, t, msg, &status, &retry_after);
         } else {
             k = job_send_once(w, t, method, is_put, msg, &status, &retry_after);
         }
@@ -457,6 +562,14 @@ static void job_run_task(job_worker *w, cxb_task *t)
     }
     if (t->fetch) {
         t->ok = job_request(w, t, "GET");
+        return;
+    }
+    if (w->job->cfg.cxone) {
+        t->ok = job_request(w, t, "POST");
+        if (t->ok) {
+            free(t->error);
+            t->error = NULL;
+        }
         return;
     }
     if (w->job->cfg.preflight) {
@@ -550,6 +663,15 @@ static void job_free_config(cxb_config *c)
     free((char *)c->shared_limit);
     free((char *)c->shared_limit_fallback);
     free((char *)c->ca_file);
+    free((char *)c->access_key_id);
+    if (c->access_key_secret) {
+        memset((char *)c->access_key_secret, 0, strlen(c->access_key_secret));
+        free((char *)c->access_key_secret);
+    }
+    free((char *)c->issuer);
+    free((char *)c->tenant_id);
+    free((char *)c->api_base);
+    free((char *)c->api_version);
 }
 
 static void job_free(cxb_job *j)
@@ -588,6 +710,12 @@ cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen)
     j->cfg.shared_limit = job_strdup(cfg->shared_limit, &bad);
     j->cfg.shared_limit_fallback = job_strdup(cfg->shared_limit_fallback, &bad);
     j->cfg.ca_file = job_strdup(cfg->ca_file, &bad);
+    j->cfg.access_key_id = job_strdup(cfg->access_key_id, &bad);
+    j->cfg.access_key_secret = job_strdup(cfg->access_key_secret, &bad);
+    j->cfg.issuer = job_strdup(cfg->issuer, &bad);
+    j->cfg.tenant_id = job_strdup(cfg->tenant_id, &bad);
+    j->cfg.api_base = job_strdup(cfg->api_base, &bad);
+    j->cfg.api_version = job_strdup(cfg->api_version ? cfg->api_version : "v33.0", &bad);
     if (j->cfg.workers < 1)
         j->cfg.workers = 1;
     size_t qs = cfg->queue_size ? cfg->queue_size : (size_t)j->cfg.workers * 4;
@@ -605,7 +733,8 @@ cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen)
     if (!j->lim)
         goto fail_early;
     cxb_auth_config ac = {j->cfg.token_url, j->cfg.client_id, j->cfg.client_secret, j->cfg.scope,
-                          "contact:update", cfg->basic_auth};
+                          "contact:update", cfg->basic_auth, cfg->cxone, j->cfg.access_key_id,
+                          j->cfg.access_key_secret, j->cfg.issuer, j->cfg.tenant_id, j->cfg.api_base};
     if (cxb_auth_init(&j->auth, &ac, err, errlen) != 0)
         goto fail_lim;
     pthread_condattr_t ca;

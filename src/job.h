@@ -26,6 +26,10 @@ typedef struct cxb_config {
     int insecure;
     size_t queue_size;         /* tasks buffered ahead of the workers */
     int preflight;             /* GET the contact before each PUT; 404 -> skipped */
+    /* api = "cxone" (docs/cxone.md): password grant, discovery, set-disposition POST, and a
+     * read-back before any resend of a POST whose outcome is unknown. */
+    int cxone;
+    const char *access_key_id, *access_key_secret, *issuer, *tenant_id, *api_base, *api_version;
 } cxb_config;
 
 /* A task travels to a worker and comes back as its result: one allocation per task. */
@@ -39,6 +43,7 @@ typedef struct cxb_task {
     /* result */
     int fetch;            /* an auxiliary GET (e.g. the outcome hierarchy), not a contact task */
     int ok, attempts, replayed, cancelled, invalid, skipped;
+    int verified;         /* cxone: the read-back showed the wanted disposition; no resend */
     int unknown;          /* sticky: an attempt of the PUT may have been applied unanswered */
     int unknown_attempt;  /* the first such attempt (1-based) */
     long unknown_status;  /* its 5xx status, 0 when no HTTP answer came back */

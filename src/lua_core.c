@@ -2,12 +2,14 @@
  * job in a userdata, and turns finished tasks and events into Lua tables on the owner's thread. */
 #define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
 #include "compat.h"
+#include "disposition.h"
 #include "idempotency.h"
 #include "job.h"
 #include "lua_sys.h"
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -118,7 +120,19 @@ static int core_new_job(lua_State *L)
     c.insecure = cfg_bool(L, 1, "insecure");
     c.queue_size = (size_t)cfg_range(L, 1, "queue_size", 0, 0, CFG_MAX_QUEUE, 1);
     c.preflight = cfg_bool(L, 1, "preflight");
-    if (!c.token_url || !c.client_id || !c.client_secret)
+    const char *api = cfg_string(L, 1, "api", "tutorial");
+    c.cxone = strcmp(api, "cxone") == 0;
+    if (!c.cxone && strcmp(api, "tutorial") != 0)
+        return luaL_error(L, "option 'api' must be \"tutorial\" or \"cxone\"");
+    c.access_key_id = cfg_string(L, 1, "access_key_id", NULL);
+    c.access_key_secret = cfg_string(L, 1, "access_key_secret", NULL);
+    c.issuer = cfg_string(L, 1, "issuer", NULL);
+    c.tenant_id = cfg_string(L, 1, "tenant_id", NULL);
+    c.api_base = cfg_string(L, 1, "api_base", NULL);
+    c.api_version = cfg_string(L, 1, "api_version", "v33.0");
+    if (c.cxone && (!c.client_id || !c.client_secret || !c.access_key_id || !c.access_key_secret))
+        return luaL_error(L, "client_id, client_secret, access_key_id and access_key_secret are required");
+    if (!c.cxone && (!c.token_url || !c.client_id || !c.client_secret))
         return luaL_error(L, "token_url, client_id and client_secret are required");
 
     lua_job *lj = lua_newuserdata(L, sizeof *lj);
@@ -187,14 +201,17 @@ static int job_submit(lua_State *L)
     return 1;
 }
 
-/* job:fetch(url) -> bool: an auxiliary GET with the job's token and limiter; its result comes
- * back from take() with index 0 and the response in `body`. */
+/* job:fetch(url[, id]) -> bool: an auxiliary GET with the job's token and limiter; its result
+ * comes back from take() with index 0, contact_id = id and the response in `body`. With
+ * api = "cxone" the URL is built on the worker (the API host is discovered there): id is the
+ * skill whose dispositions are fetched, url is ignored. */
 static int job_fetch(lua_State *L)
 {
     cxb_job *j = job_open(L);
-    size_t url_len;
+    size_t url_len, id_len = 0;
     const char *url = luaL_checklstring(L, 2, &url_len);
-    cxb_task *t = cxb_task_new(0, "", 0, url, url_len, "", 0, "", 0);
+    const char *id = luaL_optlstring(L, 3, "", &id_len);
+    cxb_task *t = cxb_task_new(0, id, id_len, url, url_len, "", 0, "", 0);
     if (!t)
         return luaL_error(L, "out of memory");
     if (cxb_job_submit_fetch(j, t) != 0) {
@@ -242,8 +259,11 @@ static void push_result(lua_State *L, const cxb_task *t)
     else if (!t->ok)
         set_str(L, "error", "failed (no detail: out of memory)");
     set_int(L, "attempts", t->attempts);
-    set_str(L, "idempotency_key", t->key);
+    if (t->key[0])
+        set_str(L, "idempotency_key", t->key);
     set_bool(L, "replayed", t->replayed);
+    if (t->verified)
+        set_bool(L, "verified", 1);
     set_num(L, "elapsed", t->elapsed);
     if (t->cancelled)
         set_bool(L, "cancelled", 1);
@@ -434,6 +454,35 @@ static int core_derive_key(lua_State *L)
     return 1;
 }
 
+static const char *disp_field(lua_State *L, const char *name)
+{
+    lua_getfield(L, 1, name);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1); /* still referenced by the table */
+    return s;
+}
+
+/* core.disposition_body{skill=, disposition_code=, notes=, ...} -> body | nil, message: the
+ * cxone set-disposition body, the same bytes the read-back is later compared with. */
+static int core_disposition_body(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    struct cxb_disposition d = {disp_field(L, "skill"), disp_field(L, "disposition_code"),
+                                disp_field(L, "notes"), disp_field(L, "callback_number"),
+                                disp_field(L, "callback_time"), disp_field(L, "commitment_amount")};
+    char err[256];
+    size_t len = 0;
+    char *body = cxb_disposition_body(&d, &len, err, sizeof err);
+    if (!body) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushlstring(L, body, len);
+    free(body);
+    return 1;
+}
+
 /* Keeps this shared object mapped for the life of the process: a job released by __gc may still
  * have worker threads running our code after the Lua state unloads the module (lua_close). */
 static void core_pin_module(void)
@@ -451,7 +500,8 @@ __attribute__((visibility("default"))) int luaopen_cxone_bulk_core(lua_State *L)
         {"cancel", job_cancel},       {"counters", job_counters}, {"close", job_close},
         {NULL, NULL}};
     static const luaL_Reg core_funcs[] = {
-        {"new_job", core_new_job}, {"derive_key", core_derive_key}, {NULL, NULL}};
+        {"new_job", core_new_job}, {"derive_key", core_derive_key},
+        {"disposition_body", core_disposition_body}, {NULL, NULL}};
 
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) /* once, before any worker exists */
         return luaL_error(L, "curl_global_init failed");

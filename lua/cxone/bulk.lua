@@ -63,6 +63,20 @@ local function shown(name, v)
   return got
 end
 
+-- The cxone profile's URLs (the token endpoint and API host are discovered unless given).
+local function resolve_cxone(o)
+  check_url("issuer", o.issuer, o.allow_http)
+  if o.token_url then check_url("token_url", o.token_url, o.allow_http) end
+  if o.api_base then
+    o.api_base = o.api_base:gsub("/+$", "")
+    check_url("api_base", o.api_base, o.allow_http)
+  end
+  if o.preflight then
+    opt_error("option 'preflight' is for api = \"tutorial\" (the cxone profile reads a contact's "
+      .. "disposition back only when an attempt's outcome is unknown)")
+  end
+end
+
 --- Validates opts against the option table and fills in defaults and environment values.
 -- Raises naming the offending option.
 local function resolve_opts(opts)
@@ -86,11 +100,17 @@ local function resolve_opts(opts)
   end
   o.base_url = (o.base_url or M.DEFAULT_BASE_URL):gsub("/+$", "")
   if o.base_url == "" then o.base_url = M.DEFAULT_BASE_URL end
-  o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
-  check_url("base_url", o.base_url, o.allow_http)
-  check_url("token_url", o.token_url, o.allow_http)
+  if o.api == "cxone" then
+    resolve_cxone(o)
+  elseif o.api ~= "tutorial" then
+    opt_error(fmt("option 'api' must be \"tutorial\" or \"cxone\" (got %q)", o.api))
+  else
+    o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
+    check_url("base_url", o.base_url, o.allow_http)
+    check_url("token_url", o.token_url, o.allow_http)
+  end
   if o.outcome_map then
-    local ok, err = outcomes.check_map(o.outcome_map)
+    local ok, err = (o.api == "cxone" and outcomes.check_disposition_map or outcomes.check_map)(o.outcome_map)
     if not ok then opt_error("option " .. err) end
   end
   if o.backoff_max < o.backoff_base then
@@ -103,10 +123,24 @@ end
 -- {base_url=, token_url=, client_id=} (never a secret). Raises naming a bad option.
 function M.target(opts)
   local o = resolve_opts(opts)
+  if o.api == "cxone" then
+    return { api = "cxone", base_url = o.api_base or "(from " .. o.issuer .. " discovery)",
+             token_url = o.token_url or "(from " .. o.issuer .. " discovery)", issuer = o.issuer,
+             client_id = o.client_id, access_key_id = o.access_key_id }
+  end
   return { base_url = o.base_url, token_url = o.token_url, client_id = o.client_id }
 end
 
 local function require_credentials(o)
+  if o.api == "cxone" then
+    if not o.access_key_id or o.access_key_id == "" then
+      opt_error("access_key_id is required with api = \"cxone\" (opts.access_key_id or $CXONE_ACCESS_KEY_ID)")
+    end
+    if not o.access_key_secret or o.access_key_secret == "" then
+      opt_error("access_key_secret is required with api = \"cxone\" (opts.access_key_secret or "
+        .. "$CXONE_ACCESS_KEY_SECRET)")
+    end
+  end
   if not o.client_id or o.client_id == "" then
     opt_error("client_id is required (opts.client_id or $CXONE_CLIENT_ID)")
   end
@@ -139,19 +173,54 @@ local function check_text(task, field, label)
   if v:find("%c") then return label .. ": " .. field .. " contains control characters" end
 end
 
---- Checks one task and resolves outcome codes. Returns category, subcategory or nil, message.
-local function check_task(task, label, outcome_map)
-  if type(task) ~= "table" then return nil, fmt("%s: expected a table, got %s", label, type(task)) end
+-- The contact_id checks both profiles share: nil or a message.
+local function check_contact(task, label)
+  if type(task) ~= "table" then return fmt("%s: expected a table, got %s", label, type(task)) end
   local err = check_text(task, "contact_id", label)
-  if err then return nil, err end
+  if err then return err end
   if #task.contact_id > M.MAX_ID_BYTES then
-    return nil, fmt("%s: contact_id is longer than %d bytes", label, M.MAX_ID_BYTES)
+    return fmt("%s: contact_id is longer than %d bytes", label, M.MAX_ID_BYTES)
   end
   if task.contact_id == "." or task.contact_id == ".." then
     -- A dot segment: URL normalisation would turn .../contacts/.. into another resource.
-    return nil, fmt("%s: contact_id %q is not a contact id (a dot segment would address another "
+    return fmt("%s: contact_id %q is not a contact id (a dot segment would address another "
       .. "resource than one contact)", label, task.contact_id)
   end
+end
+
+M.DISPOSITION_OPTIONAL = { "notes", "callback_number", "callback_time", "commitment_amount" }
+
+--- cxone: checks one task and builds its set-disposition body (only the fields given).
+-- Returns body, skill, disposition_code or nil, message.
+local function check_disposition(task, label, outcome_map)
+  local err = check_contact(task, label)
+  if err then return nil, err end
+  local d = { skill = task.skill, disposition_code = task.disposition_code }
+  if task.outcome_code ~= nil and d.skill == nil and d.disposition_code == nil then
+    local code = task.outcome_code
+    if type(code) ~= "string" then return nil, fmt("%s: outcome_code must be a string (got %s)", label, type(code)) end
+    local m = outcome_map and outcome_map[code]
+    if not m then return nil, fmt("%s: unknown outcome_code %q (not in outcome_map)", label, code) end
+    d.skill, d.disposition_code = m.skill, m.disposition_code
+  end
+  err = check_text(d, "skill", label) or check_text(d, "disposition_code", label)
+  if err then return nil, err end
+  for _, f in ipairs(M.DISPOSITION_OPTIONAL) do
+    local v = task[f]
+    if v ~= nil and type(v) ~= "string" then
+      return nil, fmt("%s: %s must be a string (got %s)", label, f, type(v))
+    end
+    if v ~= "" then d[f] = v end
+  end
+  local body, berr = core.disposition_body(d)
+  if not body then return nil, label .. ": " .. berr end
+  return body, d.skill, d.disposition_code
+end
+
+--- Checks one task and resolves outcome codes. Returns category, subcategory or nil, message.
+local function check_task(task, label, outcome_map)
+  local err = check_contact(task, label)
+  if err then return nil, err end
   local category, subcategory = task.category, task.subcategory
   if task.outcome_code ~= nil and category == nil and subcategory == nil then
     local code = task.outcome_code
@@ -174,8 +243,8 @@ local function check_task(task, label, outcome_map)
 end
 
 --- Validates a task the way the engine will. Returns true or nil, message.
-function M.validate_task(task, outcome_map)
-  local ok, err = check_task(task, "task", outcome_map)
+function M.validate_task(task, outcome_map, api)
+  local ok, err = (api == "cxone" and check_disposition or check_task)(task, "task", outcome_map)
   if not ok then return nil, err end
   return true
 end
@@ -184,6 +253,15 @@ end
 -- idempotency_key, body} or nil, message. For describing many tasks (the CLI's --dry-run).
 function M.describer(opts)
   local o = resolve_opts(opts)
+  if o.api == "cxone" then
+    local prefix = (o.api_base or "{api host from discovery}") .. "/incontactapi/services/" .. o.api_version
+      .. "/contacts/"
+    return function(task)
+      local body, err = check_disposition(task, "task", o.outcome_map)
+      if not body then return nil, err end
+      return { method = "POST", url = prefix .. pct_encode(task.contact_id) .. "/set-disposition", body = body }
+    end
+  end
   local prefix = o.base_url .. "/api/v2/contacts/"
   return function(task)
     local category, subcategory = check_task(task, "task", o.outcome_map)
@@ -248,7 +326,9 @@ local function new_job(o, iter, is_array)
   }, Job)
   if o.deadline then self._deadline_at = self._started + o.deadline end
   self._c = core.new_job(core_config(o))
-  if o.validate_outcomes then
+  if o.api == "cxone" then
+    self._skills = {} -- validate_outcomes: skill -> its dispositions, fetched at first use
+  elseif o.validate_outcomes then
     -- Tasks wait until the hierarchy has arrived (same token, same limiter, one request).
     self._gate = "outcomes"
     self._c:fetch(o.base_url .. "/api/v2/contact/outcomes")
@@ -273,8 +353,40 @@ function M.open(opts)
   return new_job(o, nil, false)
 end
 
+-- cxone: nil when code is one of skill's dispositions, else why not (with a suggestion).
+local function check_skill_code(known, skill, code)
+  if known == false then return fmt("skill %q does not exist (its dispositions answered 404)", skill) end
+  if known.ids[code] or known.names[code] then return nil end
+  local msg = fmt("disposition_code %q is not a disposition of skill %s", code, skill)
+  local near = outcomes.closest(known.list, code)
+  if near then return msg .. fmt('; did you mean "%s"?', near) end
+  return msg .. " (its dispositions: " .. table.concat(known.list, ", ") .. ")"
+end
+
+-- cxone: {index=, id=, body=} (the URL is built on the worker), or {need_skill=} when
+-- validate_outcomes has not yet seen this task's skill.
+function Job:_prepare_cxone(task, index)
+  local label = "task " .. index
+  local body, skill, code = check_disposition(task, label, self._o.outcome_map)
+  local id = type(task) == "table" and type(task.contact_id) == "string" and task.contact_id or ""
+  if not body then return { index = index, id = id, url = "", body = "", key = "", invalid = skill } end
+  if self._o.validate_outcomes then
+    local known = self._skills[skill]
+    if known == nil then return { need_skill = skill } end
+    local why = check_skill_code(known, skill, code)
+    if why then return { index = index, id = id, url = "", body = "", key = "", invalid = label .. ": " .. why } end
+  end
+  return { index = index, id = id, url = "", body = body, key = "" }
+end
+
+-- cxone validate_outcomes: asks for one skill's dispositions; tasks wait until it arrives.
+function Job:_fetch_skill(skill)
+  if self._c:fetch("", skill) then self._gate = "outcomes" end
+end
+
 -- Prepares a task for the core: {index=, id=, url=, body=, key=, invalid=}.
 function Job:_prepare(task, index)
+  if self._skills then return self:_prepare_cxone(task, index) end
   local label = "task " .. index
   local category, subcategory = check_task(task, label, self._o.outcome_map)
   if not category then
@@ -313,6 +425,10 @@ function Job:submit(task)
   if self._input == "closed" then error("cxone.bulk: submit() after close_input()", 2) end
   if self._gate ~= "open" then return false end
   local p = self:_prepare(task, self._n + 1)
+  if p.need_skill then
+    self:_fetch_skill(p.need_skill)
+    return false
+  end
   if not self:_submit_prepared(p) then return false end
   self._n = self._n + 1
   return self._n
@@ -330,16 +446,26 @@ function Job:_feed()
   while true do
     local p = self._held
     if not p then
-      if self._stop_reading then return self:_close_input() end
-      local ok, task = pcall(self._iter)
-      if not ok then
-        self._c:cancel()
-        self:_close_input()
-        error("cxone.bulk: task iterator failed: " .. tostring(task), 0)
+      local task, n = self._held_task, self._n
+      self._held_task = nil
+      if task == nil then
+        if self._stop_reading then return self:_close_input() end
+        local ok
+        ok, task = pcall(self._iter)
+        if not ok then
+          self._c:cancel()
+          self:_close_input()
+          error("cxone.bulk: task iterator failed: " .. tostring(task), 0)
+        end
+        if task == nil then return self:_close_input() end
+        self._n = self._n + 1
+        n = self._n
       end
-      if task == nil then return self:_close_input() end
-      self._n = self._n + 1
-      p = self:_prepare(task, self._n)
+      p = self:_prepare(task, n)
+      if p.need_skill then
+        self._held_task = task -- prepared again once the skill's dispositions are in
+        return self:_fetch_skill(p.need_skill)
+      end
     end
     if not self:_submit_prepared(p) then
       self._held = p
@@ -367,11 +493,47 @@ function Job:_abort(message)
   if not self._is_array then self._stop_reading = true end
 end
 
+-- cxone: a skill's dispositions from its fetch result, false for an unknown skill (404), or
+-- nil, message.
+local function skill_dispositions(r)
+  if not r.ok then
+    if r.status == 404 and not r.cancelled then return false end
+    return nil, r.error
+  end
+  local doc = cjson.decode(r.body)
+  if type(doc) ~= "table" or type(doc.dispositions) ~= "table" then
+    return nil, "the answer has no dispositions array"
+  end
+  local known = { ids = {}, names = {}, list = {} }
+  for _, d in ipairs(doc.dispositions) do
+    if type(d) == "table" then
+      local n = d.dispositionId
+      if type(n) == "number" and n == math.floor(n) and math.abs(n) < 2 ^ 53 then
+        known.ids[fmt("%d", n)] = true
+      end
+      if type(d.dispositionName) == "string" then
+        known.names[d.dispositionName] = true
+        known.list[#known.list + 1] = d.dispositionName
+      end
+    end
+  end
+  return known
+end
+
 -- Takes the outcome hierarchy out of the results (it is not a task's result).
 function Job:_take_fetch(results)
   for i = #results, 1, -1 do
     local r = results[i]
-    if r.fetch then
+    if r.fetch and self._skills then
+      table.remove(results, i)
+      local ok, known, err = pcall(skill_dispositions, r)
+      if ok and known ~= nil then
+        self._skills[r.contact_id], self._gate = known, "open"
+      else
+        self:_abort(fmt("could not fetch the dispositions of skill %s (validate_outcomes): %s",
+          r.contact_id, tostring(ok and err or known)))
+      end
+    elseif r.fetch then
       table.remove(results, i)
       local tree, err
       if r.ok then tree, err = outcomes.from_json(r.body) else err = r.error end

@@ -73,10 +73,10 @@ function Run:open_input(path, tee)
     local bulk = self.bulk
     local iopts = args.input_opts(self.opts) -- --delimiter, --column, --encoding
     iopts.format, iopts.category, iopts.subcategory = self.opts.format, self.opts.category, self.opts.subcategory
-    iopts.tee, iopts.outcome_map = tee, self.outcome_map
+    iopts.tee, iopts.outcome_map, iopts.api = tee, self.outcome_map, self.engine_opts.api
     iopts.warn = function(msg) if not self.warned_input then self:warn(msg) end end
     iopts.validate = function(task)
-        local ok, err = bulk.validate_task(task)
+        local ok, err = bulk.validate_task(task, nil, self.engine_opts.api)
         if ok then return true end
         return nil, strip_label(err)
     end
@@ -160,7 +160,9 @@ function Run:check_options()
     if not ok then return nil, strip_label(target) end
     self.target = target
     if not opts["dry-run"] then
-        for _, name in ipairs({ "CXONE_CLIENT_ID", "CXONE_CLIENT_SECRET" }) do
+        local names = { "CXONE_CLIENT_ID", "CXONE_CLIENT_SECRET" }
+        if self.engine_opts.api == "cxone" then names[3], names[4] = "CXONE_ACCESS_KEY_ID", "CXONE_ACCESS_KEY_SECRET" end
+        for _, name in ipairs(names) do
             local v = os.getenv(name)
             if not v or v == "" then
                 return nil, ("%s is not set: credentials come only from CXONE_CLIENT_ID and "
@@ -289,6 +291,8 @@ end
 
 -- Builds the result record written for a row: the engine result (or a local one), plus the
 -- input line and outcome. The engine's per-job index is dropped: `line` identifies the row.
+local DISPOSITION_FIELDS = { "skill", "disposition_code", "notes", "callback_number", "callback_time",
+    "commitment_amount" }
 local function result_for(row, r)
     local out = {}
     for k, v in pairs(r) do out[k] = v end
@@ -298,6 +302,7 @@ local function result_for(row, r)
     if task then
         out.contact_id = out.contact_id or task.contact_id
         out.category, out.subcategory = task.category, task.subcategory
+        for _, f in ipairs(DISPOSITION_FIELDS) do out[f] = task[f] end -- --api cxone
     end
     return out
 end

@@ -25,6 +25,13 @@ local FAILED_COLUMN = "error"
 -- ("Contact ID", "ContactId", "contact-id" and "contact_id" are one name).
 local CANONICAL = { contactid = "contact_id", category = "category", subcategory = "subcategory",
     idempotencykey = "idempotency_key", outcomecode = "outcome_code", error = FAILED_COLUMN }
+-- api = "cxone" (docs/cxone.md): the set-disposition fields, required first.
+local CXONE_REQUIRED = { "skill", "disposition_code" }
+local CXONE_OPTIONAL = { "notes", "callback_number", "callback_time", "commitment_amount" }
+local CXONE_FIELDS = { "contact_id", "skill", "disposition_code", "notes", "callback_number", "callback_time",
+    "commitment_amount" }
+local CXONE_CANONICAL = { skill = "skill", dispositioncode = "disposition_code", notes = "notes",
+    callbacknumber = "callback_number", callbacktime = "callback_time", commitmentamount = "commitment_amount" }
 local UTF8_HINT = ': save the file as "CSV UTF-8", or give --encoding cp1252 (or latin1)'
 
 local function normalize(name)
@@ -74,9 +81,17 @@ local function field_problem(name, v)
 end
 
 -- Checks a task built from a row; returns nil or the reason it is invalid.
-local function task_problem(task, validate)
-    local p = field_problem("contact_id", task.contact_id) or field_problem("category", task.category)
-        or field_problem("subcategory", task.subcategory)
+local function task_problem(task, validate, cxone)
+    local p = field_problem("contact_id", task.contact_id)
+    for _, f in ipairs(cxone and CXONE_REQUIRED or { "category", "subcategory" }) do
+        p = p or field_problem(f, task[f])
+    end
+    if cxone then
+        for _, f in ipairs(CXONE_OPTIONAL) do
+            if task[f] == "" then task[f] = nil end -- an empty cell: the field is not sent
+            if task[f] ~= nil then p = p or field_problem(f, task[f]) end
+        end
+    end
     if p then return p end
     if task.idempotency_key and task.idempotency_key:find("[%c\128-\255]") then
         return "idempotency_key contains a control character or a non-ASCII byte"
@@ -228,7 +243,7 @@ function M.open(path, opts)
     local self = setmetatable({
         fh = fh, path = path, format = fmt, warn = warn,
         validate = opts.validate, defaults = { category = opts.category, subcategory = opts.subcategory },
-        outcome_map = opts.outcome_map,
+        outcome_map = opts.outcome_map, cxone = opts.api == "cxone",
         rows_read = 0, empty_rows = 0,
     }, Input)
     local ok, oerr
@@ -257,6 +272,15 @@ function Input:failed_columns()
 end
 
 local function check_defaults(self, has)
+    if self.cxone then
+        for _, name in ipairs(CXONE_REQUIRED) do
+            if not has[name] then
+                return nil, ("%s is required with --api cxone: give a %s column (%s input)"):format(name, name,
+                    self.format)
+            end
+        end
+        return true
+    end
     -- With an outcome map, a row may carry an outcome_code instead of category/subcategory.
     if self.outcome_map and (has.outcome_code or self.format == "jsonl") then return true end
     for _, name in ipairs({ "category", "subcategory" }) do
@@ -323,7 +347,7 @@ end
 
 -- Maps header columns to task fields: --column names first, then the usual names by alias.
 -- Returns col (field -> index), unknown (names shown), or nil, message.
-local function map_header(header, line, overrides)
+local function map_header(header, line, overrides, extra)
     local by_override = {}
     for field, o in pairs(overrides) do by_override[o.norm] = field end
     local col, unknown = {}, {}
@@ -331,7 +355,7 @@ local function map_header(header, line, overrides)
         local norm = normalize(raw)
         local field = by_override[norm]
         if not field then
-            field = CANONICAL[norm]
+            field = CANONICAL[norm] or (extra and extra[norm])
             if field and overrides[field] then field = nil end -- --column named another column
         end
         if field then
@@ -371,7 +395,7 @@ function Input:open_csv(read, opts)
     if self.unneutralise then
         for i, raw in ipairs(header) do header[i] = csv.unneutralise(raw) end
     end
-    local col, unknown = map_header(header, line, overrides)
+    local col, unknown = map_header(header, line, overrides, self.cxone and CXONE_CANONICAL)
     if not col then return nil, unknown end
     if not col.contact_id then
         local names = {}
@@ -409,7 +433,8 @@ function Input:open_lines(read)
         self.error_index, self.input_width = 4, 3
         self.next = Input.next_ids
     else
-        local ok, err = check_defaults(self, { category = true, subcategory = true })
+        local ok, err = check_defaults(self, { category = true, subcategory = true, skill = true,
+            disposition_code = true }) -- JSON Lines: checked per row
         if not ok then return nil, err end
         self.next = Input.next_jsonl
     end
@@ -434,10 +459,12 @@ function Input:finish(row, task, fields)
         task.category, task.subcategory = m.category, m.subcategory
     end
     task.outcome_code = nil
-    task.category = task.category or self.defaults.category
-    task.subcategory = task.subcategory or self.defaults.subcategory
+    if not self.cxone then
+        task.category = task.category or self.defaults.category
+        task.subcategory = task.subcategory or self.defaults.subcategory
+    end
     row.task, row.fields = task, fields
-    local problem = task_problem(task, self.validate)
+    local problem = task_problem(task, self.validate, self.cxone)
     if problem then
         -- The row's values reach the results file and the terminal: escaped, never raw bytes.
         row.error = printable(problem)
@@ -482,6 +509,7 @@ function Input:next_csv()
             end
             local c = self.col
             local key = c.idempotency_key and fields[c.idempotency_key]
+            if self.cxone then return self:finish(row, self:cxone_task(fields), fields) end
             return self:finish(row, {
                 contact_id = fields[c.contact_id],
                 category = c.category and fields[c.category],
@@ -494,6 +522,15 @@ function Input:next_csv()
             self.first_empty = self.first_empty or line
         end
     end
+end
+
+-- cxone: a CSV record's set-disposition fields.
+function Input:cxone_task(fields)
+    local task = {}
+    for _, f in ipairs(CXONE_FIELDS) do
+        task[f] = self.col[f] and fields[self.col[f]]
+    end
+    return task
 end
 
 -- True when every field is empty (the first is known to be).
@@ -573,7 +610,7 @@ function Input:jsonl_row(text, line)
         return row
     end
     local task, problems = {}, nil
-    for _, name in ipairs(FIELDS) do
+    for _, name in ipairs(self.cxone and CXONE_FIELDS or FIELDS) do
         local v, perr = json_field(name, obj[name])
         task[name] = v
         problems = problems or perr
@@ -584,7 +621,7 @@ function Input:jsonl_row(text, line)
     if not self.jsonl_warned then
         local unknown = {}
         for k in pairs(obj) do
-            if not KNOWN[k] and k ~= FAILED_COLUMN then unknown[#unknown + 1] = tostring(k) end
+            if not KNOWN[k] and k ~= FAILED_COLUMN and not (self.cxone and CXONE_CANONICAL[k:gsub("_", "")]) then unknown[#unknown + 1] = tostring(k) end
         end
         if #unknown > 0 then
             table.sort(unknown)
@@ -593,7 +630,7 @@ function Input:jsonl_row(text, line)
         end
     end
     self:finish(row, task, row.fields)
-    row.fields[2], row.fields[3] = task.category or "", task.subcategory or ""
+    if not self.cxone then row.fields[2], row.fields[3] = task.category or "", task.subcategory or "" end
     if problems then row.error = problems end
     return row
 end

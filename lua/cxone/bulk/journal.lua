@@ -24,6 +24,11 @@ M.VERSION = 1
 -- The identity of an update: rows with the same identity are the same change to the server.
 function M.identity(task)
     if task.idempotency_key then return "k\0" .. task.idempotency_key end
+    if task.disposition_code then -- api = "cxone": the whole set-disposition, optional fields too
+        return "d\0" .. task.contact_id .. "\0" .. task.skill .. "\0" .. task.disposition_code .. "\0"
+            .. (task.notes or "") .. "\0" .. (task.callback_number or "") .. "\0" .. (task.callback_time or "")
+            .. "\0" .. (task.commitment_amount or "")
+    end
     return "o\0" .. task.contact_id .. "\0" .. task.category .. "\0" .. task.subcategory
 end
 
@@ -54,7 +59,7 @@ local function bad_record(rec)
     if type(rec.contact_id) ~= "string" then return "no contact_id" end
     if rec.ok ~= true and rec.ok ~= false then return "no ok field" end
     if rec.ok and rec.given_key == nil then
-        for _, f in ipairs({ "category", "subcategory" }) do
+        for _, f in ipairs(rec.disposition_code and { "skill", "disposition_code" } or { "category", "subcategory" }) do
             if type(rec[f]) ~= "string" then return "a success without " .. f end
         end
     end
@@ -66,7 +71,9 @@ function State:_add(rec, input)
     self.entries = self.entries + 1
     if type(rec.batch_id) == "string" then self.batch_ids[rec.batch_id] = true end
     local task = { contact_id = rec.contact_id, category = rec.category or "", subcategory = rec.subcategory or "",
-        idempotency_key = rec.given_key }
+        idempotency_key = rec.given_key, skill = rec.skill, disposition_code = rec.disposition_code,
+        notes = rec.notes, callback_number = rec.callback_number, callback_time = rec.callback_time,
+        commitment_amount = rec.commitment_amount }
     local id = M.identity(task)
     local line = rec.line
     if not rec.ok and line and not self.pos_line[id] then

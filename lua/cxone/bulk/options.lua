@@ -13,6 +13,8 @@
 local M = {}
 
 M.LIST = {
+    { name = "api", core = true, kind = "string", default = "tutorial", flag = "api", meta = "tutorial|cxone",
+      help = "API profile: the tutorial's contract, or cxone (the real platform, docs/cxone.md)" },
     { name = "base_url", kind = "url", env = "CXONE_BASE_URL", flag = "base-url", meta = "URL",
       help = "API base URL" },
     { name = "token_url", core = true, kind = "url", flag = "token-url", meta = "URL",
@@ -21,6 +23,18 @@ M.LIST = {
       help = "OAuth2 client id" },
     { name = "client_secret", core = true, kind = "nonempty", env = "CXONE_CLIENT_SECRET", secret = true,
       help = "OAuth2 client secret (never printed)" },
+    { name = "access_key_id", core = true, kind = "nonempty", env = "CXONE_ACCESS_KEY_ID",
+      help = "cxone: the API user's access key id (password grant username)" },
+    { name = "access_key_secret", core = true, kind = "nonempty", env = "CXONE_ACCESS_KEY_SECRET", secret = true,
+      help = "cxone: the access key secret (password grant password; never printed)" },
+    { name = "issuer", core = true, kind = "url", default = "https://cxone.niceincontact.com", flag = "issuer",
+      meta = "URL", help = "cxone: OpenID issuer whose discovery documents are read" },
+    { name = "tenant_id", core = true, kind = "nonempty", flag = "tenant-id", meta = "ID",
+      help = "cxone: tenant (default: the id_token's tenantId claim)" },
+    { name = "api_base", core = true, kind = "url", flag = "api-base", meta = "URL",
+      help = "cxone: API host (default: from the tenant's cxone-configuration)" },
+    { name = "api_version", core = true, kind = "nonempty", default = "v33.0", flag = "api-version",
+      meta = "vN.M", help = "cxone: API version in /incontactapi/services/{version}/" },
     { name = "scope", core = true, kind = "string", default = "contact:read contact:update", flag = "scope",
       meta = "SCOPE", help = "OAuth2 scope to request" },
     { name = "basic_auth", core = true, kind = "boolean", default = false,
@@ -67,7 +81,8 @@ M.LIST = {
       help = "GET each contact before its PUT; a 404 skips it" },
     { name = "validate_outcomes", kind = "boolean", default = false, flag = "validate-outcomes",
       help = "fetch the outcome hierarchy once and fail unknown outcomes locally" },
-    { name = "outcome_map", kind = "table", help = "outcome_code -> {category, subcategory}" },
+    { name = "outcome_map", kind = "table",
+      help = "outcome_code -> {category, subcategory} (cxone: {skill, disposition_code})" },
     { name = "deadline", kind = "number", min = 0, above = true, max = 1e9,
       help = "seconds after which nothing new is sent" },
 }

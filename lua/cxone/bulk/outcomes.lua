@@ -91,6 +91,17 @@ function M.check_map(map)
   return true
 end
 
+--- cxone: checks an outcome_map table: code -> {skill=, disposition_code=}.
+function M.check_disposition_map(map)
+  for code, v in pairs(map) do
+    if type(code) ~= "string" then return nil, "outcome_map keys must be strings (outcome codes)" end
+    if type(v) ~= "table" or type(v.skill) ~= "string" or type(v.disposition_code) ~= "string" then
+      return nil, fmt("outcome_map[%q] must be {skill = string, disposition_code = string} with api = \"cxone\"", code)
+    end
+  end
+  return true
+end
+
 --- Reads an outcome map file: a JSON object {"CODE": {"category": .., "subcategory": ..}} or a
 -- CSV with a header naming code (or outcome_code), category and subcategory columns.
 -- Returns the map or nil, message (naming the line or the code).

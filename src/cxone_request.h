@@ -1,0 +1,23 @@
+/* The cxone profile's per-task request pieces (docs/cxone.md): the URLs a contact task and a
+ * skill fetch go to, the read-back decision that guards a resend, and the 403 wording. Pure
+ * functions; the attempt loop (job.c) does the I/O. */
+#ifndef CXB_CXONE_REQUEST_H
+#define CXB_CXONE_REQUEST_H
+#include "disposition.h"
+#include <stddef.h>
+
+/* {api_base}/incontactapi/services/{version}/contacts/{id}/set-disposition (readback = 0) or
+ * .../disposition (readback = 1). malloc'd, NULL on allocation failure. */
+char *cxb_cxone_contact_url(const char *api_base, const char *version, const char *contact_id, int readback);
+
+/* .../skills/{skill}/dispositions: the validate_outcomes fetch of one skill. */
+char *cxb_cxone_skill_url(const char *api_base, const char *version, const char *skill);
+
+/* Compares a read-back answer with the disposition the task's own set-disposition body asks
+ * for (the body is the facade's cxb_disposition_body output). */
+enum cxb_disposition_check cxb_cxone_readback(const char *resp, size_t resp_len, const char *body,
+                                              size_t body_len, char *err, size_t errlen);
+
+/* The whole-batch message for a 403: which permission the API user's role lacks. */
+void cxb_cxone_forbidden(int readback, const char *detail, char *out, size_t outlen);
+#endif
