@@ -254,12 +254,12 @@ describe("cxone-bulk against the mock", function()
         assert.equal(r[4].idempotency_key, r[#rows + 1].idempotency_key)
     end)
 
-    it("exits 2 on wrong credentials and never prints the secret", function()
+    it("exits 3 on wrong credentials and never prints the secret", function()
         local input = C.write(dir .. "/auth.csv", C.csv(C.rows(5)))
         local failed = dir .. "/auth-failed.csv"
         local code, out, err = C.run(args(m, { "--failed", failed, input }),
             { env = { CXONE_CLIENT_SECRET = "Sup3r-S3cret-Value" } })
-        assert.equal(2, code)
+        assert.equal(3, code)
         assert.matches("stopped: ", err)
         assert.is_nil(err:find("Sup3r-S3cret-Value", 1, true))
         assert.is_nil(out:find("Sup3r-S3cret-Value", 1, true))

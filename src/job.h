@@ -26,6 +26,7 @@ typedef struct cxb_config {
     int insecure;
     size_t queue_size;         /* tasks buffered ahead of the workers */
     int preflight;             /* GET the contact before each PUT; 404 -> skipped */
+    int max_unreachable;       /* consecutive attempts with no HTTP answer -> batch fails (0: never) */
 } cxb_config;
 
 /* A task travels to a worker and comes back as its result: one allocation per task. */
@@ -92,6 +93,7 @@ typedef struct cxb_job {
     int fatal;
     char fatal_msg[512];
     char cancel_reason[160];  /* why the owner cancelled (e.g. "deadline of 30 s passed") */
+    int unreachable;          /* consecutive attempts with no HTTP answer (under mu) */
     atomic_int cancel;
     cxb_counters c;
     double started;

@@ -118,6 +118,7 @@ static int core_new_job(lua_State *L)
     c.insecure = cfg_bool(L, 1, "insecure");
     c.queue_size = (size_t)cfg_range(L, 1, "queue_size", 0, 0, CFG_MAX_QUEUE, 1);
     c.preflight = cfg_bool(L, 1, "preflight");
+    c.max_unreachable = (int)cfg_range(L, 1, "max_unreachable", 10, 0, CFG_MAX_RETRIES, 1);
     if (!c.token_url || !c.client_id || !c.client_secret)
         return luaL_error(L, "token_url, client_id and client_secret are required");
 
