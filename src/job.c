@@ -166,9 +166,9 @@ static void job_set_fatal(cxb_job *j, const char *msg)
     atomic_store(&j->cancel, 1);
 }
 
-/* Fail fast when the API cannot be reached: `answered` 0 counts one more attempt that got no
- * HTTP answer (DNS, refused, TLS, timeout, token endpoint down), 1 (any HTTP answer, a token
- * obtained) resets the count. Past cfg.max_unreachable the whole batch fails at once instead of
+/* Fail fast when the API cannot be reached: `answered` 0 counts one more attempt that could not
+ * reach it (DNS, refused, TLS, connect timeout, token endpoint down), 1 (any HTTP answer, a
+ * token obtained) resets the count. Past cfg.max_unreachable the whole batch fails at once instead of
  * every row failing on its own after its retries. */
 static void job_note_reach(cxb_job *j, int answered, int tls, const char *last)
 {
@@ -189,6 +189,20 @@ static int job_tls_error(CURLcode rc)
     return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
            rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
            rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
+/* A transport failure before any connection stood: DNS, refused, TLS, or a timeout while
+ * resolving or connecting (libcurl says "Resolving/Connection timed out" then, and "Operation
+ * timed out" once connected). A reset or a slow answer on an open connection shows the server
+ * is there: it neither counts nor resets. */
+static int job_never_connected(const cxb_http_resp *r)
+{
+    CURLcode rc = r->curl_rc;
+    if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
+        rc == CURLE_COULDNT_CONNECT || job_tls_error(rc))
+        return 1;
+    return rc == CURLE_OPERATION_TIMEDOUT && (strncmp(r->error, "Resolving timed out", 19) == 0 ||
+                                              strncmp(r->error, "Connection timed out", 20) == 0);
 }
 
 /* A transient token failure that means the token endpoint is down (no answer or a 5xx), not
@@ -369,7 +383,8 @@ static job_attempt_kind job_send_once(job_worker *w, cxb_task *t, const char *me
         if (is_put)
             task_may_have_applied(t, 0);
         snprintf(msg, 640, "no response%s: %s", is_put ? " (outcome unknown)" : "", r.error);
-        job_note_reach(j, 0, job_tls_error(r.curl_rc), msg);
+        if (job_never_connected(&r))
+            job_note_reach(j, 0, job_tls_error(r.curl_rc), msg);
         return ATT_RETRY;
     }
     job_note_reach(j, 1, 0, NULL);

@@ -40,7 +40,7 @@ M.LIST = {
       meta = "local:RATE", help = "when Redis is unreachable, a local limit at RATE instead of waiting" },
     { name = "max_unreachable", core = true, kind = "integer", default = 10, min = 0, max = 1000000,
       flag = "max-unreachable", meta = "N",
-      help = "stop the batch after N consecutive attempts got no answer (DNS, refused, TLS; 0: never)" },
+      help = "stop after N consecutive attempts could not connect (DNS, refused, TLS; 0: never)" },
     { name = "max_retries", core = true, kind = "integer", default = 3, min = 0, max = 100,
       flag = "max-retries", meta = "N", help = "retries per task on 429, 5xx and network errors" },
     { name = "backoff_base", core = true, kind = "number", default = 2, min = 0, max = 3600,
