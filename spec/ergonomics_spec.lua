@@ -243,6 +243,7 @@ describe("nil, err API", function()
 
   it("try_batch_update: auth, callback and success", function()
     local m = Mock.start { "--rate", "0" }
+    finally(function() m:stop() end) -- also when an assertion fails
     local s, err = bulk.try_batch_update(tasks(3), opts { base_url = m.url, client_secret = "wrong" })
     assert.is_nil(s)
     assert.equal("auth", err.kind)
@@ -252,7 +253,6 @@ describe("nil, err API", function()
     assert.equal("callback", err.kind)
     assert.equal("boom", err.message)
     s = assert(bulk.try_batch_update(tasks(3), opts { base_url = m.url }))
-    m:stop()
     assert.equal(3, s.succeeded)
   end)
 
