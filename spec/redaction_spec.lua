@@ -176,13 +176,13 @@ describe("cut-off echoes in the CLI's files and output", function()
     end)
   end
 
-  it("echoed secret at the token endpoint: exit 2, a message without it", function()
+  it("echoed secret at the token endpoint: exit 3, a message without it", function()
     local srv = HS.start { mode = "echo-secret", pad = 100 }
     local input = C.write(dir .. "/in2.csv", C.csv(C.rows(2)))
     local code, out, err = C.run({ "--input", input, "--output", dir .. "/s.jsonl", "--journal",
       dir .. "/s.journal", "--base-url", srv.url }, { env = ENV })
     srv:stop()
-    assert.are.equal(2, code)
+    assert.are.equal(3, code)
     assert.matches("authentication failed", err)
     assert_no_runs(outputs(out, err, { "s.jsonl", "s.journal" }))
   end)

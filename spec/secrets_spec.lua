@@ -275,13 +275,13 @@ describe("secrets in the CLI's outputs", function()
     end
   end)
 
-  it("a bad secret at the mock: exit 2 and a message without the secret", function()
+  it("a bad secret at the mock: exit 3 and a message without the secret", function()
     local m = HS.mock { "--any-contact", "--rate", "0", "--client-id", CLIENT_ID,
                         "--client-secret", "the-right-one" }
     local code, out, err = C.run({ "--input", rows_file(3), "--output", dir .. "/bad.jsonl",
       "--journal", dir .. "/bad.journal", "--base-url", m.url }, { env = ENV })
     HS.stop(m)
-    assert.are.equal(2, code)
+    assert.are.equal(3, code)
     assert.matches("authentication failed", err)
     assert_clean(outputs(code, out, err, { "bad.jsonl", "bad.journal" }))
   end)

@@ -167,6 +167,53 @@ static void job_set_fatal(cxb_job *j, const char *msg)
     atomic_store(&j->cancel, 1);
 }
 
+/* Fail fast when the API cannot be reached: `answered` 0 counts one more attempt that could not
+ * reach it (DNS, refused, TLS, connect timeout, token endpoint down), 1 (any HTTP answer, a
+ * token obtained) resets the count. Past cfg.max_unreachable the whole batch fails at once instead of
+ * every row failing on its own after its retries. */
+static void job_note_reach(cxb_job *j, int answered, int tls, const char *last)
+{
+    int max = j->cfg.max_unreachable, n;
+    pthread_mutex_lock(&j->mu);
+    n = j->unreachable = answered ? 0 : j->unreachable + 1;
+    pthread_mutex_unlock(&j->mu);
+    if (answered || max <= 0 || n < max)
+        return;
+    char msg[512];
+    snprintf(msg, sizeof msg, "could not reach the API%s: %d consecutive attempts got no answer "
+             "(option 'max_unreachable' = %d); last: %.300s", tls ? " (TLS failure)" : "", n, max, last);
+    job_set_fatal(j, msg);
+}
+
+static int job_tls_error(CURLcode rc)
+{
+    return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
+           rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
+           rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
+/* A transport failure before any connection stood: DNS, refused, TLS, or a timeout while
+ * resolving or connecting (libcurl says "Resolving/Connection timed out" then, and "Operation
+ * timed out" once connected). A reset or a slow answer on an open connection shows the server
+ * is there: it neither counts nor resets. */
+static int job_never_connected(const cxb_http_resp *r)
+{
+    CURLcode rc = r->curl_rc;
+    if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
+        rc == CURLE_COULDNT_CONNECT || job_tls_error(rc))
+        return 1;
+    return rc == CURLE_OPERATION_TIMEDOUT && (strncmp(r->error, "Resolving timed out", 19) == 0 ||
+                                              strncmp(r->error, "Connection timed out", 20) == 0);
+}
+
+/* A transient token failure that means the token endpoint is down (no answer or a 5xx), not
+ * throttled: auth.c phrases those two cases so. */
+static int job_token_down(const char *msg)
+{
+    return strncmp(msg, "token request failed", 20) == 0 ||
+           strncmp(msg, "token endpoint answered HTTP 5", 30) == 0;
+}
+
 /* The limiter's notes become events (a pause another process set, a reset state, an
  * unreachable store); a limiter that gives up fails the batch. */
 static void job_limiter_note(void *arg, const cxb_limiter_note *n)
@@ -359,8 +406,11 @@ static job_attempt_kind job_send(job_worker *w, cxb_task *t, const job_req *q, c
         if (is_put)
             task_may_have_applied(t, 0);
         snprintf(msg, 640, "no response%s: %s", is_put ? " (outcome unknown)" : "", r.error);
+        if (job_never_connected(&r))
+            job_note_reach(j, 0, job_tls_error(r.curl_rc), msg);
         return ATT_RETRY;
     }
+    job_note_reach(j, 1, 0, NULL);
     *status = t->status = r.status;
     if (r.status >= 200 && r.status < 300) {
         t->replayed = r.replayed;
@@ -502,8 +552,10 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
         }
         cxb_auth_result ar;
         cxb_auth_status as = cxb_auth_get(&j->auth, &w->http, j->lim, &j->cancel, w->token, &ar);
-        if (ar.fetched)
+        if (ar.fetched) {
             job_event(j, CXB_EV_TOKEN, NULL, 0, 200, 0, NULL);
+            job_note_reach(j, 1, 0, NULL);
+        }
         if (as == CXB_AUTH_FATAL)
             job_set_fatal(j, ar.msg);
         if (as == CXB_AUTH_CANCELLED || as == CXB_AUTH_FATAL) {
@@ -514,6 +566,8 @@ static int job_request(job_worker *w, cxb_task *t, const char *method)
         if (as == CXB_AUTH_TRANSIENT) {
             snprintf(msg, sizeof msg, "%s", ar.msg);
             retry_after = ar.retry_after;
+            if (job_token_down(ar.msg)) /* libcurl names a failed handshake "SSL ..." */
+                job_note_reach(j, 0, strstr(ar.msg, "SSL") || strstr(ar.msg, "TLS"), ar.msg);
         } else if (j->cfg.cxone) {
             k = job_cxone_attempt(w, t, msg, &status, &retry_after);
         } else {

@@ -30,6 +30,7 @@ typedef struct cxb_config {
      * read-back before any resend of a POST whose outcome is unknown. */
     int cxone;
     const char *access_key_id, *access_key_secret, *issuer, *tenant_id, *api_base, *api_version;
+    int max_unreachable;       /* consecutive attempts with no HTTP answer -> batch fails (0: never) */
 } cxb_config;
 
 /* A task travels to a worker and comes back as its result: one allocation per task. */
@@ -97,6 +98,7 @@ typedef struct cxb_job {
     int fatal;
     char fatal_msg[512];
     char cancel_reason[160];  /* why the owner cancelled (e.g. "deadline of 30 s passed") */
+    int unreachable;          /* consecutive attempts with no HTTP answer (under mu) */
     atomic_int cancel;
     cxb_counters c;
     double started;

@@ -120,6 +120,7 @@ static int core_new_job(lua_State *L)
     c.insecure = cfg_bool(L, 1, "insecure");
     c.queue_size = (size_t)cfg_range(L, 1, "queue_size", 0, 0, CFG_MAX_QUEUE, 1);
     c.preflight = cfg_bool(L, 1, "preflight");
+    c.max_unreachable = (int)cfg_range(L, 1, "max_unreachable", 10, 0, CFG_MAX_RETRIES, 1);
     const char *api = cfg_string(L, 1, "api", "tutorial");
     c.cxone = strcmp(api, "cxone") == 0;
     if (!c.cxone && strcmp(api, "tutorial") != 0)

@@ -286,6 +286,14 @@ function M.start_job()
   end
   local tasks, batch_id = read_batch()
   if not tasks then return reply(400, { error = batch_id }) end
+  -- The journal must be writable by this worker (its user, not the one that started nginx)
+  -- before the job is accepted: a 202 followed by a failed job loses the caller's request.
+  local probe, perr = io.open(journal_path(id), "a")
+  if not probe then
+    return reply(500, { error = "cannot write the journal: " .. tostring(perr)
+      .. " (nginx workers write journal_dir as the user in the `user` directive, nobody by default)" })
+  end
+  probe:close()
   local st = { id = id, state = "queued", total = #tasks, done = 0, worker_pid = ngx.worker.pid() }
   local added, err = status_dict():add(id, cjson.encode(st))
   if not added then

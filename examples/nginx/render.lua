@@ -20,7 +20,7 @@ R.DEFAULTS = {
   WORKERS = "1",
   LOG_LEVEL = "info",
   PORT = "8088",
-  BASE_URL = "https://platform.devtest.niceincontact.com",
+  -- BASE_URL has no default: credentials go only to an API the operator named.
   RATE = "45",                          -- requests/s for each batch (or the shared bucket)
   BURST = "20",
   ENGINE_WORKERS = "8",                 -- engine threads per batch

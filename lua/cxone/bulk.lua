@@ -10,7 +10,6 @@ local options = require "cxone.bulk.options"
 local M = {
   _VERSION = "0.1.0",
   sys = core.sys,
-  DEFAULT_BASE_URL = "https://platform.devtest.niceincontact.com",
   MAX_ID_BYTES = 256,
 }
 
@@ -63,6 +62,17 @@ local function shown(name, v)
   return got
 end
 
+-- The one place the target is required. There is no default base URL: credentials go only to
+-- a host the caller named (opts.base_url or $CXONE_BASE_URL). A profile that finds its base
+-- through discovery is exempted here and nowhere else.
+local function require_target(o)
+  if o.base_url then o.base_url = o.base_url:gsub("/+$", "") end
+  if not o.base_url or o.base_url == "" then
+    opt_error("option 'base_url' is required (or $CXONE_BASE_URL): there is no default, so "
+      .. "credentials never go to a host you did not name")
+  end
+end
+
 -- The cxone profile's URLs (the token endpoint and API host are discovered unless given).
 local function resolve_cxone(o)
   check_url("issuer", o.issuer, o.allow_http)
@@ -98,13 +108,12 @@ local function resolve_opts(opts)
     end
     if o[name] == nil then o[name] = decl.default end
   end
-  o.base_url = (o.base_url or M.DEFAULT_BASE_URL):gsub("/+$", "")
-  if o.base_url == "" then o.base_url = M.DEFAULT_BASE_URL end
   if o.api == "cxone" then
     resolve_cxone(o)
   elseif o.api ~= "tutorial" then
     opt_error(fmt("option 'api' must be \"tutorial\" or \"cxone\" (got %q)", o.api))
   else
+    require_target(o)
     o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
     check_url("base_url", o.base_url, o.allow_http)
     check_url("token_url", o.token_url, o.allow_http)
@@ -322,7 +331,7 @@ local function new_job(o, iter, is_array)
   end
   local self = setmetatable({
     _o = o, _iter = iter, _is_array = is_array, _n = 0, _returned = 0, _input = "open", _gate = "open",
-    _started = monotime(), _prefix = o.base_url .. "/api/v2/contacts/",
+    _started = monotime(), _prefix = o.base_url and (o.base_url .. "/api/v2/contacts/"),
   }, Job)
   if o.deadline then self._deadline_at = self._started + o.deadline end
   self._c = core.new_job(core_config(o))
@@ -660,6 +669,61 @@ end
 Job.__close = Job.close
 function Job:__tostring() return "cxone.bulk.job: " .. tostring(self._c or "closed") end
 
+---------------------------------------------------------------------------------------------
+-- Errors callers can branch on
+---------------------------------------------------------------------------------------------
+
+-- Message patterns -> stable kind, first match wins. The messages are this module's and the C
+-- core's own; spec/try_api_spec.lua holds one example of each.
+local KINDS = {
+  { "^could not reach the API %(TLS", "tls" },
+  { "^could not reach", "network" },
+  { "TLS certificate verification failed", "tls" },
+  { "^authentication failed", "auth" },
+  { "^the token lacks", "auth" },
+  { "^token ", "auth" },
+  { "^could not fetch the outcome hierarchy.*no response", "network" },
+  { "^could not fetch the outcome hierarchy", "api" },
+  { "[Rr]edis", "limiter" },
+  { "shared_limit", "limiter" },
+  { "^task iterator failed", "input" },
+  { "^tasks must be", "input" },
+  { "option '", "options" },
+  { "^unknown option", "options" },
+  { "^opts must be", "options" },
+  { "is required %(opts%.", "options" },
+}
+
+--- The stable kind of an error message raised or reported by this module: "options", "input",
+-- "auth", "network", "tls", "limiter", "api" (the API answered, but not usably), "callback"
+-- (only from try_*: on_result/on_event raised) or "other".
+function M.error_kind(msg)
+  msg = tostring(msg):gsub("^cxone%.bulk: ", ""):gsub("^batch aborted: ", "")
+  for _, k in ipairs(KINDS) do
+    if msg:find(k[1]) then return k[2] end
+  end
+  return "other"
+end
+
+local Error = {}
+Error.__index = Error
+Error.__tostring = function(e) return e.message end
+
+-- err: {kind=, message=} (tostring(err) is the message), built from a raised value.
+local function new_error(raised, kind)
+  local message = tostring(raised):gsub("^cxone%.bulk: ", "")
+  return setmetatable({ kind = kind or M.error_kind(message), message = message }, Error)
+end
+
+-- Runs f(...) and returns its results, or nil, err for what it raised (kind from the message).
+local function pack(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
+local function try(kind, f, ...)
+  local res = pack(pcall(f, ...))
+  if not res[1] then return nil, new_error(res[2], kind) end
+  return unpack(res, 2, res.n)
+end
+
 --- Runs a whole batch and returns its summary. Raises only for whole-batch problems (bad opts,
 -- credentials, scope) or when a callback or the task iterator raises; the job is then cancelled
 -- and its threads joined before the error reaches the caller.
@@ -673,6 +737,41 @@ function M.batch_update(tasks, opts)
   if not ok then error(err, 0) end
   if summary.error then error("cxone.bulk: " .. summary.error, 0) end
   summary.error = nil
+  return summary
+end
+
+--- Like start(), but returns nil, err instead of raising: err.kind ("options", "input", ...),
+-- err.message, tostring(err) == err.message.
+function M.try_start(tasks, opts)
+  return try(nil, M.start, tasks, opts)
+end
+
+--- Like open(), but returns nil, err instead of raising.
+function M.try_open(opts)
+  return try(nil, M.open, opts)
+end
+
+--- Like batch_update(), but returns nil, err instead of raising. For a whole-batch error
+-- (auth, network, tls, limiter) err.summary holds the counters so far; a raising on_result or
+-- on_event gives kind "callback".
+function M.try_batch_update(tasks, opts)
+  local job, err = M.try_start(tasks, opts)
+  if not job then return nil, err end
+  local ok, raised = pcall(function()
+    while not job:done() do job:poll(1) end
+  end)
+  local summary = job:summary()
+  job:close()
+  if not ok then
+    local kind = tostring(raised):find("^cxone%.bulk: task iterator failed") and "input" or "callback"
+    err = new_error(raised, kind)
+  elseif summary.error then
+    err = new_error(summary.error)
+  end
+  if err then
+    err.summary = summary
+    return nil, err
+  end
   return summary
 end
 

@@ -13,6 +13,7 @@ local CLI_OPTIONS = {
     { name = "output", short = "o", kind = "string", meta = "FILE" },
     { name = "failed", kind = "string", meta = "FILE" },
     { name = "journal", kind = "string", meta = "FILE" },
+    { name = "summary-json", kind = "string", meta = "FILE" },
     { name = "journal-mismatch", kind = "string", meta = "refuse|ignore",
       choices = { refuse = true, ignore = true } },
     { name = "format", kind = "string", meta = "csv|jsonl|ids", choices = { csv = true, jsonl = true, ids = true } },
@@ -195,6 +196,8 @@ Output:
       --journal-mismatch refuse|ignore
                           a journal written for another batch id, base URL or client stops the
                           run (refuse, the default) unless ignore
+      --summary-json FILE the summary as one JSON object (counts, by_status, elapsed, rate,
+                          target, exit_code) for scripts and CI
   -q, --quiet             no progress and no summary (errors are still printed)
       --dry-run           validate and print what would be sent; no request at all
 
@@ -210,8 +213,10 @@ Outcome codes:
 Credentials come only from the environment: CXONE_CLIENT_ID and CXONE_CLIENT_SECRET.
 
 Exit status: 0 every row succeeded (or was skipped), 1 some rows failed or were invalid,
-2 usage, input or authentication error, 4 an output (results, failed file, journal) could not
-be written, 130 interrupted (SIGINT/SIGTERM).
+2 usage or input error, 3 the API could not be reached or would not authenticate (DNS,
+refused, TLS, token endpoint down or refusing the credentials; see --max-unreachable),
+4 an output (results, failed file, journal, summary) could not be written, 130 interrupted
+(SIGINT/SIGTERM).
 
 Examples:
   cxone-bulk --input outcomes.csv --output results.jsonl --failed failed.csv --journal run.journal

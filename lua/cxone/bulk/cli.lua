@@ -14,10 +14,16 @@ local progress_mod = require "cxone.bulk.progress"
 local summary_mod = require "cxone.bulk.summary"
 local feeder_mod = require "cxone.bulk.feeder"
 local paths_mod = require "cxone.bulk.paths"
+local options = require "cxone.bulk.options"
+local printable = require("cxone.bulk.text").printable
+local cjson = require "cjson"
 
 local M = {}
 
 M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_OUTPUT, M.EXIT_INTERRUPTED = 0, 1, 2, 4, 130
+-- The API could not be reached or would not authenticate us (error kinds network, tls, auth).
+M.EXIT_UNREACHABLE = 3
+local UNREACHABLE_KINDS = { network = true, tls = true, auth = true }
 -- Invalid rows echoed on stderr as they are read; the rest are only in the outputs.
 M.SHOW_INVALID = 10
 -- After an interrupt, in-flight requests get this long beyond --timeout to finish.
@@ -36,14 +42,31 @@ end
 local Run = {}
 Run.__index = Run
 
+-- The flag of an engine option, or nil when the command has none for it.
+local function flag_of(name)
+    local d = options.BY_NAME[name]
+    return d and d.flag and ("--" .. d.flag) or nil
+end
+
 -- An engine message as the operator should read it: no module prefix, and the batch_update
--- option names it mentions spelled as this command's flags (base_url -> --base-url).
+-- option names it mentions spelled as this command's flags ("option 'base_url'" -> --base-url,
+-- "set allow_http = true" -> pass --allow-http, "give ca_file = \"X\"" -> pass --ca-file X).
+-- Names without a flag are left as they are.
 local function strip_label(err)
     local msg = tostring(err):gsub("^cxone%.bulk: ", ""):gsub("^task: ", "")
-    msg = msg:gsub("option '([%w_]+)'", function(name) return "--" .. name:gsub("_", "-") end)
-    msg = msg:gsub("set allow_http = true", "pass --allow-http")
+    msg = msg:gsub("option '([%w_]+)'", function(name) return flag_of(name) end)
+    msg = msg:gsub("set ([%w_]+) = true", function(name)
+        local f = flag_of(name)
+        return f and ("pass " .. f) or nil
+    end)
+    msg = msg:gsub('give ([%w_]+) = "([^"]*)"', function(name, v)
+        local f = flag_of(name)
+        return f and ("pass " .. f .. " " .. v) or nil
+    end)
+    msg = msg:gsub("%f[%w_](%l+_[%w_]+)%f[^%w_]", function(name) return flag_of(name) end)
     return msg
 end
+M.strip_label = strip_label
 
 -- Opens a file for writing ("-" is stdout). Returns handle or nil, message.
 local function open_out(path, what)
@@ -184,6 +207,7 @@ function Run:check_paths()
         { flag = "--output", path = out_path },
         { flag = "--failed", path = opts.failed },
         { flag = "--journal", path = opts.journal, keeps = true },
+        { flag = "--summary-json", path = opts["summary-json"] },
     })
 end
 
@@ -253,6 +277,12 @@ function Run:open_outputs()
         if not fh then return nil, err end
         self.failed_fh = fh
     end
+    if opts["summary-json"] then
+        -- Opened now, so that an unwritable path refuses the run before anything is sent.
+        local fh, err = open_out(opts["summary-json"], "summary")
+        if not fh then return nil, err end
+        self.summary_fh = fh
+    end
     local header, error_index, width = self.inp:failed_columns()
     local ok, failed = pcall(output.failed, self.failed_fh, header, error_index, width, opts.failed)
     if not ok then return nil, failed end
@@ -260,12 +290,22 @@ function Run:open_outputs()
     return true
 end
 
+-- "https://host (client id)" as printed: what the run talks to, escaped for the terminal.
+function Run:target_text()
+    local t = self.target
+    return ("%s (client %s)"):format(printable(t.base_url), t.client_id and printable(t.client_id) or "not set")
+end
+
 function Run:start_display()
     local opts = self.opts
     self.tally = summary_mod.new()
     self.engine_sum = {}
     local tty = self.sys.isatty(io.stderr)
-    self.progress = progress_mod.new({ out = io.stderr, tty = tty, quiet = opts.quiet,
+    -- Results lines on the same terminal as the bar would be cut into by its redraws: there the
+    -- lines themselves show the progress, and the bar stays off (the summary is still printed).
+    local lines_on_tty = tty and self.results_fh == io.stdout and self.sys.isatty(io.stdout)
+    if not opts.quiet then stderr("target: %s", self:target_text()) end
+    self.progress = progress_mod.new({ out = io.stderr, tty = tty, quiet = opts.quiet or lines_on_tty,
         now = self.sys.monotime, total = self.total,
         width = (tty and not opts.quiet) and progress_mod.terminal_width() or 80 })
     return true
@@ -343,7 +383,7 @@ function Run:finish(row, r)
         self:write_out("failed", function() self.failed:write(row.fields or {}, r.error) end)
     end
     self.tally:add({ ok = r.ok, skipped = r.skip, invalid = r.invalid, cancelled = r.cancelled,
-        status = r.status, error = r.error, line = row.line, contact_id = out.contact_id,
+        status = r.status, error = r.error and strip_label(r.error), line = row.line, contact_id = out.contact_id,
         replayed = r.replayed })
 end
 
@@ -532,6 +572,7 @@ function Run:send()
             local fatal = job:error()
             if fatal and not self.fatal then
                 self.fatal = strip_label(fatal)
+                self.fatal_kind = self.bulk.error_kind(fatal)
                 self:stop_intake()
             end
             if job:done() or self:wind_down() then break end
@@ -571,6 +612,22 @@ function Run:cleanup()
     if self.tmp then os.remove(self.tmp) end
 end
 
+-- --summary-json: the summary and the exit code, for scripts and CI. Returns true or nil, message.
+function Run:write_summary_json(elapsed, status)
+    local fh = self.summary_fh
+    self.summary_fh = nil
+    local t = self.tally:to_table(not self.opts["dry-run"] and self.engine_sum or nil, elapsed, {
+        dry_run = self.opts["dry-run"], interrupted = self.interrupted, exit_code = status,
+        target = { base_url = self.target.base_url, client_id = self.target.client_id },
+        error = self.fatal or self.write_error, error_kind = self.fatal and (self.fatal_kind or "other") or nil,
+    })
+    -- lua-cjson escapes every "/" (valid, but noisy in URLs): each "\\/" is an escaped slash.
+    local ok, err = fh:write((cjson.encode(t):gsub("\\/", "/")), "\n")
+    if ok then ok, err = fh:close() else fh:close() end
+    if not ok then return nil, ("cannot write the summary file %s: %s"):format(self.opts["summary-json"], err) end
+    return true
+end
+
 function Run:report(elapsed)
     local opts = self.opts
     if not opts.quiet then
@@ -579,10 +636,25 @@ function Run:report(elapsed)
             unwritten = "(results were not written: stdout is a terminal; use --output FILE or --output -)"
         end
         io.stderr:write(self.tally:render(not opts["dry-run"] and self.engine_sum or nil, elapsed,
-            { dry_run = opts["dry-run"], interrupted = self.interrupted, unwritten = unwritten }))
+            { dry_run = opts["dry-run"], interrupted = self.interrupted, unwritten = unwritten,
+              target = self:target_text() }))
     end
+    local status = self:exit_status()
+    if self.summary_fh then
+        local ok, err = self:write_summary_json(elapsed, status)
+        if not ok then
+            stderr("%s", err)
+            if status == M.EXIT_OK or status == M.EXIT_FAILED then status = M.EXIT_OUTPUT end
+        end
+    end
+    return status
+end
+
+-- The exit status of a run that started, printing why it stopped early.
+function Run:exit_status()
     if self.fatal then
         stderr("stopped: %s", self.fatal)
+        if UNREACHABLE_KINDS[self.fatal_kind] then return M.EXIT_UNREACHABLE end
         return M.EXIT_USAGE
     end
     if self.write_error then
@@ -599,6 +671,12 @@ function Run:execute()
     local ok, err = self:prepare()
     if not ok then
         self:cleanup()
+        if self.summary_fh then
+            -- The run never started: no summary file rather than an empty one.
+            self.summary_fh:close()
+            self.summary_fh = nil
+            os.remove(self.opts["summary-json"])
+        end
         stderr("%s", err)
         if self.interrupted then return M.EXIT_INTERRUPTED end
         if self.write_error then return M.EXIT_OUTPUT end

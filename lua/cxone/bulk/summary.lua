@@ -10,7 +10,7 @@ Tally.__index = Tally
 function M.new()
     return setmetatable({
         done = 0, ok = 0, failed = 0, invalid = 0, cancelled = 0, skipped = 0, replayed = 0,
-        retries = 0, groups = {}, group_order = {},
+        retries = 0, groups = {}, group_order = {}, ok_status = {},
     }, Tally)
 end
 
@@ -31,6 +31,8 @@ function Tally:add(r)
     end
     if r.ok then
         self.ok = self.ok + 1
+        local key = (r.status and r.status > 0) and tostring(r.status) or "ok"
+        self.ok_status[key] = (self.ok_status[key] or 0) + 1
         if r.replayed then self.replayed = self.replayed + 1 end
         return
     end
@@ -56,8 +58,34 @@ function Tally:not_ok()
     return self.failed + self.invalid + self.cancelled
 end
 
+-- The summary as a table for --summary-json: row counts, rows by final status (HTTP status,
+-- "ok" for a dry run's rows, "invalid", "cancelled", "no response", "skipped"), the engine's
+-- request counters, elapsed seconds, rate. extra: {target=, exit_code=, dry_run=, interrupted=,
+-- error=, error_kind=}.
+function Tally:to_table(engine, elapsed, extra)
+    local by_status = {}
+    for k, n in pairs(self.ok_status) do by_status[k] = n end
+    for k, g in pairs(self.groups) do by_status[k] = (by_status[k] or 0) + g.count end
+    if self.skipped > 0 then by_status.skipped = self.skipped end
+    local t = {
+        rows = self.done, succeeded = self.ok, failed = self.failed, invalid = self.invalid,
+        skipped = self.skipped, cancelled = self.cancelled, replayed = self.replayed,
+        by_status = by_status, elapsed = elapsed,
+        rate = (not extra.dry_run and elapsed > 0) and (self.ok + self.failed) / elapsed or 0,
+        dry_run = extra.dry_run and true or false, interrupted = extra.interrupted and true or false,
+        target = extra.target, exit_code = extra.exit_code, error = extra.error,
+        error_kind = extra.error_kind,
+    }
+    if engine then
+        t.requests, t.retries = engine.requests or 0, math.max(self.retries, engine.retried or 0)
+        t.http_429, t.http_5xx = engine.http_429 or 0, engine.http_5xx or 0
+        t.transport_errors = engine.transport_errors or 0
+    end
+    return t
+end
+
 -- The summary text. engine: the job's summary table (may be nil for a dry run); elapsed: seconds;
--- extra: {interrupted=bool, dry_run=bool, unwritten=string|nil}.
+-- extra: {interrupted=bool, dry_run=bool, unwritten=string|nil, target=string|nil}.
 function Tally:render(engine, elapsed, extra)
     extra = extra or {}
     local out = {}
@@ -65,6 +93,7 @@ function Tally:render(engine, elapsed, extra)
     local title = extra.dry_run and "dry run" or (extra.interrupted and "interrupted" or "done")
     local sent = self.ok + self.failed
     add("cxone-bulk %s: %d rows in %.1f s", title, self.done, elapsed)
+    if extra.target then add("  target     %s", extra.target) end
     if extra.dry_run then
         add("  would send %9d", self.ok)
     else
