@@ -74,7 +74,7 @@ function Rep.rows(res)
     add(string.format("4. CLI peak RSS, %s rows", thousands(m.big.rows)), mb(m.big.max_rss_kb),
       string.format("≤ 64 MB, ≤ 1.10× the %s-row run", thousands(m.small.rows)),
       m.big.max_rss_kb <= 64 * 1024 and m.growth <= 1.10)
-    add(string.format("4. CLI rows/s, %s rows (rate unlimited)", thousands(m.big.rows)), thousands(m.big.rows_per_second))
+    add(string.format("4. CLI rows/s, %s rows (--rate 100000)", thousands(m.big.rows)), thousands(m.big.rows_per_second))
   end
   local c = res.cpu
   if c then
