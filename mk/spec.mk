@@ -10,9 +10,10 @@ SPEC_LUAS   ?= lua5.4
 spec: module mock-bin
 	@sh .ci/run-specs "$(LUA)" "$(BUILD)" $(SPEC_FILES)
 
-# The README's test command: packages, build, C unit tests, every spec on Lua 5.4, and the
+# The README's test command: packages, lint, build, C unit tests, every spec on Lua 5.4, and the
 # smoke spec on 5.2/5.3. The whole suite on 5.1 and LuaJIT is `make matrix-test` (CI runs it).
 test: deps
+	$(MAKE) lint
 	$(MAKE) all
 	$(MAKE) ctest
 	@for l in $(SPEC_LUAS); do $(MAKE) LUA=$$l module spec || exit 1; done

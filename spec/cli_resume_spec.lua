@@ -53,7 +53,7 @@ describe("cxone-bulk resume", function()
         local before = m:stats()
         assert.equal(300, before.total_mutations)
         local out = dir .. "/r2.jsonl"
-        local err
+        local _, err
         code, _, err = C.run(args(m, { "--journal", journal, "-o", out, input }))
         assert.equal(1, code) -- the 404 row is tried again and fails again
         assert.matches("300 updates recorded as applied", err)

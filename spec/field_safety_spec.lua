@@ -247,7 +247,7 @@ describe("cxone-bulk output paths", function()
         local cmd = ("env CXONE_CLIENT_ID=demo-client CXONE_CLIENT_SECRET=demo-secret %s bin/cxone-bulk "
             .. "--base-url %s %s >> %s 2> %s"):format(C.LUA, C.quote(m.url), C.quote(input), C.quote(input),
             C.quote(dir .. "/err"))
-        local ok, how, code = os.execute(cmd)
+        local ok, _, code = os.execute(cmd)
         if type(ok) == "number" then code = ok / 256 end
         assert.equal(2, code)
         assert.matches("stdout %(results%) is the same file as the input", C.read(dir .. "/err"))
@@ -319,7 +319,7 @@ describe("cxone-bulk signals, pipes and write errors", function()
         local cmd = ("bash -c %s"):format(C.quote(("env CXONE_CLIENT_ID=demo-client CXONE_CLIENT_SECRET=demo-secret "
             .. "%s bin/cxone-bulk %s 2> %s | head -c 1 > /dev/null; exit ${PIPESTATUS[0]}"):format(
             C.LUA, table.concat(quoted, " "), C.quote(errf))))
-        local ok, how, code = os.execute(cmd)
+        local ok, _, code = os.execute(cmd)
         if type(ok) == "number" then code = ok / 256 end
         local err = C.read(errf) or ""
         assert.are_not.equal(141, code, err)

@@ -243,9 +243,10 @@ end)
 describe("cxone-mock bearer tokens", function()
     it("refuse missing, unknown, expired and revoked tokens with 401", function()
         local m = Mock.start { "--expires-in", "1" }
-        local st, body, h = get(m, nil, "/api/v2/contacts/contact-000001")
+        local st, _, h = get(m, nil, "/api/v2/contacts/contact-000001")
         assert.equal(401, st)
         assert.matches("^Bearer", h["www-authenticate"])
+        local body
         st, body = get(m, "not-a-token", "/api/v2/contacts/contact-000001")
         assert.equal(401, st)
         assert.matches("unknown", body.message)
@@ -644,7 +645,7 @@ describe("cxone-mock faults", function()
     it("error_rate 0.5 hits roughly half of the requests", function()
         m:config { error_rate = 0.5, error_statuses = { 500, 503 } }
         local bad = 0
-        for i = 1, 40 do
+        for _ = 1, 40 do
             local st = get(m, tok, "/api/v2/contacts/contact-000001")
             assert.truthy(st == 200 or st == 500 or st == 503, tostring(st))
             if st ~= 200 then bad = bad + 1 end

@@ -66,8 +66,38 @@ describe("job:poll with huge waits", function()
   end)
 end)
 
+-- A complete core config the way bulk.lua builds it: every core option's declared default.
+local function core_defaults()
+  local o = { token_url = "http://127.0.0.1:9/oauth2/token", client_id = "c", client_secret = "s" }
+  for _, decl in ipairs(require("cxone.bulk.options").LIST) do
+    if decl.core and decl.default ~= nil then o[decl.name] = decl.default end
+  end
+  return o
+end
+
+describe("core.new_job holds no defaults of its own", function()
+  local required = {}
+  for k in pairs(core_defaults()) do required[#required + 1] = k end
+  table.sort(required)
+  for _, name in ipairs(required) do
+    it("refuses a config without '" .. name .. "'", function()
+      local o = core_defaults()
+      o[name] = nil
+      local ok, err = pcall(core.new_job, o)
+      if ok then err:close() end
+      assert.is_false(ok, name .. " was filled in by the core")
+      assert.matches("option '" .. name .. "'", tostring(err), 1, true)
+    end)
+  end
+
+  it("accepts the absence of the options that have no default (queue_size, ca_file, shared_limit)", function()
+    local job = core.new_job(core_defaults())
+    job:close()
+  end)
+end)
+
 describe("core.new_job refuses numbers it cannot represent", function()
-  local base = { token_url = "http://127.0.0.1:9/oauth2/token", client_id = "c", client_secret = "s" }
+  local base = core_defaults()
   local function with(k, v)
     local o = {}
     for key, val in pairs(base) do o[key] = val end
@@ -81,7 +111,7 @@ describe("core.new_job refuses numbers it cannot represent", function()
     { "connect_timeout", -0.5 }, { "connect_timeout", math.huge },
     { "rate", 0 / 0 }, { "rate", -1 }, { "rate", math.huge }, { "burst", 0 / 0 },
     { "backoff_base", -1 }, { "backoff_max", math.huge }, { "pause_threshold", 0 / 0 },
-    { "queue_size", -1 }, { "queue_size", 2 ^ 70 }, { "queue_size", 0.5 },
+    { "queue_size", -1 }, { "queue_size", 0 }, { "queue_size", 2 ^ 70 }, { "queue_size", 0.5 },
   }
   for _, c in ipairs(cases) do
     it(("%s = %s"):format(c[1], tostring(c[2])), function()
@@ -114,9 +144,10 @@ describe("a sub-millisecond timeout", function()
     local HS = require "spec.helpers.hostile"
     local tok = HS.start { mode = "ok" }
     local api = HS.start { mode = "silent" } -- reads the request and never answers
-    local job = core.new_job { token_url = tok.url .. "/oauth2/token", client_id = "c", client_secret = "s",
-      scope = "contact:update", workers = 1, rate = 100, burst = 10, max_retries = 0, backoff_base = 0,
-      backoff_max = 0, timeout = 0.0004, connect_timeout = 1, pause_threshold = 30, shared_limit_timeout = 30 }
+    local o = core_defaults()
+    o.token_url, o.scope, o.workers, o.rate, o.burst = tok.url .. "/oauth2/token", "contact:update", 1, 100, 10
+    o.max_retries, o.backoff_base, o.backoff_max, o.timeout, o.connect_timeout = 0, 0, 0, 0.0004, 1
+    local job = core.new_job(o)
     local t0 = bulk.sys.monotime()
     assert.is_true(job:submit(1, "c-1", api.url .. "/api/v2/contacts/c-1", bulk.encode_body("A", "B")))
     job:close_input()

@@ -119,8 +119,8 @@ describe("shared_limit in Redis", function()
   -- Two nginx workers with the example conf and a Redis shared_limit, one batch each; nil and
   -- why when nginx cannot run here.
   local function nginx_jobs(m, limit, per_worker)
-    local ok, why = N.available()
-    if not ok then return nil, why end
+    local ok, no_nginx = N.available()
+    if not ok then return nil, no_nginx end
     local ng = N.start { tag = "nginx-redis", env = { CXONE_CLIENT_ID = "demo-client", CXONE_CLIENT_SECRET = "demo-secret" },
       values = { BASE_URL = m.url, WORKERS = 2, RATE = RATE, BURST = BURST, ENGINE_WORKERS = 4, SHARED_LIMIT = limit } }
     local jobs, tries = {}, 0

@@ -248,7 +248,7 @@ describe("secrets in the CLI's outputs", function()
   local ENV = { CXONE_CLIENT_ID = CLIENT_ID, CXONE_CLIENT_SECRET = SECRET }
 
   -- Every file the run wrote, plus its stdout and stderr.
-  local function outputs(code, out, err, files)
+  local function outputs(_, out, err, files)
     local texts = { stdout = out or "", stderr = err or "" }
     for _, f in ipairs(files) do texts[f] = C.read(dir .. "/" .. f) or "" end
     return texts

@@ -21,13 +21,13 @@ local function collect(n, o)
 end
 
 describe("TLS", function()
-  local dir, good, other, srv, wrong_name
+  local dir, good, srv, wrong_name
 
   lazy_setup(function()
     dir = HS.tmpdir()
     good = HS.self_signed(dir .. "", "localhost")
     os.execute("mkdir -p " .. HS.quote(dir .. "/other"))
-    other = HS.self_signed(dir .. "/other", "other.example")
+    HS.self_signed(dir .. "/other", "other.example")
     srv = HS.start { mode = "ok", tls = good }
     -- A certificate that is trusted (ca_file) but names another host.
     wrong_name = HS.start { mode = "ok", tls = {

@@ -31,39 +31,55 @@ typedef struct lua_job {
 #define CFG_MAX_RATE 1e9
 #define CFG_MAX_QUEUE 1e8
 
-static const char *cfg_string(lua_State *L, int t, const char *name, const char *def)
+/* The facade (bulk.lua, from lua/cxone/bulk/options.lua) fills in every default and hands over
+ * a complete table; the core keeps no defaults of its own, so a missing value is the caller's
+ * bug and is refused by name rather than silently replaced. */
+static int cfg_missing(lua_State *L, const char *name)
+{
+    return luaL_error(L, "option '%s' is required (the facade passes every option's default)", name);
+}
+
+/* A string option; NULL when absent and optional, an error when absent and required. */
+static const char *cfg_string(lua_State *L, int t, const char *name, int required)
 {
     lua_getfield(L, t, name);
-    const char *s = def;
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "option '%s' must be a string", name);
+    const char *s = NULL;
+    if (lua_isnil(L, -1)) {
+        if (required)
+            cfg_missing(L, name);
+    } else if (lua_type(L, -1) != LUA_TSTRING) {
+        luaL_error(L, "option '%s' must be a string", name);
+    } else {
         s = lua_tostring(L, -1);
     }
     lua_pop(L, 1); /* the string stays alive: it is referenced by the opts table */
     return s;
 }
 
-static double cfg_number(lua_State *L, int t, const char *name, double def)
+/* A number option; `def` is returned only when the option is optional (required == 0). */
+static double cfg_number(lua_State *L, int t, const char *name, int required, double def)
 {
     lua_getfield(L, t, name);
     double v = def;
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, "option '%s' must be a number", name);
+    if (lua_isnil(L, -1)) {
+        if (required)
+            cfg_missing(L, name);
+    } else if (lua_type(L, -1) != LUA_TNUMBER) {
+        luaL_error(L, "option '%s' must be a number", name);
+    } else {
         v = lua_tonumber(L, -1);
     }
     lua_pop(L, 1);
     return v;
 }
 
-/* A number option within [lo, hi] (finite by construction; NaN fails every comparison). The Lua
- * facade checks options first; this is the defence behind it, so that no value the C config
- * cannot represent (2^31 retries cast to int, a NaN timeout) is ever silently changed. */
-static double cfg_range(lua_State *L, int t, const char *name, double def, double lo, double hi,
-                        int integer)
+/* A required number option within [lo, hi] (finite by construction; NaN fails every
+ * comparison). The Lua facade checks options first; this is the defence behind it, so that no
+ * value the C config cannot represent (2^31 retries cast to int, a NaN timeout) is ever
+ * silently changed. */
+static double cfg_range(lua_State *L, int t, const char *name, double lo, double hi, int integer)
 {
-    double v = cfg_number(L, t, name, def);
+    double v = cfg_number(L, t, name, 1, 0);
     if (!(v >= lo && v <= hi) || (integer && v != floor(v))) {
         char msg[200]; /* lua_pushfstring knows no %g */
         snprintf(msg, sizeof msg, "option '%s' must be %s between %.15g and %.15g (got %.17g)", name,
@@ -74,9 +90,9 @@ static double cfg_range(lua_State *L, int t, const char *name, double def, doubl
 }
 
 /* For options where 0 is not allowed but any tiny positive value is (timeouts, rate). */
-static double cfg_positive(lua_State *L, int t, const char *name, double def, double hi)
+static double cfg_positive(lua_State *L, int t, const char *name, double hi)
 {
-    double v = cfg_number(L, t, name, def);
+    double v = cfg_number(L, t, name, 1, 0);
     if (!(v > 0 && v <= hi)) {
         char msg[200];
         snprintf(msg, sizeof msg, "option '%s' must be a number > 0 and <= %.15g (got %.17g)", name, hi, v);
@@ -85,56 +101,82 @@ static double cfg_positive(lua_State *L, int t, const char *name, double def, do
     return v;
 }
 
+/* queue_size is optional: absent means the pool's own sizing (4 tasks per worker). */
+static size_t cfg_queue_size(lua_State *L, int t)
+{
+    lua_getfield(L, t, "queue_size");
+    int absent = lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (absent)
+        return 0;
+    double v = cfg_number(L, t, "queue_size", 1, 0);
+    if (!(v >= 1 && v <= CFG_MAX_QUEUE) || v != floor(v)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "option 'queue_size' must be an integer between 1 and %.15g (got %.17g)",
+                 CFG_MAX_QUEUE, v);
+        luaL_error(L, "%s", msg);
+    }
+    return (size_t)v;
+}
+
+/* A required boolean option. */
 static int cfg_bool(lua_State *L, int t, const char *name)
 {
     lua_getfield(L, t, name);
+    if (lua_isnil(L, -1))
+        cfg_missing(L, name);
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+        luaL_error(L, "option '%s' must be a boolean", name);
     int v = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return v;
 }
 
-/* core.new_job(cfg) -> job. cfg is the facade's validated option table. */
+/* Fills c from the facade's complete, validated option table; raises naming a bad option. */
+static void cfg_read(lua_State *L, int t, cxb_config *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *api = cfg_string(L, t, "api", 1);
+    c->cxone = strcmp(api, "cxone") == 0;
+    if (!c->cxone && strcmp(api, "tutorial") != 0)
+        luaL_error(L, "option 'api' must be \"tutorial\" or \"cxone\"");
+    /* cxone: the token endpoint is discovered unless given; the access key is required. */
+    c->token_url = cfg_string(L, t, "token_url", !c->cxone);
+    c->client_id = cfg_string(L, t, "client_id", 1);
+    c->client_secret = cfg_string(L, t, "client_secret", 1);
+    c->access_key_id = cfg_string(L, t, "access_key_id", c->cxone);
+    c->access_key_secret = cfg_string(L, t, "access_key_secret", c->cxone);
+    c->issuer = cfg_string(L, t, "issuer", 1);
+    c->tenant_id = cfg_string(L, t, "tenant_id", 0);
+    c->api_base = cfg_string(L, t, "api_base", 0);
+    c->api_version = cfg_string(L, t, "api_version", 1);
+    c->max_unreachable = (int)cfg_range(L, t, "max_unreachable", 0, CFG_MAX_RETRIES, 1);
+    c->scope = cfg_string(L, t, "scope", 1);
+    c->basic_auth = cfg_bool(L, t, "basic_auth");
+    c->workers = (int)cfg_range(L, t, "workers", 1, CFG_MAX_WORKERS, 1);
+    c->rate = cfg_positive(L, t, "rate", CFG_MAX_RATE);
+    c->burst = cfg_range(L, t, "burst", 1, CFG_MAX_RATE, 0);
+    c->shared_limit = cfg_string(L, t, "shared_limit", 0);
+    c->max_retries = (int)cfg_range(L, t, "max_retries", 0, CFG_MAX_RETRIES, 1);
+    c->backoff_base = cfg_range(L, t, "backoff_base", 0, CFG_MAX_SECONDS, 0);
+    c->backoff_max = cfg_range(L, t, "backoff_max", 0, CFG_MAX_SECONDS, 0);
+    c->timeout = cfg_positive(L, t, "timeout", CFG_MAX_SECONDS);
+    c->connect_timeout = cfg_positive(L, t, "connect_timeout", CFG_MAX_SECONDS);
+    c->pause_threshold = cfg_range(L, t, "pause_threshold", 0, CFG_MAX_SECONDS, 0);
+    c->shared_limit_timeout = cfg_positive(L, t, "shared_limit_timeout", CFG_MAX_SECONDS);
+    c->shared_limit_fallback = cfg_string(L, t, "shared_limit_fallback", 0);
+    c->ca_file = cfg_string(L, t, "ca_file", 0);
+    c->insecure = cfg_bool(L, t, "insecure");
+    c->queue_size = cfg_queue_size(L, t);
+    c->preflight = cfg_bool(L, t, "preflight");
+}
+
+/* core.new_job(cfg) -> job. cfg is the facade's validated option table, every default filled. */
 static int core_new_job(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     cxb_config c;
-    memset(&c, 0, sizeof c);
-    c.token_url = cfg_string(L, 1, "token_url", NULL);
-    c.client_id = cfg_string(L, 1, "client_id", NULL);
-    c.client_secret = cfg_string(L, 1, "client_secret", NULL);
-    c.scope = cfg_string(L, 1, "scope", "contact:read contact:update");
-    c.basic_auth = cfg_bool(L, 1, "basic_auth");
-    c.workers = (int)cfg_range(L, 1, "workers", 10, 1, CFG_MAX_WORKERS, 1);
-    c.rate = cfg_positive(L, 1, "rate", 45, CFG_MAX_RATE);
-    c.burst = cfg_range(L, 1, "burst", 20, 1, CFG_MAX_RATE, 0);
-    c.shared_limit = cfg_string(L, 1, "shared_limit", NULL);
-    c.max_retries = (int)cfg_range(L, 1, "max_retries", 3, 0, CFG_MAX_RETRIES, 1);
-    c.backoff_base = cfg_range(L, 1, "backoff_base", 2, 0, CFG_MAX_SECONDS, 0);
-    c.backoff_max = cfg_range(L, 1, "backoff_max", 30, 0, CFG_MAX_SECONDS, 0);
-    c.timeout = cfg_positive(L, 1, "timeout", 15, CFG_MAX_SECONDS);
-    c.connect_timeout = cfg_positive(L, 1, "connect_timeout", 10, CFG_MAX_SECONDS);
-    c.pause_threshold = cfg_range(L, 1, "pause_threshold", 30, 0, CFG_MAX_SECONDS, 0);
-    c.shared_limit_timeout = cfg_positive(L, 1, "shared_limit_timeout", 30, CFG_MAX_SECONDS);
-    c.shared_limit_fallback = cfg_string(L, 1, "shared_limit_fallback", NULL);
-    c.ca_file = cfg_string(L, 1, "ca_file", NULL);
-    c.insecure = cfg_bool(L, 1, "insecure");
-    c.queue_size = (size_t)cfg_range(L, 1, "queue_size", 0, 0, CFG_MAX_QUEUE, 1);
-    c.preflight = cfg_bool(L, 1, "preflight");
-    c.max_unreachable = (int)cfg_range(L, 1, "max_unreachable", 10, 0, CFG_MAX_RETRIES, 1);
-    const char *api = cfg_string(L, 1, "api", "tutorial");
-    c.cxone = strcmp(api, "cxone") == 0;
-    if (!c.cxone && strcmp(api, "tutorial") != 0)
-        return luaL_error(L, "option 'api' must be \"tutorial\" or \"cxone\"");
-    c.access_key_id = cfg_string(L, 1, "access_key_id", NULL);
-    c.access_key_secret = cfg_string(L, 1, "access_key_secret", NULL);
-    c.issuer = cfg_string(L, 1, "issuer", NULL);
-    c.tenant_id = cfg_string(L, 1, "tenant_id", NULL);
-    c.api_base = cfg_string(L, 1, "api_base", NULL);
-    c.api_version = cfg_string(L, 1, "api_version", "v33.0");
-    if (c.cxone && (!c.client_id || !c.client_secret || !c.access_key_id || !c.access_key_secret))
-        return luaL_error(L, "client_id, client_secret, access_key_id and access_key_secret are required");
-    if (!c.cxone && (!c.token_url || !c.client_id || !c.client_secret))
-        return luaL_error(L, "token_url, client_id and client_secret are required");
+    cfg_read(L, 1, &c);
 
     lua_job *lj = lua_newuserdata(L, sizeof *lj);
     lj->job = NULL;

@@ -1,5 +1,6 @@
--- The three ways of sending the same PUTs to the mock: the engine (bench/engine_batch.lua in its
--- own process), wrk (bench/wrk_put.lua) and curl --parallel fed a config file. Every run starts
+-- The ways of sending the same PUTs to the mock: the engine (bench/engine_batch.lua in its own
+-- process), wrk (bench/wrk_put.lua), the tutorial's Go design (bench/peers/seedgo, net/http and
+-- goroutines) and curl --parallel fed a config file. Every run starts
 -- from a reset mock and is measured the same way on the server side: requests/s is
 -- (arrivals - 1) / (last arrival - first arrival) from the mock's api_request_ms log, so process
 -- start-up, config parsing and the token request are outside every contender's figure.
@@ -95,6 +96,42 @@ function C.wrk(ctx, mock, connections, seconds)
              client_cpu = t.cpu, client_max_rss_kb = t.max_rss_kb,
              command = "TOKEN=... NONCE=... " .. shown }
   end)
+end
+
+-- Builds the Go peer once per bench run (Debian's Go packages, no module download).
+local function go_binary(ctx)
+  local bin = ctx.scratch .. ".seedgo"
+  if ctx.go_built then return bin end
+  local cmd = string.format("env GOCACHE=%s GO111MODULE=off GOPATH=/usr/share/gocode go build -o %s " ..
+    "bench/peers/seedgo/main.go 2>&1", U.q(ctx.scratch .. ".gocache"), U.q(bin))
+  local ok, out = pcall(U.capture, cmd)
+  if not ok then U.fail("building the Go peer failed (bench/packages has its Debian packages): %s", out) end
+  ctx.go_built = true
+  return bin
+end
+
+-- The Go peer: `tasks` PUTs from `workers` goroutines, its limiter far above what the machine
+-- can do (it has no "unlimited"); each run its own contact-id prefix, as every key is random.
+function C.go(ctx, mock, workers, tasks)
+  local label = string.format("Go peer (%d goroutines)", workers)
+  local bin = go_binary(ctx)
+  local rec = measured(mock, label, function()
+    local out = ctx.scratch .. ".go"
+    local shown = string.format("N=%d WORKERS=%d RATE=1000000000 BURST=%d PREFIX=go-%d- seedgo",
+      tasks, workers, workers, next_nonce())
+    local cmd = string.format("env CXONE_BASE_URL=%s CXONE_CLIENT_ID=demo-client CXONE_CLIENT_SECRET=demo-secret %s %s >%s 2>&1",
+      U.q(mock.url), (shown:gsub(" seedgo$", "")), U.q(bin), U.q(out))
+    local ok, t = U.timed(cmd, ctx.scratch)
+    local text = U.read(out) or ""
+    local succeeded, failed = text:match("Success: (%d+), Failed: (%d+)")
+    if not ok or tonumber(succeeded) ~= tasks or tonumber(failed) ~= 0 then
+      U.fail("%s failed (exit %s): %s", label, tostring(t.exit), text:sub(1, 2000))
+    end
+    return { contender = "go", connections = workers, client_rps = tasks / t.wall, client_seconds = t.wall,
+             client_cpu = t.cpu, client_max_rss_kb = t.max_rss_kb, command = shown }
+  end)
+  if rec.requests ~= tasks then U.fail("%s: %d requests for %d tasks", label, rec.requests, tasks) end
+  return rec
 end
 
 -- A curl config file: one transfer per task, each a full PUT with its own key, separated by

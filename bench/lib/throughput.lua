@@ -1,12 +1,12 @@
--- Measures 1 and 2: unthrottled throughput (engine vs wrk vs curl --parallel at the same number
--- of connections) and the engine's scaling with its worker count. Contenders alternate within
+-- Measures 1 and 2: unthrottled throughput (engine vs wrk vs the Go peer vs curl --parallel at
+-- the same number of connections) and the engine's scaling with its worker count. Contenders alternate within
 -- every round and the starting contender rotates from round to round; medians are reported.
 local U = require "bench.lib.util"
 local C = require "bench.lib.contenders"
 
 local T = {}
 
-local function log(ctx, fmt, ...)
+local function log(fmt, ...)
   io.stderr:write(string.format("bench: " .. fmt .. "\n", ...))
 end
 
@@ -32,15 +32,16 @@ function T.unthrottled(ctx, mock)
   local runners = {
     engine = function() return C.engine(ctx, mock, conns, tasks, "trivial") end,
     wrk = function() return C.wrk(ctx, mock, conns, ctx.wrk_seconds) end,
+    go = function() return C.go(ctx, mock, conns, tasks) end,
     curl = function() return C.curl(ctx, mock, conns, ctx.curl_tasks) end,
   }
-  local runs = { engine = {}, wrk = {}, curl = {} }
+  local runs = { engine = {}, wrk = {}, go = {}, curl = {} }
   for round = 1, ctx.rounds do
-    for _, name in ipairs(rotate({ "engine", "wrk", "curl" }, round - 1)) do
+    for _, name in ipairs(rotate({ "engine", "wrk", "go", "curl" }, round - 1)) do
       local r = runners[name]()
       r.round = round
       table.insert(runs[name], r)
-      log(ctx, "throughput round %d/%d %-6s %8.0f req/s (client %.0f us/req, mock %.0f us/req, load %s)",
+      log("throughput round %d/%d %-6s %8.0f req/s (client %.0f us/req, mock %.0f us/req, load %s)",
         round, ctx.rounds, name, r.server_rps, r.client_us_per_request or 0, r.mock_us_per_request, r.loadavg)
     end
   end
@@ -50,7 +51,9 @@ function T.unthrottled(ctx, mock)
   res.engine_vs_wrk = res.engine.server_rps / res.wrk.server_rps
   res.curl_vs_wrk = res.curl.server_rps / res.wrk.server_rps
   res.engine_vs_curl = res.engine.server_rps / res.curl.server_rps
-  res.commands = { engine = runs.engine[1].command, wrk = runs.wrk[1].command, curl = runs.curl[1].command }
+  res.engine_vs_go = res.engine.server_rps / res.go.server_rps
+  res.commands = { engine = runs.engine[1].command, wrk = runs.wrk[1].command, go = runs.go[1].command,
+                   curl = runs.curl[1].command }
   return res
 end
 
@@ -70,7 +73,7 @@ function T.scaling(ctx, mock)
         end
         r.round = round
         table.insert(per[w][name], r)
-        log(ctx, "scaling round %d/%d %3d %-6s %8.0f req/s (load %s)", round, ctx.rounds, w, name,
+        log("scaling round %d/%d %3d %-6s %8.0f req/s (load %s)", round, ctx.rounds, w, name,
           r.server_rps, r.loadavg)
       end
     end

@@ -2,25 +2,13 @@
 -- CPU accounting from /proc, medians, and what machine we ran on.
 local cjson = require "cjson"
 
+local S = require "spec.helpers.util" -- quoting and files, shared with the spec helpers
+
 local U = {}
 
-function U.q(s)
-  return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
-end
-
-function U.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-function U.write(path, text)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
-end
+U.q = S.quote
+U.read = S.read_file
+U.write = S.write_file
 
 -- Runs a shell command; returns true when it exited 0, plus the exit code.
 function U.sh(cmd)

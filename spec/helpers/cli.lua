@@ -1,7 +1,7 @@
 -- Helpers for the cxone-bulk end-to-end specs: run bin/cxone-bulk as a subprocess (from the repo
 -- root, under $CXONE_CLI_LUA or else the interpreter running the specs, so the Lua-matrix runs
 -- test the CLI on every ABI), capture its output in files, read JSONL/CSV back.
-local cjson = require "cjson"
+local U = require "spec.helpers.util"
 
 local C = {}
 
@@ -9,48 +9,15 @@ C.LUA = os.getenv("CXONE_CLI_LUA")
     or (rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+")))
 C.CREDS = { CXONE_CLIENT_ID = "demo-client", CXONE_CLIENT_SECRET = "demo-secret" }
 
-local function q(s)
-    return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = U.quote
 C.quote = q
-
-function C.tmpdir()
-    local p = io.popen("mktemp -d /tmp/cxone-cli-spec.XXXXXX")
-    local dir = p:read("*l")
-    p:close()
-    return dir
-end
-
-function C.rmdir(dir)
-    if dir and dir:match("^/tmp/cxone%-cli%-spec%.") then os.execute("rm -rf " .. q(dir)) end
-end
-
-function C.write(path, text)
-    local f = assert(io.open(path, "wb"))
-    f:write(text)
-    f:close()
-    return path
-end
-
-function C.read(path)
-    local f = io.open(path, "rb")
-    if not f then return nil end
-    local s = f:read("*a")
-    f:close()
-    return s
-end
+function C.tmpdir() return U.tmpdir("cli-spec") end
+C.rmdir = U.rmdir
+C.write = U.write_file
+C.read = U.read_file
 
 -- Every line of a JSONL file decoded (a line that does not parse fails the spec).
-function C.jsonl(path)
-    local out = {}
-    local text = C.read(path) or ""
-    for line in text:gmatch("[^\n]+") do
-        local ok, v = pcall(cjson.decode, line)
-        assert(ok, "not JSON: " .. line)
-        out[#out + 1] = v
-    end
-    return out
-end
+function C.jsonl(path) return U.decode_jsonl(U.read_file(path)) end
 
 -- The shell command for a run. opts: env (name -> value, false unsets; credentials are set unless
 -- overridden), stdin (path), dir (where stdout/stderr go).
@@ -100,7 +67,7 @@ function C.spawn(argv, opts)
             h.pid = pid:match("%d+")
             break
         end
-        os.execute("sleep 0.02")
+        U.sleep(0.02)
     end
     assert(h.pid, "cxone-bulk did not start")
     function h.signal(name) os.execute("kill -" .. name .. " " .. h.pid) end
@@ -109,7 +76,7 @@ function C.spawn(argv, opts)
         repeat
             local code = C.read(rc)
             if code and code:match("%d+") then return tonumber(code:match("%d+")) end
-            os.execute("sleep 0.05")
+            U.sleep(0.05)
         until os.time() > deadline
         return nil
     end

@@ -1,13 +1,13 @@
 -- Spec helper for build/cxone-hostile (hostile/): start a broken server, read what it saw, stop it.
 -- Also: self-signed certificates for the TLS spec, the process's RSS, shell quoting.
+local U = require "spec.helpers.util"
+
 local H = {}
 
 H.BIN = os.getenv("CXONE_HOSTILE") or "build/cxone-hostile"
 H.TOKEN = "hostile-token-0123456789abcdef" -- what the server issues unless told otherwise
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = U.quote
 H.quote = q
 
 local Server = {}
@@ -107,16 +107,8 @@ function H.rss_kb()
 end
 
 --- A fresh temporary directory (removed by H.rmdir).
-function H.tmpdir()
-  local p = io.popen("mktemp -d")
-  local d = p:read("*l")
-  p:close()
-  return d
-end
-
-function H.rmdir(d)
-  if d and d:match("^/tmp/") then os.execute("rm -rf " .. q(d)) end
-end
+function H.tmpdir() return U.tmpdir("hostile") end
+H.rmdir = U.rmdir
 
 --- Writes a self-signed certificate into dir: {cert=, key=}. It names localhost and 127.0.0.1,
 -- or only `cn` when another name is given (to test host name checks).
@@ -131,12 +123,6 @@ function H.self_signed(dir, cn)
 end
 
 --- Reads a whole file (nil when missing).
-function H.slurp(path)
-  local fh = io.open(path, "rb")
-  if not fh then return nil end
-  local s = fh:read("*a")
-  fh:close()
-  return s
-end
+H.slurp = U.read_file
 
 return H

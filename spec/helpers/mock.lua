@@ -14,6 +14,7 @@
 --   m:stderr()            what the mock wrote to stderr so far
 --   m:stop()              SIGTERM, waits for the exit (bounded), returns the exit code; idempotent
 local cjson = require "cjson"
+local U = require "spec.helpers.util"
 
 local Mock = {}
 Mock.__index = Mock
@@ -23,45 +24,9 @@ local function bin()
 end
 Mock.bin = bin
 
-local function q(s)
-    return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
-end
+local q, read, write, sleep, exists, poll = U.quote, U.read_file, U.write_file, U.sleep, U.exists, U.poll
 Mock.quote = q
-
-local function read(path)
-    local f = io.open(path, "rb")
-    if not f then return nil end
-    local s = f:read("*a")
-    f:close()
-    return s
-end
-
-local function write(path, text)
-    local f = assert(io.open(path, "wb"))
-    f:write(text)
-    f:close()
-end
-
-local function sleep(s)
-    os.execute("sleep " .. s)
-end
 Mock.sleep = sleep
-
-local function exists(path)
-    local f = io.open(path, "rb")
-    if f then f:close() return true end
-    return false
-end
-
--- Polls pred() every 20 ms for up to `seconds`; returns its first truthy value or nil.
-local function poll(seconds, pred)
-    for _ = 1, math.floor(seconds / 0.02) do
-        local v = pred()
-        if v then return v end
-        sleep(0.02)
-    end
-    return pred()
-end
 
 -- Starts the mock. argv: array of strings (flags). Raises with the mock's stderr when it does
 -- not come up within 10 s.

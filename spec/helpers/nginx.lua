@@ -3,30 +3,15 @@
 -- Everything listens on 127.0.0.1 only and is stopped by its pid.
 local render = require "examples.nginx.render"
 local cjson = require "cjson"
+local U = require "spec.helpers.util"
 
 local N = {}
 N.NGINX = "/usr/sbin/nginx"
 N.LUA_MODULE = "/usr/lib/nginx/modules/ngx_http_lua_module.so"
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local sh_quote, exists, run, sleep = U.quote, U.exists, U.run, U.sleep
 N.q = sh_quote
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok, _, code = p:close()
-  if type(ok) == "number" then code = ok; ok = code == 0 end -- Lua 5.1 returns the status
-  return ok == true or code == 0, out
-end
 N.run = run
-
-local function sleep(s) os.execute("sleep " .. string.format("%.3f", s)) end
 N.sleep = sleep
 
 function N.now()
@@ -87,28 +72,11 @@ function N.wait_gone(pid, seconds)
   return true, N.now() - t0
 end
 
-function N.read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-function N.write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
-end
+N.read_file = U.read_file
+N.write_file = U.write_file
 
 --- A fresh directory under /tmp, readable by nginx's unprivileged workers.
-function N.tempdir(tag)
-  local ok, out = run("mktemp -d /tmp/cxb-" .. (tag or "spec") .. ".XXXXXX")
-  assert(ok, out)
-  local dir = out:gsub("%s+$", "")
-  assert(run("chmod 755 " .. sh_quote(dir)))
-  return dir
-end
+N.tempdir = U.tmpdir
 
 ---------------------------------------------------------------------------------------------
 -- HTTP over curl
@@ -239,12 +207,6 @@ function Nginx:stop()
 end
 
 --- Decodes a JSON-lines file into an array of tables.
-function N.read_jsonl(path)
-  local out = {}
-  local text = N.read_file(path)
-  if not text then return out end
-  for line in text:gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
-  return out
-end
+function N.read_jsonl(path) return U.decode_jsonl(U.read_file(path)) end
 
 return N

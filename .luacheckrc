@@ -1,0 +1,20 @@
+-- luacheck configuration (Debian package lua-check). `make lint` checks spec/, bench/, bin/ and
+-- examples/; lua/ is configured here too (`luacheck lua`) and joins `make lint` once clean.
+std = "max"              -- code runs on Lua 5.1-5.4 and LuaJIT
+codes = true
+max_line_length = false  -- long test names and command lines read better unwrapped
+include_files = { "**/*.lua", "bin/cxone-bulk" }
+exclude_files = { "build/**" }
+
+files["spec/**/*_spec.lua"] = { std = "+busted" }
+
+-- wrk's scripting API: wrk calls these globals and provides `wrk` and the thread id.
+files["bench/wrk_put.lua"] = {
+  globals = { "setup", "init", "request", "response", "done", "not_ok", "tid" },
+  read_globals = { "wrk" },
+  unused_args = false, -- the callbacks keep wrk's signatures
+}
+
+-- OpenResty provides `ngx`.
+files["examples/nginx/**/*.lua"] = { globals = { "ngx" } }  -- ngx.status, ngx.header are set
+files["spec/nginx_spec.lua"] = { read_globals = { "ngx" } }
