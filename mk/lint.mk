@@ -1,7 +1,6 @@
-# Lint: luacheck (Debian lua-check; settings in .luacheckrc) over the Lua that is not the library.
-# lua/ is configured in .luacheckrc but not listed yet (`luacheck lua` shows what is left).
+# Lint: luacheck (Debian lua-check; settings in .luacheckrc) over every Lua file of the project.
 LUACHECK   ?= luacheck
-LINT_PATHS ?= spec bench bin examples
+LINT_PATHS ?= lua spec bench bin examples
 
 .PHONY: lint
 lint:

@@ -586,7 +586,7 @@ end
 function Job:poll(max_wait)
   if not self._c then error("cxone.bulk: job is closed", 2) end
   max_wait = max_wait or 0
-  if type(max_wait) ~= "number" or not (max_wait >= 0) then
+  if type(max_wait) ~= "number" or not (max_wait >= 0) then -- luacheck: ignore 581 (NaN must fail)
     error("cxone.bulk: poll(max_wait) needs a number >= 0", 2)
   end
   local deadline = monotime() + max_wait

@@ -6,10 +6,10 @@
 -- input unusable (unreadable file, CSV header without contact_id, ...) are returned by open().
 local csv = require "cxone.bulk.csv"
 local encoding = require "cxone.bulk.encoding"
-local text = require "cxone.bulk.text"
+local textutil = require "cxone.bulk.text"
 local cjson = require "cjson.safe"
 
-local printable = text.printable
+local printable = textutil.printable
 
 local M = {}
 
@@ -68,7 +68,7 @@ local function field_problem(name, v)
     if c then
         local cc = v:find("%c", c)
         if cc then return ("%s contains control character 0x%02X"):format(name, v:byte(cc)) end
-        local bad = text.utf8_problem(v)
+        local bad = textutil.utf8_problem(v)
         if bad then
             local hint = bad:find("UTF-8", 1, true) and UTF8_HINT or ""
             return ("%s %s%s"):format(name, bad, hint)
@@ -534,7 +534,7 @@ function Input:cxone_task(fields)
 end
 
 -- True when every field is empty (the first is known to be).
-function Input:is_empty(fields)
+function Input.is_empty(_, fields)
     for i = 2, #fields do
         if fields[i] ~= "" then return false end
     end
