@@ -1,4 +1,4 @@
-#include "auth.h"
+#include "auth_impl.h"
 #include "clock.h"
 #include "redact.h"
 #include <jansson.h>
@@ -80,9 +80,59 @@ static void auth_free_cxone(cxb_auth *a)
     free(a->api_base);
 }
 
-int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t errlen)
+/* The client's credentials: Basic (RFC 6749 §2.3.1: id and secret form-urlencoded before the
+ * Basic encoding; always for cxone) or form fields. Returns nonzero on allocation failure. */
+static int auth_init_client(cxb_auth *a, CURL *c, const cxb_auth_config *cfg)
 {
-    memset(a, 0, sizeof *a);
+    if (!cfg->basic_auth && !cfg->cxone)
+        return form_add(c, &a->form, "client_id", cfg->client_id) ||
+               form_add(c, &a->form, "client_secret", cfg->client_secret);
+    char *id = curl_easy_escape(c, cfg->client_id, 0);
+    char *sec = curl_easy_escape(c, cfg->client_secret, 0);
+    if (id && sec) {
+        size_t n = strlen(id) + strlen(sec) + 2;
+        a->userpwd = malloc(n);
+        if (a->userpwd)
+            snprintf(a->userpwd, n, "%s:%s", id, sec);
+    }
+    curl_free(id);
+    if (sec) {
+        memset(sec, 0, strlen(sec));
+        curl_free(sec);
+    }
+    return !a->userpwd;
+}
+
+/* The client secret as a server may echo it: raw, form-encoded, inside Basic's base64. */
+static int auth_init_secret_forms(cxb_auth *a, CURL *c, const cxb_auth_config *cfg)
+{
+    const char *secret = cfg->client_secret ? cfg->client_secret : "";
+    a->secret_forms[0] = strdup(secret);
+    char *enc = curl_easy_escape(c, secret, 0);
+    a->secret_forms[1] = enc ? strdup(enc) : NULL;
+    curl_free(enc);
+    if (a->userpwd)
+        a->secret_forms[2] = cxb_base64((const unsigned char *)a->userpwd, strlen(a->userpwd));
+    return !a->secret_forms[0] || !a->secret_forms[1] || (a->userpwd && !a->secret_forms[2]);
+}
+
+/* Frees (wiping the secret forms) everything but the mutex and condition variable. */
+static void auth_free_fields(cxb_auth *a)
+{
+    wipe_free(a->form);
+    wipe_free(a->userpwd);
+    for (int i = 0; i < CXB_AUTH_SECRET_FORMS; i++)
+        wipe_free(a->secret_forms[i]);
+    free(a->token_url);
+    free(a->required_scope);
+    auth_free_cxone(a);
+    memset(a->token, 0, sizeof a->token);
+    free(a);
+}
+
+/* The grant's form, the credentials and the secret forms. Returns nonzero on allocation failure. */
+static int auth_init_fields(cxb_auth *a, const cxb_auth_config *cfg)
+{
     CURL *c = curl_easy_init(); /* only for curl_easy_escape */
     int bad = !c;
     a->token_url = dup_or_null(cfg->token_url);
@@ -94,71 +144,42 @@ int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t err
         bad |= form_add(c, &a->form, "grant_type", "client_credentials");
     if (!bad && !cfg->cxone && cfg->scope && *cfg->scope)
         bad |= form_add(c, &a->form, "scope", cfg->scope);
-    if (!bad && (cfg->basic_auth || cfg->cxone)) {
-        /* RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding. */
-        char *id = curl_easy_escape(c, cfg->client_id, 0);
-        char *sec = curl_easy_escape(c, cfg->client_secret, 0);
-        if (id && sec) {
-            size_t n = strlen(id) + strlen(sec) + 2;
-            a->userpwd = malloc(n);
-            if (a->userpwd)
-                snprintf(a->userpwd, n, "%s:%s", id, sec);
-        }
-        bad |= !a->userpwd;
-        curl_free(id);
-        if (sec) {
-            memset(sec, 0, strlen(sec));
-            curl_free(sec);
-        }
-    } else if (!bad) {
-        bad |= form_add(c, &a->form, "client_id", cfg->client_id);
-        if (!bad)
-            bad |= form_add(c, &a->form, "client_secret", cfg->client_secret);
-    }
-    if (!bad) {
-        a->secret_forms[0] = strdup(cfg->client_secret ? cfg->client_secret : "");
-        char *enc = curl_easy_escape(c, cfg->client_secret ? cfg->client_secret : "", 0);
-        a->secret_forms[1] = enc ? strdup(enc) : NULL;
-        curl_free(enc);
-        if (a->userpwd)
-            a->secret_forms[2] = cxb_base64((const unsigned char *)a->userpwd, strlen(a->userpwd));
-        bad |= !a->secret_forms[0] || !a->secret_forms[1] || (a->userpwd && !a->secret_forms[2]);
-    }
+    if (!bad)
+        bad |= auth_init_client(a, c, cfg);
+    if (!bad)
+        bad |= auth_init_secret_forms(a, c, cfg);
     if (c)
         curl_easy_cleanup(c);
+    return bad;
+}
+
+cxb_auth *cxb_auth_new(const cxb_auth_config *cfg, char *err, size_t errlen)
+{
+    cxb_auth *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "out of memory setting up the token source");
+        return NULL;
+    }
+    if (auth_init_fields(a, cfg) || pthread_mutex_init(&a->mu, NULL) != 0) {
+        snprintf(err, errlen, "out of memory setting up the token source");
+        auth_free_fields(a);
+        return NULL;
+    }
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (bad || pthread_mutex_init(&a->mu, NULL) != 0) {
-        pthread_condattr_destroy(&ca);
-        snprintf(err, errlen, "out of memory setting up the token source");
-        for (int i = 0; i < CXB_AUTH_SECRET_FORMS; i++)
-            wipe_free(a->secret_forms[i]);
-        wipe_free(a->form);
-        wipe_free(a->userpwd);
-        free(a->token_url);
-        free(a->required_scope);
-        auth_free_cxone(a);
-        memset(a, 0, sizeof *a);
-        return -1;
-    }
     pthread_cond_init(&a->cv, &ca);
     pthread_condattr_destroy(&ca);
-    return 0;
+    return a;
 }
 
-void cxb_auth_destroy(cxb_auth *a)
+void cxb_auth_free(cxb_auth *a)
 {
+    if (!a)
+        return;
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
-    wipe_free(a->form);
-    wipe_free(a->userpwd);
-    for (int i = 0; i < CXB_AUTH_SECRET_FORMS; i++)
-        wipe_free(a->secret_forms[i]);
-    free(a->token_url);
-    free(a->required_scope);
-    auth_free_cxone(a);
-    memset(a->token, 0, sizeof a->token);
+    auth_free_fields(a);
 }
 
 double cxb_auth_refresh_margin(double lifetime)

@@ -34,34 +34,12 @@ typedef struct cxb_auth_config {
     const char *issuer, *tenant_id, *api_base;
 } cxb_auth_config;
 
-typedef struct cxb_auth {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    char *token_url;
-    char *form;          /* form body, holds the secret unless basic_auth */
-    char *userpwd;       /* "id:secret" form-urlencoded, only with basic_auth */
-    char *required_scope;
-    char *secret_forms[CXB_AUTH_SECRET_FORMS]; /* the secret as it may be echoed: raw,
-                               form-encoded, Basic base64 (NULL without basic_auth), and the
-                               access key secret raw and form-encoded (cxone); redacted,
-                               with any 16-byte run of one, from every message built from a
-                               response ("id:secret" holds the form-encoded secret) */
-    char token[CXB_TOKEN_MAX];
-    uint64_t generation; /* bumps on every new token; 0 = none yet */
-    double expires_at, refresh_at;
-    int refreshing;
-    int fatal;
-    char fatal_msg[512];
-    atomic_long refreshes;
-    /* cxone: written only by the thread holding `refreshing`, and published (under mu) before
-     * the first token is; fixed after that, so a holder of a token may read them unlocked. */
-    int cxone;
-    char *issuer, *tenant_id;
-    char *api_base;      /* NULL until discovered (or given) */
-} cxb_auth;
+/* Opaque: the state holds the secret in several forms (auth_impl.h, for auth*.c only). */
+typedef struct cxb_auth cxb_auth;
 
-int cxb_auth_init(cxb_auth *a, const cxb_auth_config *cfg, char *err, size_t errlen);
-void cxb_auth_destroy(cxb_auth *a);
+/* A new token source (NULL with a message in err). cxb_auth_free wipes every secret form. */
+cxb_auth *cxb_auth_new(const cxb_auth_config *cfg, char *err, size_t errlen);
+void cxb_auth_free(cxb_auth *a);
 
 /* Copies a valid bearer token into out (size CXB_TOKEN_MAX) and its generation into res->gen,
  * fetching one first when none is cached or the cached one is due for refresh. Only one caller
@@ -80,11 +58,6 @@ cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const a
 /* cxone: the tenant's API base URL (no trailing '/'); valid once cxb_auth_get returned OK. */
 const char *cxb_auth_api_base(const cxb_auth *a);
 
-/* cxone discovery steps (auth_discovery.c), run by the refreshing thread only. Messages name the
- * step ("discovery", "tenant configuration") and the URL, never a secret. */
-cxb_auth_status cxb_auth_discover_token_url(cxb_auth *a, cxb_http *h, char *msg, size_t msglen);
-cxb_auth_status cxb_auth_discover_api_base(cxb_auth *a, cxb_http *h, const char *id_tenant, char *msg,
-                                           size_t msglen);
 /* The id_token's tenantId from a token answer body (tenant: CXB_TENANT_MAX bytes), or "" */
 void cxb_auth_id_token_tenant(const char *body, size_t len, char *tenant, char *msg, size_t msglen);
 

@@ -2,7 +2,7 @@
  * the issuer's openid-configuration, the tenant from the id_token, the API host from the
  * cxone-configuration. Runs on the worker that holds the token refresh (single-flight), never on
  * the Lua thread. The parsing is discovery.c's; this file only fetches and names the step. */
-#include "auth.h"
+#include "auth_impl.h"
 #include "discovery.h"
 #include "redact.h"
 #include <jansson.h>

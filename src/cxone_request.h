@@ -1,6 +1,6 @@
 /* The cxone profile's per-task request pieces (docs/cxone.md): the URLs a contact task and a
  * skill fetch go to, the read-back decision that guards a resend, and the 403 wording. Pure
- * functions; the attempt loop (job.c) does the I/O. */
+ * functions; the request policy (attempt.c) does the I/O. */
 #ifndef CXB_CXONE_REQUEST_H
 #define CXB_CXONE_REQUEST_H
 #include "disposition.h"

@@ -1,14 +1,13 @@
-/* The worker pool: threads, the per-task attempt loop, the two queues and the counters.
- * Only plain C data crosses threads; the Lua binding converts on the owning thread. */
+/* A batch job: its config, counters and events, and the tasks it hands to a worker pool
+ * (pool.c) whose workers run the request policy (attempt.c). Only plain C data crosses threads;
+ * the Lua binding converts on the owning thread. */
 #ifndef CXB_JOB_H
 #define CXB_JOB_H
 #include "auth.h"
-#include "http.h"
-#include "idempotency.h"
 #include "limiter.h"
-#include "queue.h"
-#include <pthread.h>
+#include "task.h"
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,28 +31,6 @@ typedef struct cxb_config {
     const char *access_key_id, *access_key_secret, *issuer, *tenant_id, *api_base, *api_version;
     int max_unreachable;       /* consecutive attempts with no HTTP answer -> batch fails (0: never) */
 } cxb_config;
-
-/* A task travels to a worker and comes back as its result: one allocation per task. */
-typedef struct cxb_task {
-    uint64_t index;
-    char *contact_id;     /* points into the same allocation */
-    char *url;            /* full URL of the contact resource */
-    char *body;           /* JSON request body (built by the Lua facade) */
-    size_t body_len;
-    char *key;            /* Idempotency-Key */
-    /* result */
-    int fetch;            /* an auxiliary GET (e.g. the outcome hierarchy), not a contact task */
-    int ok, attempts, replayed, cancelled, invalid, skipped;
-    int verified;         /* cxone: the read-back showed the wanted disposition; no resend */
-    int unknown;          /* sticky: an attempt of the PUT may have been applied unanswered */
-    int unknown_attempt;  /* the first such attempt (1-based) */
-    long unknown_status;  /* its 5xx status, 0 when no HTTP answer came back */
-    long status;
-    double started, elapsed;
-    char *error;          /* malloc'd message or NULL */
-    char *response;       /* fetch only: the response body (malloc'd) */
-    size_t response_len;
-} cxb_task;
 
 typedef enum {
     CXB_EV_RETRY = 1, CXB_EV_PAUSE, CXB_EV_TOKEN, CXB_EV_REAUTH,
@@ -79,38 +56,8 @@ typedef struct cxb_counters {
     long by_status[600];
 } cxb_counters;
 
-typedef struct cxb_job {
-    cxb_config cfg;
-    char *strings;            /* owned copies of the config strings */
-    pthread_mutex_t mu;
-    pthread_cond_t cv_work;   /* workers: a task arrived or input closed */
-    pthread_cond_t cv_owner;  /* owner: a result arrived or a slot freed */
-    cxb_queue tasks;
-    cxb_task **results;       /* FIFO ring of finished tasks, capacity = max outstanding */
-    size_t res_cap, res_head, res_len;
-    cxb_event events[CXB_EVENTS_CAP];
-    size_t ev_head, ev_len;
-    size_t outstanding;       /* submitted and not yet taken by the owner */
-    size_t max_outstanding;
-    int input_closed;
-    int owner_waiting;
-    double last_wake;         /* when a worker last woke the owner (coalescing) */
-    int fatal;
-    char fatal_msg[512];
-    char cancel_reason[160];  /* why the owner cancelled (e.g. "deadline of 30 s passed") */
-    int unreachable;          /* consecutive attempts with no HTTP answer (under mu) */
-    atomic_int cancel;
-    cxb_counters c;
-    double started;
-    cxb_limiter *lim;
-    cxb_auth auth;
-    pthread_t *threads;
-    int nthreads;
-    int live_workers;         /* threads still running */
-    int refs;                 /* owner + live workers; the last one out frees the job */
-    int joined;
-    pid_t pid;                /* the process that created the job (fork detection) */
-} cxb_job;
+/* Opaque: config, counters, events and the pool (job.c). */
+typedef struct cxb_job cxb_job;
 
 /* Creates the job and starts its workers. Returns NULL with a message in err. */
 cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen);
@@ -153,9 +100,4 @@ void cxb_job_close(cxb_job *j);
  * For __gc inside event loops that must never block. */
 void cxb_job_release(cxb_job *j);
 
-/* Allocates a task with its strings in one block (NULL on allocation failure). */
-cxb_task *cxb_task_new(uint64_t index, const char *contact_id, size_t id_len, const char *url,
-                       size_t url_len, const char *body, size_t body_len, const char *key,
-                       size_t key_len);
-void cxb_task_free(cxb_task *t);
 #endif

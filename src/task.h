@@ -1,0 +1,52 @@
+/* A task: what a worker sends, and the result it comes back as (one allocation per task),
+ * with the wording of its failure and cancellation messages. */
+#ifndef CXB_TASK_H
+#define CXB_TASK_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* A task travels to a worker and comes back as its result: one allocation per task. */
+typedef struct cxb_task {
+    uint64_t index;
+    char *contact_id;     /* points into the same allocation */
+    char *url;            /* full URL of the contact resource */
+    char *body;           /* JSON request body (built by the Lua facade) */
+    size_t body_len;
+    char *key;            /* Idempotency-Key */
+    /* result */
+    int fetch;            /* an auxiliary GET (e.g. the outcome hierarchy), not a contact task */
+    int ok, attempts, replayed, cancelled, invalid, skipped;
+    int verified;         /* cxone: the read-back showed the wanted disposition; no resend */
+    int unknown;          /* sticky: an attempt of the PUT may have been applied unanswered */
+    int unknown_attempt;  /* the first such attempt (1-based) */
+    long unknown_status;  /* its 5xx status, 0 when no HTTP answer came back */
+    long status;
+    double started, elapsed;
+    char *error;          /* malloc'd message or NULL */
+    char *response;       /* fetch only: the response body (malloc'd) */
+    size_t response_len;
+} cxb_task;
+
+/* Allocates a task with its strings in one block (NULL on allocation failure). */
+cxb_task *cxb_task_new(uint64_t index, const char *contact_id, size_t id_len, const char *url,
+                       size_t url_len, const char *body, size_t body_len, const char *key,
+                       size_t key_len);
+void cxb_task_free(cxb_task *t);
+
+/* Replaces t->error (left NULL on OOM: the result still carries ok=false and its status). */
+void cxb_task_set_error(cxb_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Attempt t->attempts of the PUT/POST may have been applied without a definitive answer: no
+ * HTTP answer (transport error, timeout, abort in flight; status 0) or a 5xx. Sticky: only a
+ * later 2xx clears t->unknown. */
+void cxb_task_may_have_applied(cxb_task *t, long status);
+
+/* The final failure: msg, plus the unknown-outcome note when an attempt may have been applied,
+ * so the wording never claims less than the server may have seen. */
+void cxb_task_fail(cxb_task *t, const char *msg);
+
+/* Marks the task cancelled. fatal: the batch's fatal message, or NULL; why: the owner's reason
+ * ("" or "deadline ...: "); in_flight: the transfer was aborted mid-way (a PUT's attempt is then
+ * already recorded as may-have-applied). */
+void cxb_task_cancelled(cxb_task *t, const char *fatal, const char *why, int in_flight);
+#endif
