@@ -79,6 +79,21 @@ static int sys_signal_number(const char *name)
     return -1;
 }
 
+/* Installs handler for the signal called name; raises for an unknown name or a failed sigaction. */
+static void sys_set_handler(lua_State *L, const char *name, void (*handler)(int), int flags)
+{
+    int sig = sys_signal_number(name);
+    if (sig < 0)
+        luaL_error(L, "unknown signal name '%s' (use INT, TERM, HUP, PIPE or XFSZ)", name);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = flags;
+    if (sigaction(sig, &sa, NULL) != 0)
+        luaL_error(L, "sigaction(%s): %s", name, strerror(errno));
+}
+
 /* sys.signal_trap({"INT","TERM"}): record these signals instead of dying on them. */
 static int sys_signal_trap(lua_State *L)
 {
@@ -86,17 +101,7 @@ static int sys_signal_trap(lua_State *L)
     int n = (int)cxb_rawlen(L, 1);
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, 1, i);
-        const char *name = luaL_checkstring(L, -1);
-        int sig = sys_signal_number(name);
-        if (sig < 0)
-            return luaL_error(L, "unknown signal name '%s' (use INT, TERM, HUP or PIPE)", name);
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = sys_on_signal;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = SA_RESTART;
-        if (sigaction(sig, &sa, NULL) != 0)
-            return luaL_error(L, "sigaction(%s): %s", name, strerror(errno));
+        sys_set_handler(L, luaL_checkstring(L, -1), sys_on_signal, SA_RESTART);
         lua_pop(L, 1);
     }
     return 0;
@@ -182,16 +187,7 @@ static int sys_lock(lua_State *L)
  * EPIPE instead of killing the process, so the run can save what it has and say why). */
 static int sys_ignore_signal(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
-    int sig = sys_signal_number(name);
-    if (sig < 0)
-        return luaL_error(L, "unknown signal name '%s' (use INT, TERM, HUP, PIPE or XFSZ)", name);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, NULL) != 0)
-        return luaL_error(L, "sigaction(%s): %s", name, strerror(errno));
+    sys_set_handler(L, luaL_checkstring(L, 1), SIG_IGN, 0);
     return 0;
 }
 

@@ -555,14 +555,21 @@ function Input:skipped_empty()
     return self.empty_rows
 end
 
+-- The next line of a line-based input (ids, JSON Lines): text, line; or nil at the end; or
+-- false and the row to return for a line that was too long.
+function Input:next_line()
+    local text, line, err_line = self.lines()
+    if text == false then -- over-long line: line holds the message
+        self.rows_read = self.rows_read + 1
+        return false, { line = err_line, error = line, fields = {} }
+    end
+    return text, line
+end
+
 function Input:next_ids()
     while true do
-        local text, line, err_line = self.lines()
-        if text == nil then return nil end
-        if text == false then -- over-long line: line holds the message
-            self.rows_read = self.rows_read + 1
-            return { line = err_line, error = line, fields = {} }
-        end
+        local text, line = self:next_line()
+        if not text then return line end
         local id = text:match("^%s*(.-)%s*$")
         if line == 1 then id = id:gsub("^" .. BOM, "") end
         if id ~= "" and not (self.rows_read == 0 and id:lower() == "contact_id") then
@@ -587,12 +594,8 @@ end
 
 function Input:next_jsonl()
     while true do
-        local text, line, err_line = self.lines()
-        if text == nil then return nil end
-        if text == false then -- over-long line: line holds the message
-            self.rows_read = self.rows_read + 1
-            return { line = err_line, error = line, fields = {} }
-        end
+        local text, line = self:next_line()
+        if not text then return line end
         if line == 1 and text:sub(1, 3) == BOM then text = text:sub(4) end
         text = text:gsub("\r$", "")
         if text:find("%S") then
