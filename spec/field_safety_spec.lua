@@ -264,6 +264,25 @@ describe("cxone-bulk signals, pipes and write errors", function()
         m:reset()
     end)
 
+    it("on SIGHUP (the terminal or ssh session went away) stops like SIGTERM: in-flight finished, exit 130", function()
+        local input = C.write(dir .. "/hup.csv", C.csv(C.rows(400)))
+        local journal = dir .. "/hup.journal"
+        local h = C.spawn(args(m, { "--rate", "50", "--burst", "5", "--journal", journal, "-o", "/dev/null", input }))
+        local deadline = os.time() + 10
+        repeat os.execute("sleep 0.05") until m:stats().total_mutations >= 20 or os.time() > deadline
+        h.signal("HUP")
+        local code = h.wait(30)
+        local err = C.read(h.err)
+        h.cleanup()
+        assert.equal(130, code, err)
+        assert.matches("HUP: no new rows", err)
+        local ok = 0
+        for _, r in ipairs(C.jsonl(journal)) do if r.ok then ok = ok + 1 end end
+        local s = m:stats()
+        assert.is_true(s.total_mutations < 400)
+        assert.equal(s.total_mutations, ok) -- everything applied is journaled
+    end)
+
     it("after SIGINT sends no row, even one behind a long stretch of rows that need no request", function()
         local path = dir .. "/stretch.csv"
         local f = assert(io.open(path, "wb"))

@@ -216,7 +216,7 @@ Exit status: 0 every row succeeded (or was skipped), 1 some rows failed or were 
 2 usage or input error, 3 the API could not be reached or would not authenticate (DNS,
 refused, TLS, token endpoint down or refusing the credentials; see --max-unreachable),
 4 an output (results, failed file, journal, summary) could not be written, 130 interrupted
-(SIGINT/SIGTERM).
+(SIGINT/SIGTERM/SIGHUP).
 
 Examples:
   cxone-bulk --input outcomes.csv --output results.jsonl --failed failed.csv --journal run.journal

@@ -160,7 +160,8 @@ function Run:load_engine()
     if not ok then return nil, ("cannot load the cxone.bulk engine: %s"):format(tostring(bulk)) end
     self.bulk, self.sys = bulk, bulk.sys
     -- Signals are ours from here on: no Lua traceback, whatever phase they hit.
-    self.sys.signal_trap({ "INT", "TERM" })
+    -- HUP too: a closed ssh session or terminal must not kill a run between two journal lines.
+    self.sys.signal_trap({ "INT", "TERM", "HUP" })
     -- A closed stdout (| head) makes writes fail with EPIPE instead of killing the process, so the
     -- failed file, the journal and the summary are still written.
     self.sys.ignore_signal("PIPE")
