@@ -160,18 +160,11 @@ static int render(struct outcomes *o)
 
 struct outcomes *outcomes_load(const char *path, char *err, size_t errlen)
 {
-    json_error_t jerr;
     char what[300];
     snprintf(what, sizeof what, "%s%.256s", path ? "--outcomes " : "", path ? path : "built-in outcomes");
-    json_t *root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)
-                        : json_loads(BUILTIN, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        if (jerr.line > 0)
-            snprintf(err, errlen, "%s: line %d: %s", what, jerr.line, jerr.text);
-        else
-            snprintf(err, errlen, "%s: %s", what, jerr.text);
+    json_t *root = load_json_doc("--outcomes", path, BUILTIN, "built-in outcomes", err, errlen);
+    if (!root)
         return NULL;
-    }
     struct outcomes *o = calloc(1, sizeof *o);
     const json_t *cats = json_object_get(root, "categories");
     if (!o) {

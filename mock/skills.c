@@ -165,18 +165,11 @@ static int parse_skill(struct skills *s, const json_t *js, size_t i, char *err, 
 
 struct skills *skills_load(const char *path, char *err, size_t errlen)
 {
-    json_error_t jerr;
     char what[300];
     snprintf(what, sizeof what, "%s%.256s", path ? "--skills " : "", path ? path : "built-in skills");
-    json_t *root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)
-                        : json_loads(BUILTIN, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        if (jerr.line > 0)
-            snprintf(err, errlen, "%s: line %d: %s", what, jerr.line, jerr.text);
-        else
-            snprintf(err, errlen, "%s: %s", what, jerr.text);
+    json_t *root = load_json_doc("--skills", path, BUILTIN, "built-in skills", err, errlen);
+    if (!root)
         return NULL;
-    }
     const json_t *list = json_object_get(root, "skills");
     struct skills *s = calloc(1, sizeof *s);
     char why[256];

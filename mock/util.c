@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -308,4 +309,21 @@ bool ct_equal(const char *a, size_t alen, const char *b, size_t blen)
 bool has_prefix_ci(const char *s, const char *prefix)
 {
     return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+json_t *load_json_doc(const char *flag, const char *path, const char *builtin, const char *what,
+                      char *err, size_t errlen)
+{
+    json_error_t jerr;
+    char name[300];
+    snprintf(name, sizeof name, "%s%s%.256s", path ? flag : "", path ? " " : "", path ? path : what);
+    json_t *root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)
+                        : json_loads(builtin, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (jerr.line > 0)
+            snprintf(err, errlen, "%s: line %d: %s", name, jerr.line, jerr.text);
+        else
+            snprintf(err, errlen, "%s: %s", name, jerr.text);
+    }
+    return root;
 }

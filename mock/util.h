@@ -51,4 +51,11 @@ bool ct_equal(const char *a, size_t alen, const char *b, size_t blen);
 /* Case-insensitive ASCII prefix test. */
 bool has_prefix_ci(const char *s, const char *prefix);
 
+/* Loads a JSON document from path (flag names it in errors, e.g. "--skills"), or from builtin
+ * when path is NULL (what names it then); duplicate keys are refused. NULL with err set on
+ * failure, naming the file and line. */
+struct json_t;
+struct json_t *load_json_doc(const char *flag, const char *path, const char *builtin, const char *what,
+                             char *err, size_t errlen);
+
 #endif

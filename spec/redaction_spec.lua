@@ -7,6 +7,7 @@ local bulk = require "cxone.bulk"
 local HS = require "spec.helpers.hostile"
 local E = require "spec.helpers.engine"
 local C = require "spec.helpers.cli"
+local U = require "spec.helpers.util"
 
 local RUN = 16
 
@@ -25,26 +26,7 @@ local CLIENT_ID = "redaction-spec-client"
 local TOKEN = rand_from(ALNUM .. "-._~+/", 380)       -- a long JWT-like bearer token
 local SECRET = rand_from(ALNUM .. "+/&=%-_", 200)    -- changes under form encoding
 
-local function form_encode(s)
-  return (s:gsub("[^%w%-%._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
-end
-
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = s:byte(i, i + 2)
-    local n = a * 65536 + (b or 0) * 256 + (c or 0)
-    local chars = {}
-    for k = 3, 0, -1 do
-      local v = math.floor(n / 64 ^ k) % 64
-      chars[#chars + 1] = B64:sub(v + 1, v + 1)
-    end
-    if not b then chars[3], chars[4] = "=", "=" elseif not c then chars[4] = "=" end
-    out[#out + 1] = table.concat(chars)
-  end
-  return table.concat(out)
-end
+local form_encode, base64 = U.form_encode, U.base64
 
 local NEEDLES = {
   { "bearer token", TOKEN },

@@ -85,4 +85,28 @@ function U.decode_jsonl(text)
   return out
 end
 
+--- s as a form / URL component (RFC 3986 unreserved characters kept), the way the engine sends it.
+function U.form_encode(s)
+  return (s:gsub("[^%w%-%._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
+end
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+--- Standard base64 (RFC 4648) of s: what an HTTP Basic header carries.
+function U.base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local chars = {}
+    for k = 3, 0, -1 do
+      local v = math.floor(n / 64 ^ k) % 64
+      chars[#chars + 1] = B64:sub(v + 1, v + 1)
+    end
+    if not b then chars[3], chars[4] = "=", "=" elseif not c then chars[4] = "=" end
+    out[#out + 1] = table.concat(chars)
+  end
+  return table.concat(out)
+end
+
 return U
