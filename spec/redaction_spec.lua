@@ -36,22 +36,7 @@ local NEEDLES = {
   { "HTTP Basic credentials", base64(form_encode(CLIENT_ID) .. ":" .. form_encode(SECRET)):sub(32) },
 }
 
-local function dump(v, out, depth)
-  out = out or {}
-  depth = depth or 0
-  if type(v) == "table" and depth < 8 then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-    for _, k in ipairs(keys) do
-      out[#out + 1] = tostring(k) .. "="
-      dump(v[k], out, depth + 1)
-    end
-  else
-    out[#out + 1] = tostring(v)
-  end
-  return table.concat(out, "\n")
-end
+local dump = U.dump
 
 -- Fails naming the first text holding a run of RUN characters of a needle (without showing it).
 local function assert_no_runs(texts)

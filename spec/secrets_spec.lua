@@ -35,23 +35,7 @@ local NEEDLES = {
   { "bearer token (12-byte prefix)", TOKEN:sub(1, 12) },
 }
 
--- Everything in v as text: nested tables with their keys, in a stable order.
-local function dump(v, out, depth)
-  out = out or {}
-  depth = depth or 0
-  if type(v) == "table" and depth < 8 then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-    for _, k in ipairs(keys) do
-      out[#out + 1] = tostring(k) .. "="
-      dump(v[k], out, depth + 1)
-    end
-  else
-    out[#out + 1] = tostring(v)
-  end
-  return table.concat(out, "\n")
-end
+local dump = U.dump -- everything in a value as text, for scanning
 
 -- Asserts no needle occurs in any of the texts (name -> text); names the first hit.
 local function assert_clean(texts)

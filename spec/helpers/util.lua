@@ -109,4 +109,22 @@ function U.base64(s)
   return table.concat(out)
 end
 
+--- Every key and value of v (nested tables too, keys sorted) as one text, for scanning.
+function U.dump(v, out, depth)
+  out = out or {}
+  depth = depth or 0
+  if type(v) == "table" and depth < 8 then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    for _, k in ipairs(keys) do
+      out[#out + 1] = tostring(k) .. "="
+      U.dump(v[k], out, depth + 1)
+    end
+  else
+    out[#out + 1] = tostring(v)
+  end
+  return table.concat(out, "\n")
+end
+
 return U
