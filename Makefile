@@ -35,7 +35,8 @@ INST_BINDIR ?= $(PREFIX)/bin
 # Core sources that do not touch Lua (also linked into C tests, fuzzers, benchmarks).
 CORE_SRCS   = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/backoff.c \
               src/idempotency.c src/queue.c src/http.c src/auth.c src/task.c src/pool.c src/attempt.c \
-              src/job.c src/redact.c src/discovery.c src/disposition.c src/auth_discovery.c src/cxone_request.c
+              src/job.c src/redact.c src/discovery.c src/disposition.c src/auth_discovery.c src/cxone_request.c \
+              src/plain_task.c
 CORE_OBJS   = $(CORE_SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE      = $(BUILD)/cxone/bulk/core.so
 

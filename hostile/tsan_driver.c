@@ -168,6 +168,8 @@ static cxb_config base_config(const mock_proc *m, char *token_url, size_t len)
     c.timeout = 5;
     c.connect_timeout = 5;
     c.pause_threshold = 30;
+    c.queue_size = 64;
+    c.api_version = "v33.0";
     return c;
 }
 

@@ -107,6 +107,8 @@ describe("docs/api.md's options table", function()
       end
       if d.default ~= nil then
         assert.are.equal(api_default(d), cell, where)
+      elseif d.derive then
+        assert.are.equal(d.default_doc, cell, where .. ": a derived default reads as its default_doc")
       elseif not d.env then
         assert.is_falsy(is_literal(cell), where .. ": states a default the table does not have: " .. cell)
       end

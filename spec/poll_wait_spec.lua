@@ -72,6 +72,9 @@ local function core_defaults()
   for _, decl in ipairs(require("cxone.bulk.options").LIST) do
     if decl.core and decl.default ~= nil then o[decl.name] = decl.default end
   end
+  for _, decl in ipairs(require("cxone.bulk.options").LIST) do
+    if decl.core and decl.derive then o[decl.name] = decl.derive(o) end
+  end
   return o
 end
 
@@ -90,7 +93,7 @@ describe("core.new_job holds no defaults of its own", function()
     end)
   end
 
-  it("accepts the absence of the options that have no default (queue_size, ca_file, shared_limit)", function()
+  it("accepts the absence of the options that have no default (ca_file, shared_limit)", function()
     local job = core.new_job(core_defaults())
     job:close()
   end)
@@ -149,7 +152,8 @@ describe("a sub-millisecond timeout", function()
     o.max_retries, o.backoff_base, o.backoff_max, o.timeout, o.connect_timeout = 0, 0, 0, 0.0004, 1
     local job = core.new_job(o)
     local t0 = bulk.sys.monotime()
-    assert.is_true(job:submit(1, "c-1", api.url .. "/api/v2/contacts/c-1", bulk.encode_body("A", "B")))
+    assert.is_true(job:submit { index = 1, id = "c-1", url = api.url .. "/api/v2/contacts/c-1",
+                                body = bulk.encode_body("A", "B") })
     job:close_input()
     local results = {}
     while #results == 0 and bulk.sys.monotime() - t0 < 8 do

@@ -255,9 +255,7 @@ static int job_copy_config(cxb_config *dst, const cxb_config *cfg)
     dst->issuer = job_strdup(cfg->issuer, &bad);
     dst->tenant_id = job_strdup(cfg->tenant_id, &bad);
     dst->api_base = job_strdup(cfg->api_base, &bad);
-    dst->api_version = job_strdup(cfg->api_version ? cfg->api_version : "v33.0", &bad);
-    if (dst->workers < 1)
-        dst->workers = 1;
+    dst->api_version = job_strdup(cfg->api_version, &bad);
     if (bad)
         job_free_config(dst);
     return bad;
@@ -286,6 +284,11 @@ static int job_open_sources(cxb_job *j, char *err, size_t errlen)
 
 cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen)
 {
+    /* The caller (the Lua binding) fills every value from the option table: no default here. */
+    if (cfg->workers < 1 || cfg->queue_size < 1 || !cfg->api_version) {
+        snprintf(err, errlen, "config: workers >= 1, queue_size >= 1 and api_version are required");
+        return NULL;
+    }
     cxb_job *j = calloc(1, sizeof *j);
     if (!j || job_copy_config(&j->cfg, cfg) != 0) {
         free(j);
@@ -298,8 +301,7 @@ cxb_job *cxb_job_new(const cxb_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&j->mu, NULL);
-    size_t qs = cfg->queue_size ? cfg->queue_size : (size_t)j->cfg.workers * 4;
-    cxb_pool_config pc = {j->cfg.workers, qs + (size_t)j->cfg.workers, &job_pool_ops, j};
+    cxb_pool_config pc = {j->cfg.workers, cfg->queue_size + (size_t)j->cfg.workers, &job_pool_ops, j};
     j->pool = cxb_pool_new(&pc, err, errlen);
     if (!j->pool) {
         job_free(j);

@@ -4,6 +4,7 @@
 #include "compat.h"
 #include "disposition.h"
 #include "idempotency.h"
+#include "plain_task.h"
 #include "job.h"
 #include "lua_sys.h"
 #include <dlfcn.h>
@@ -16,9 +17,14 @@
 #define JOB_MT "cxone.bulk.job"
 #define TAKE_MAX 256
 
+/* The job handle Lua holds. The job's constants a task is built from — the batch id every key is
+ * derived from and the contacts' URL prefix — are kept inline (batch id, NUL, prefix, NUL), so a
+ * task carries only its own fields across the boundary. */
 typedef struct lua_job {
     cxb_job *job;
     pid_t pid;
+    size_t batch_len, prefix_len;
+    char consts[];
 } lua_job;
 
 /* ---- config -------------------------------------------------------------------------------- */
@@ -101,24 +107,6 @@ static double cfg_positive(lua_State *L, int t, const char *name, double hi)
     return v;
 }
 
-/* queue_size is optional: absent means the pool's own sizing (4 tasks per worker). */
-static size_t cfg_queue_size(lua_State *L, int t)
-{
-    lua_getfield(L, t, "queue_size");
-    int absent = lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (absent)
-        return 0;
-    double v = cfg_number(L, t, "queue_size", 1, 0);
-    if (!(v >= 1 && v <= CFG_MAX_QUEUE) || v != floor(v)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "option 'queue_size' must be an integer between 1 and %.15g (got %.17g)",
-                 CFG_MAX_QUEUE, v);
-        luaL_error(L, "%s", msg);
-    }
-    return (size_t)v;
-}
-
 /* A required boolean option. */
 static int cfg_bool(lua_State *L, int t, const char *name)
 {
@@ -128,6 +116,17 @@ static int cfg_bool(lua_State *L, int t, const char *name)
     if (lua_type(L, -1) != LUA_TBOOLEAN)
         luaL_error(L, "option '%s' must be a boolean", name);
     int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* A required string of the config table (it stays referenced there while the caller runs). */
+static const char *cfg_lstring(lua_State *L, int t, const char *name, size_t *len)
+{
+    lua_getfield(L, t, name);
+    if (lua_type(L, -1) != LUA_TSTRING)
+        cfg_missing(L, name);
+    const char *v = lua_tolstring(L, -1, len);
     lua_pop(L, 1);
     return v;
 }
@@ -167,7 +166,7 @@ static void cfg_read(lua_State *L, int t, cxb_config *c)
     c->shared_limit_fallback = cfg_string(L, t, "shared_limit_fallback", 0);
     c->ca_file = cfg_string(L, t, "ca_file", 0);
     c->insecure = cfg_bool(L, t, "insecure");
-    c->queue_size = cfg_queue_size(L, t);
+    c->queue_size = (size_t)cfg_range(L, t, "queue_size", 1, CFG_MAX_QUEUE, 1);
     c->preflight = cfg_bool(L, t, "preflight");
 }
 
@@ -177,10 +176,17 @@ static int core_new_job(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     cxb_config c;
     cfg_read(L, 1, &c);
+    size_t batch_len, prefix_len;
+    const char *batch = cfg_lstring(L, 1, "batch_id", &batch_len);
+    const char *prefix = cfg_lstring(L, 1, "url_prefix", &prefix_len);
 
-    lua_job *lj = lua_newuserdata(L, sizeof *lj);
+    lua_job *lj = lua_newuserdata(L, sizeof *lj + batch_len + 1 + prefix_len + 1);
     lj->job = NULL;
     lj->pid = getpid();
+    lj->batch_len = batch_len;
+    lj->prefix_len = prefix_len;
+    memcpy(lj->consts, batch, batch_len + 1);
+    memcpy(lj->consts + batch_len + 1, prefix, prefix_len + 1);
     luaL_getmetatable(L, JOB_MT);
     lua_setmetatable(L, -2);
     char err[512];
@@ -210,29 +216,9 @@ static cxb_job *job_open(lua_State *L)
     return lj->job;
 }
 
-/* job:submit(index, contact_id, url, body, key|nil, batch_id, invalid_msg|nil) -> bool */
-static int job_submit(lua_State *L)
+/* Queues a built task; pushes true, or false when the queue is full (the task is freed). */
+static int job_queue(lua_State *L, cxb_job *j, cxb_task *t, const char *invalid, lua_Number index)
 {
-    cxb_job *j = job_open(L);
-    lua_Number index = luaL_checknumber(L, 2);
-    size_t id_len, url_len, body_len, key_len = 0, batch_len = 0;
-    const char *id = luaL_checklstring(L, 3, &id_len);
-    const char *url = luaL_checklstring(L, 4, &url_len);
-    const char *body = luaL_checklstring(L, 5, &body_len);
-    const char *key = luaL_optlstring(L, 6, NULL, &key_len);
-    const char *batch = luaL_optlstring(L, 7, "", &batch_len);
-    const char *invalid = luaL_optstring(L, 8, NULL);
-    if (!cxb_job_has_slot(j)) { /* before deriving the key: a full queue is the common case */
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    char derived[CXB_KEY_LEN + 1];
-    if (!key) {
-        cxb_idempotency_key(batch, batch_len, id, id_len, body, body_len, derived);
-        key = derived;
-        key_len = CXB_KEY_LEN;
-    }
-    cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, url, url_len, body, body_len, key, key_len);
     if (!t)
         return luaL_error(L, "out of memory queueing task %d", (int)index);
     if (cxb_job_submit(j, t, invalid) != 0) { /* only the owner submits, so a slot seen stays free */
@@ -242,6 +228,120 @@ static int job_submit(lua_State *L)
     }
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* A string field of a prepared task; NULL (and *len 0) when absent and not required. */
+static const char *task_field(lua_State *L, const char *name, size_t *len, int required)
+{
+    lua_getfield(L, 2, name);
+    const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+    if (!v && (required || !lua_isnil(L, -1)))
+        luaL_error(L, "job:submit: task field '%s' must be a string", name);
+    if (!v)
+        *len = 0;
+    lua_pop(L, 1); /* the task table still holds the string: the pointer stays valid */
+    return v;
+}
+
+/* job:submit{index=, id=, url=, body=, key=nil|string, invalid=nil|message} -> bool (false: the
+ * queue is full). The facade validated the task; without a key one is derived from the job's
+ * batch id, the contact id and the body. */
+static int job_submit(lua_State *L)
+{
+    cxb_job *j = job_open(L);
+    const lua_job *lj = lua_touserdata(L, 1); /* job_open checked it */
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!cxb_job_has_slot(j)) { /* before deriving the key: a full queue is the common case */
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_getfield(L, 2, "index");
+    lua_Number index = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    size_t id_len, url_len, body_len, key_len, invalid_len;
+    const char *id = task_field(L, "id", &id_len, 1);
+    const char *url = task_field(L, "url", &url_len, 1);
+    const char *body = task_field(L, "body", &body_len, 1);
+    const char *key = task_field(L, "key", &key_len, 0);
+    const char *invalid = task_field(L, "invalid", &invalid_len, 0);
+    char derived[CXB_KEY_LEN + 1];
+    if (!key) {
+        cxb_idempotency_key(lj->consts, lj->batch_len, id, id_len, body, body_len, derived);
+        key = derived;
+        key_len = CXB_KEY_LEN;
+    }
+    cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, url, url_len, body, body_len, key, key_len);
+    return job_queue(L, j, t, invalid, index);
+}
+
+/* The request of a plain task (src/plain_task.h) into the caller's buffers; 0, or -1 when the
+ * task is not plainly valid or the URL would not fit (the general path then takes it). */
+typedef struct plain_req {
+    char url[4096], body[CXB_PLAIN_BODY_MAX], key[CXB_KEY_LEN + 1];
+    size_t url_len, body_len;
+} plain_req;
+
+static int plain_build(const char *batch, size_t batch_len, const char *prefix, size_t prefix_len,
+                       const char *id, size_t id_len, const char *cat, size_t cat_len, const char *sub,
+                       size_t sub_len, plain_req *r)
+{
+    if (!cxb_plain_accepts(id, id_len, cat, cat_len, sub, sub_len) ||
+        prefix_len + CXB_PLAIN_URL_TAIL_MAX > sizeof r->url)
+        return -1;
+    r->body_len = cxb_plain_body(cat, cat_len, sub, sub_len, r->body);
+    cxb_idempotency_key(batch, batch_len, id, id_len, r->body, r->body_len, r->key);
+    memcpy(r->url, prefix, prefix_len);
+    r->url_len = prefix_len + cxb_plain_url_tail(id, id_len, r->url + prefix_len);
+    return 0;
+}
+
+/* job:submit_plain(index, contact_id, category, subcategory) -> true, false (queue full), or nil
+ * when the task is not plainly valid and must take job:submit: URL, body and key built here,
+ * byte for byte what the facade builds. */
+static int job_submit_plain(lua_State *L)
+{
+    cxb_job *j = job_open(L);
+    const lua_job *lj = lua_touserdata(L, 1);
+    lua_Number index = luaL_checknumber(L, 2);
+    size_t id_len, cat_len, sub_len;
+    const char *id = luaL_checklstring(L, 3, &id_len);
+    const char *cat = luaL_checklstring(L, 4, &cat_len);
+    const char *sub = luaL_checklstring(L, 5, &sub_len);
+    if (!cxb_job_has_slot(j)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    plain_req r;
+    if (plain_build(lj->consts, lj->batch_len, lj->consts + lj->batch_len + 1, lj->prefix_len, id, id_len,
+                    cat, cat_len, sub, sub_len, &r) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, r.url, r.url_len, r.body, r.body_len, r.key,
+                               CXB_KEY_LEN);
+    return job_queue(L, j, t, NULL, index);
+}
+
+/* core.plain_request(url_prefix, batch_id, contact_id, category, subcategory) -> url, body, key,
+ * or nil when the task would take the general path. What job:submit_plain would queue; for the
+ * spec that holds it to the facade's bytes. */
+static int core_plain_request(lua_State *L)
+{
+    size_t pl, bl, il, cl, sl;
+    const char *prefix = luaL_checklstring(L, 1, &pl);
+    const char *batch = luaL_checklstring(L, 2, &bl);
+    const char *id = luaL_checklstring(L, 3, &il);
+    const char *cat = luaL_checklstring(L, 4, &cl);
+    const char *sub = luaL_checklstring(L, 5, &sl);
+    plain_req r;
+    if (plain_build(batch, bl, prefix, pl, id, il, cat, cl, sub, sl, &r) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, r.url, r.url_len);
+    lua_pushlstring(L, r.body, r.body_len);
+    lua_pushstring(L, r.key);
+    return 3;
 }
 
 /* job:fetch(url[, id]) -> bool: an auxiliary GET with the job's token and limiter; its result
@@ -538,13 +638,14 @@ static void core_pin_module(void)
 __attribute__((visibility("default"))) int luaopen_cxone_bulk_core(lua_State *L)
 {
     static const luaL_Reg job_methods[] = {
-        {"submit", job_submit},       {"fetch", job_fetch},       {"take", job_take},         {"events", job_events},
+        {"submit", job_submit},       {"submit_plain", job_submit_plain}, {"fetch", job_fetch},
+        {"take", job_take},           {"events", job_events},
         {"close_input", job_close_input}, {"has_slot", job_has_slot}, {"finished", job_finished},
         {"cancel", job_cancel},       {"counters", job_counters}, {"close", job_close},
         {NULL, NULL}};
     static const luaL_Reg core_funcs[] = {
         {"new_job", core_new_job}, {"derive_key", core_derive_key},
-        {"disposition_body", core_disposition_body}, {NULL, NULL}};
+        {"disposition_body", core_disposition_body}, {"plain_request", core_plain_request}, {NULL, NULL}};
 
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) /* once, before any worker exists */
         return luaL_error(L, "curl_global_init failed");

@@ -108,6 +108,9 @@ local function resolve_opts(opts)
     end
     if o[name] == nil then o[name] = decl.default end
   end
+  for _, decl in ipairs(options.LIST) do -- after the plain defaults: a derived one reads them
+    if o[decl.name] == nil and decl.derive then o[decl.name] = decl.derive(o) end
+  end
   if o.api == "cxone" then
     resolve_cxone(o)
   elseif o.api ~= "tutorial" then
@@ -334,7 +337,12 @@ local function new_job(o, iter, is_array)
     _started = monotime(), _prefix = o.base_url and (o.base_url .. "/api/v2/contacts/"),
   }, Job)
   if o.deadline then self._deadline_at = self._started + o.deadline end
-  self._c = core.new_job(core_config(o))
+  local cfg = core_config(o)
+  cfg.url_prefix = self._prefix or ""
+  self._c = core.new_job(cfg)
+  -- Outcome names checked against the hierarchy (validate_outcomes) and the cxone profile's
+  -- bodies take the general path.
+  self._plain = o.api == "tutorial" and not o.validate_outcomes
   if o.api == "cxone" then
     self._skills = {} -- validate_outcomes: skill -> its dispositions, fetched at first use
   elseif o.validate_outcomes then
@@ -412,8 +420,21 @@ function Job:_prepare(task, index)
            body = encode_body(category, subcategory), key = task.idempotency_key }
 end
 
+-- The standard tutorial task (contact_id, category, subcategory strings; no outcome_code, no key
+-- of its own) goes to the core whole: it builds the URL, body and key (src/plain_task.h) and
+-- returns true, or false when the queue is full; nil means the task is not plainly valid and
+-- takes the general path, whose validator words any refusal.
+function Job:_submit_plain(task, index)
+  if not self._plain or type(task) ~= "table" or task.outcome_code ~= nil or task.idempotency_key ~= nil then
+    return nil
+  end
+  local id, category, subcategory = task.contact_id, task.category, task.subcategory
+  if type(id) ~= "string" or type(category) ~= "string" or type(subcategory) ~= "string" then return nil end
+  return self._c:submit_plain(index, id, category, subcategory)
+end
+
 function Job:_submit_prepared(p)
-  return self._c:submit(p.index, p.id, p.url, p.body, p.key, self._o.batch_id, p.invalid)
+  return self._c:submit(p)
 end
 
 function Job:_close_input()
@@ -433,14 +454,19 @@ function Job:submit(task)
   if self._iter then error("cxone.bulk: submit() is for jobs made with bulk.open()", 2) end
   if self._input == "closed" then error("cxone.bulk: submit() after close_input()", 2) end
   if self._gate ~= "open" then return false end
-  local p = self:_prepare(task, self._n + 1)
-  if p.need_skill then
-    self:_fetch_skill(p.need_skill)
-    return false
+  local index = self._n + 1
+  local sent = self:_submit_plain(task, index)
+  if sent == nil then
+    local p = self:_prepare(task, index)
+    if p.need_skill then
+      self:_fetch_skill(p.need_skill)
+      return false
+    end
+    sent = self:_submit_prepared(p)
   end
-  if not self:_submit_prepared(p) then return false end
-  self._n = self._n + 1
-  return self._n
+  if not sent then return false end
+  self._n = index
+  return index
 end
 
 --- Push mode: no more tasks will be submitted.
@@ -449,38 +475,53 @@ function Job:close_input()
   self:_close_input()
 end
 
+-- Iterator mode: the next task and its index (a task held back is given again), or nil once the
+-- input has ended (the core is then told).
+function Job:_next_task()
+  local task = self._held_task
+  self._held_task = nil
+  if task ~= nil then return task, self._n end
+  if self._stop_reading then return self:_close_input() end
+  local ok
+  ok, task = pcall(self._iter)
+  if not ok then
+    self._c:cancel()
+    self:_close_input()
+    error("cxone.bulk: task iterator failed: " .. tostring(task), 0)
+  end
+  if task == nil then return self:_close_input() end
+  self._n = self._n + 1
+  return task, self._n
+end
+
 -- Iterator mode: moves tasks into the core's queue until it is full or the input ends.
 function Job:_feed()
   if not self._iter or self._input == "closed" or self._gate ~= "open" then return end
   while true do
     local p = self._held
     if not p then
-      local task, n = self._held_task, self._n
-      self._held_task = nil
-      if task == nil then
-        if self._stop_reading then return self:_close_input() end
-        local ok
-        ok, task = pcall(self._iter)
-        if not ok then
-          self._c:cancel()
-          self:_close_input()
-          error("cxone.bulk: task iterator failed: " .. tostring(task), 0)
+      local task, n = self:_next_task()
+      if task == nil then return end
+      local sent = self:_submit_plain(task, n)
+      if sent == false then
+        self._held_task = task -- the queue is full: given again next time
+        return
+      end
+      if sent == nil then
+        p = self:_prepare(task, n)
+        if p.need_skill then
+          self._held_task = task -- prepared again once the skill's dispositions are in
+          return self:_fetch_skill(p.need_skill)
         end
-        if task == nil then return self:_close_input() end
-        self._n = self._n + 1
-        n = self._n
-      end
-      p = self:_prepare(task, n)
-      if p.need_skill then
-        self._held_task = task -- prepared again once the skill's dispositions are in
-        return self:_fetch_skill(p.need_skill)
       end
     end
-    if not self:_submit_prepared(p) then
-      self._held = p
-      return
+    if p then
+      if not self:_submit_prepared(p) then
+        self._held = p
+        return
+      end
+      self._held = nil
     end
-    self._held = nil
   end
 end
 

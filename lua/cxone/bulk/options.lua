@@ -9,7 +9,9 @@
 -- Fields: name; kind ("url", "string", "nonempty", "boolean", "function", "table", "integer",
 -- "number"); default; min/max (inclusive; above = true makes min exclusive); flag (the CLI flag,
 -- nil when the option is library-only); env (read when the option is not given); secret (never
--- echoed); core (handed to the C core); meta (the CLI value placeholder); help (one line).
+-- echoed); core (handed to the C core); meta (the CLI value placeholder); help (one line);
+-- derive (a default computed from the other resolved options, e.g. queue_size from workers)
+-- with default_doc, the words the docs use for it.
 local M = {}
 
 M.LIST = {
@@ -68,7 +70,7 @@ M.LIST = {
     { name = "pause_threshold", core = true, kind = "number", default = 30, min = 0, max = 86400,
       flag = "pause-threshold", meta = "S",
       help = "a Retry-After longer than this pauses every worker" },
-    { name = "batch_id", kind = "string", default = "", flag = "batch-id", meta = "ID",
+    { name = "batch_id", core = true, kind = "string", default = "", flag = "batch-id", meta = "ID",
       help = "mixed into every derived Idempotency-Key; keep it across reruns" },
     { name = "on_result", kind = "function", help = "called with each result, on the caller's thread" },
     { name = "on_event", kind = "function", help = "called with each retry/pause/token event" },
@@ -79,7 +81,8 @@ M.LIST = {
     { name = "allow_http", kind = "boolean", default = false, flag = "allow-http",
       help = "allow plain http:// to a host other than loopback" },
     { name = "queue_size", core = true, kind = "integer", min = 1, max = 1000000,
-      help = "tasks buffered ahead of the workers (default: 4 per worker)" },
+      derive = function(o) return 4 * o.workers end, default_doc = "4 × workers",
+      help = "tasks buffered ahead of the workers" },
     { name = "preflight", core = true, kind = "boolean", default = false, flag = "preflight",
       help = "GET each contact before its PUT; a 404 skips it" },
     { name = "validate_outcomes", kind = "boolean", default = false, flag = "validate-outcomes",
