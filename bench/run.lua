@@ -5,6 +5,7 @@
 --   BENCH_ONLY (all)          comma list of: throughput,scaling,rate,memory,cpu
 --   BENCH_CONNECTIONS (8)     engine workers = wrk connections = curl --parallel-max (measure 1)
 --   BENCH_TASKS (30000)       engine tasks per throughput run; BENCH_CURL_TASKS (20000) for curl
+--   BENCH_FLOOR_TASKS (30000) tasks per libcurl floor run (bench/peers/curlfloor)
 --   BENCH_WRK_SECONDS (3)     wrk duration per throughput run
 --   BENCH_SCALING_TASKS (20000), BENCH_SCALING_WRK_SECONDS (2)
 --   BENCH_RATE_TASKS (5000)   measure 3 (at 45/s: about 111 s)
@@ -47,6 +48,7 @@ local ctx = {
   connections = env_num("BENCH_CONNECTIONS", 8),
   tasks = env_num("BENCH_TASKS", 30000),
   curl_tasks = env_num("BENCH_CURL_TASKS", 20000),
+  floor_tasks = env_num("BENCH_FLOOR_TASKS", 30000),
   wrk_seconds = env_num("BENCH_WRK_SECONDS", 3),
   wrk_threads = 2,
   scaling_workers = { 1, 2, 4, 8, 16, 32, 64 },
@@ -85,6 +87,7 @@ local results = {
   machine = U.machine(),
   config = {
     rounds = ctx.rounds, connections = ctx.connections, tasks = ctx.tasks, curl_tasks = ctx.curl_tasks,
+    floor_tasks = ctx.floor_tasks,
     wrk_seconds = ctx.wrk_seconds, wrk_threads = ctx.wrk_threads, scaling_workers = ctx.scaling_workers,
     scaling_tasks = ctx.scaling_tasks, scaling_wrk_seconds = ctx.scaling_wrk_seconds,
     rate_tasks = ctx.rate_tasks, rows = ctx.rows, rows_small = ctx.rows_small, cg_tasks = ctx.cg_tasks,

@@ -1,6 +1,7 @@
 -- The ways of sending the same PUTs to the mock: the engine (bench/engine_batch.lua in its own
 -- process), wrk (bench/wrk_put.lua), the tutorial's Go design (bench/peers/seedgo, net/http and
--- goroutines) and curl --parallel fed a config file. Every run starts
+-- goroutines), curl --parallel fed a config file and the libcurl floor (bench/peers/curlfloor:
+-- the engine's transport design with none of its work). Every run starts
 -- from a reset mock and is measured the same way on the server side: requests/s is
 -- (arrivals - 1) / (last arrival - first arrival) from the mock's api_request_ms log, so process
 -- start-up, config parsing and the token request are outside every contender's figure.
@@ -98,16 +99,24 @@ function C.wrk(ctx, mock, connections, seconds)
   end)
 end
 
--- Builds the Go peer once per bench run (Debian's Go packages, no module download).
-local function go_binary(ctx)
-  local bin = ctx.scratch .. ".seedgo"
-  if ctx.go_built then return bin end
-  local cmd = string.format("env GOCACHE=%s GO111MODULE=off GOPATH=/usr/share/gocode go build -o %s " ..
-    "bench/peers/seedgo/main.go 2>&1", U.q(ctx.scratch .. ".gocache"), U.q(bin))
-  local ok, out = pcall(U.capture, cmd)
-  if not ok then U.fail("building the Go peer failed (bench/packages has its Debian packages): %s", out) end
-  ctx.go_built = true
+-- Builds a peer once per bench run into the scratch directory: `command(bin)` is the shell
+-- command that writes the binary `bin`; `what` names it and its build dependencies on failure.
+local function peer_binary(ctx, name, what, command)
+  local bin = ctx.scratch .. "." .. name
+  ctx.built = ctx.built or {}
+  if ctx.built[name] then return bin end
+  local ok, out = pcall(U.capture, command(bin) .. " 2>&1")
+  if not ok then U.fail("building %s failed: %s", what, out) end
+  ctx.built[name] = true
   return bin
+end
+
+-- The Go peer, built with Debian's Go packages (no module download).
+local function go_binary(ctx)
+  return peer_binary(ctx, "seedgo", "the Go peer (bench/packages has its Debian packages)", function(bin)
+    return string.format("env GOCACHE=%s GO111MODULE=off GOPATH=/usr/share/gocode go build -o %s " ..
+      "bench/peers/seedgo/main.go", U.q(ctx.scratch .. ".gocache"), U.q(bin))
+  end)
 end
 
 -- The Go peer: `tasks` PUTs from `workers` goroutines, its limiter far above what the machine
@@ -129,6 +138,38 @@ function C.go(ctx, mock, workers, tasks)
     end
     return { contender = "go", connections = workers, client_rps = tasks / t.wall, client_seconds = t.wall,
              client_cpu = t.cpu, client_max_rss_kb = t.max_rss_kb, command = shown }
+  end)
+  if rec.requests ~= tasks then U.fail("%s: %d requests for %d tasks", label, rec.requests, tasks) end
+  return rec
+end
+
+-- The libcurl floor, C11 with every warning an error, as src/ is built.
+local function curlfloor_binary(ctx)
+  return peer_binary(ctx, "curlfloor", "the libcurl floor (libcurl4-openssl-dev is in .ci/deps)", function(bin)
+    return string.format("cc -std=c11 -O2 -Wall -Wextra -Werror -o %s bench/peers/curlfloor/curlfloor.c " ..
+      "-lcurl -lpthread", U.q(bin))
+  end)
+end
+
+-- The libcurl floor: `tasks` PUTs from `threads` threads, one easy handle each; the key carries
+-- the run's nonce, as wrk's does.
+function C.curlfloor(ctx, mock, threads, tasks)
+  local label = string.format("libcurl floor (%d threads)", threads)
+  local bin = curlfloor_binary(ctx)
+  local token = mock:token()
+  local rec = measured(mock, label, function()
+    local out = ctx.scratch .. ".curlfloor.out"
+    local shown = string.format("curlfloor %s %d %d", mock.url, tasks, threads)
+    local cmd = string.format("env TOKEN=%s NONCE=%d %s %s %d %d >%s 2>&1",
+      U.q(token), next_nonce(), U.q(bin), U.q(mock.url), tasks, threads, U.q(out))
+    local ok, t = U.timed(cmd, ctx.scratch)
+    local text = U.read(out) or ""
+    local r = U.tagged_json(text, "BENCH-JSON ")
+    if not ok or not r or r.ok ~= tasks then
+      U.fail("%s failed (exit %s): %s", label, tostring(t.exit), text:sub(1, 2000))
+    end
+    return { contender = "curlfloor", connections = threads, client_rps = r.rps, client_seconds = r.elapsed,
+             client_cpu = t.cpu, client_max_rss_kb = t.max_rss_kb, command = "TOKEN=... NONCE=... " .. shown }
   end)
   if rec.requests ~= tasks then U.fail("%s: %d requests for %d tasks", label, rec.requests, tasks) end
   return rec

@@ -40,13 +40,16 @@ function Rep.rows(res)
     add(string.format("1. wrk, %d connections (req/s)", c), spread(t.wrk))
     add(string.format("1. Go peer (bench/peers/seedgo), %d goroutines (req/s)", c), spread(t.go))
     add(string.format("1. curl --parallel --parallel-max %d (req/s)", c), spread(t.curl))
+    add(string.format("1. libcurl floor (bench/peers/curlfloor), %d threads (req/s)", c), spread(t.curlfloor))
     add("1. engine / wrk", string.format("%.2f×", t.engine_vs_wrk), "≥ 0.8× (stretch 0.9×)", t.engine_vs_wrk >= 0.8)
     add("1. engine / Go peer", string.format("%.2f×", t.engine_vs_go), "≥ 2×", t.engine_vs_go >= 2)
     add("1. curl --parallel / wrk", string.format("%.2f×", t.curl_vs_wrk))
     add("1. engine / curl --parallel", string.format("%.2f×", t.engine_vs_curl), "≥ 5×", t.engine_vs_curl >= 5)
-    add("1. client CPU per request: engine / wrk / Go peer / curl (µs)", string.format("%.0f / %.0f / %.0f / %.0f",
-      t.engine.client_us_per_request, t.wrk.client_us_per_request, t.go.client_us_per_request,
-      t.curl.client_us_per_request))
+    add("1. engine / libcurl floor", string.format("%.2f×", t.engine_vs_curlfloor))
+    add("1. libcurl floor / wrk", string.format("%.2f×", t.curlfloor_vs_wrk))
+    add("1. client CPU per request: engine / wrk / Go peer / curl / libcurl floor (µs)",
+      string.format("%.0f / %.0f / %.0f / %.0f / %.0f", t.engine.client_us_per_request, t.wrk.client_us_per_request,
+        t.go.client_us_per_request, t.curl.client_us_per_request, t.curlfloor.client_us_per_request))
   end
   local s = res.scaling
   if s then

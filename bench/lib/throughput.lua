@@ -1,5 +1,5 @@
--- Measures 1 and 2: unthrottled throughput (engine vs wrk vs the Go peer vs curl --parallel at
--- the same number of connections) and the engine's scaling with its worker count. Contenders alternate within
+-- Measures 1 and 2: unthrottled throughput (engine vs wrk vs the Go peer vs curl --parallel vs the
+-- libcurl floor at the same number of connections) and the engine's scaling with its worker count. Contenders alternate within
 -- every round and the starting contender rotates from round to round; medians are reported.
 local U = require "bench.lib.util"
 local C = require "bench.lib.contenders"
@@ -34,26 +34,29 @@ function T.unthrottled(ctx, mock)
     wrk = function() return C.wrk(ctx, mock, conns, ctx.wrk_seconds) end,
     go = function() return C.go(ctx, mock, conns, tasks) end,
     curl = function() return C.curl(ctx, mock, conns, ctx.curl_tasks) end,
+    curlfloor = function() return C.curlfloor(ctx, mock, conns, ctx.floor_tasks) end,
   }
-  local runs = { engine = {}, wrk = {}, go = {}, curl = {} }
+  local runs = { engine = {}, wrk = {}, go = {}, curl = {}, curlfloor = {} }
   for round = 1, ctx.rounds do
-    for _, name in ipairs(rotate({ "engine", "wrk", "go", "curl" }, round - 1)) do
+    for _, name in ipairs(rotate({ "engine", "wrk", "go", "curl", "curlfloor" }, round - 1)) do
       local r = runners[name]()
       r.round = round
       table.insert(runs[name], r)
-      log("throughput round %d/%d %-6s %8.0f req/s (client %.0f us/req, mock %.0f us/req, load %s)",
+      log("throughput round %d/%d %-9s %8.0f req/s (client %.0f us/req, mock %.0f us/req, load %s)",
         round, ctx.rounds, name, r.server_rps, r.client_us_per_request or 0, r.mock_us_per_request, r.loadavg)
     end
   end
   local res = { connections = conns, engine_tasks = tasks, curl_tasks = ctx.curl_tasks,
-                wrk_seconds = ctx.wrk_seconds }
+                floor_tasks = ctx.floor_tasks, wrk_seconds = ctx.wrk_seconds }
   for name, rs in pairs(runs) do res[name] = summarize(rs) end
   res.engine_vs_wrk = res.engine.server_rps / res.wrk.server_rps
   res.curl_vs_wrk = res.curl.server_rps / res.wrk.server_rps
   res.engine_vs_curl = res.engine.server_rps / res.curl.server_rps
   res.engine_vs_go = res.engine.server_rps / res.go.server_rps
+  res.engine_vs_curlfloor = res.engine.server_rps / res.curlfloor.server_rps
+  res.curlfloor_vs_wrk = res.curlfloor.server_rps / res.wrk.server_rps
   res.commands = { engine = runs.engine[1].command, wrk = runs.wrk[1].command, go = runs.go[1].command,
-                   curl = runs.curl[1].command }
+                   curl = runs.curl[1].command, curlfloor = runs.curlfloor[1].command }
   return res
 end
 
