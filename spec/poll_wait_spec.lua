@@ -68,7 +68,8 @@ end)
 
 -- A complete core config the way bulk.lua builds it: every core option's declared default.
 local function core_defaults()
-  local o = { token_url = "http://127.0.0.1:9/oauth2/token", client_id = "c", client_secret = "s" }
+  -- url_prefix is not an option: the facade hands the core the contacts' URL prefix it builds.
+  local o = { token_url = "http://127.0.0.1:9/oauth2/token", client_id = "c", client_secret = "s", url_prefix = "" }
   for _, decl in ipairs(require("cxone.bulk.options").LIST) do
     if decl.core and decl.default ~= nil then o[decl.name] = decl.default end
   end
