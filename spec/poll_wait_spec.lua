@@ -148,6 +148,12 @@ describe("a sub-millisecond timeout", function()
     local HS = require "spec.helpers.hostile"
     local tok = HS.start { mode = "ok" }
     local api = HS.start { mode = "silent" } -- reads the request and never answers
+    -- Stopped even when an assertion fails: a silent server left running would block the
+    -- collector's close of its pipe, and with it the whole spec run.
+    finally(function()
+      api:stop()
+      tok:stop()
+    end)
     local o = core_defaults()
     o.token_url, o.scope, o.workers, o.rate, o.burst = tok.url .. "/oauth2/token", "contact:update", 1, 100, 10
     o.max_retries, o.backoff_base, o.backoff_max, o.timeout, o.connect_timeout = 0, 0, 0, 0.0004, 1
@@ -162,8 +168,6 @@ describe("a sub-millisecond timeout", function()
     end
     local took = bulk.sys.monotime() - t0
     job:close()
-    api:stop()
-    tok:stop()
     assert.are.equal(1, #results)
     assert.matches("timed out", results[1].error)
     assert.is_true(took < 6, "took " .. took .. " s")
