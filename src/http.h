@@ -29,6 +29,9 @@ typedef struct cxb_http_resp {
 
 typedef struct cxb_http {
     CURL *curl;
+    CURLU *url;         /* the last URL, parsed: a request to the same origin only changes its path */
+    char origin[256];   /* "scheme://authority" of that URL ("" when none is kept) */
+    size_t origin_len;
     char *buf;
     size_t len;
     int truncated;
