@@ -133,14 +133,6 @@ describe("CSV input", function()
         assert.equal("multi\\nline", rows[1].task.category)
     end)
 
-    it("passes rows through the validate hook", function()
-        local rows = rows_of("contact_id,category,subcategory\nok,C,S\nbad,C,S\n", ".csv", {
-            validate = function(t) if t.contact_id == "bad" then return nil, "rejected by hook" end return true end,
-        })
-        assert.is_nil(rows[1].error)
-        assert.equal("rejected by hook", rows[2].error)
-    end)
-
     it("refuses an input without a usable header", function()
         local _, err = rows_of("id,category,subcategory\n1,C,S\n", ".csv")
         assert.matches("line 1: CSV header has no contact_id column %(got: id,category,subcategory%)", err)
@@ -188,6 +180,7 @@ describe("JSON Lines input", function()
             '{"contact_id":"x","category":{"a":1},"subcategory":"S"}',
             '{"category":"C","subcategory":"S"}',
             '{"contact_id":12345678901234567890,"category":"C","subcategory":"S"}',
+            '{"contact_id":"y","outcome_code":7}',
         }, "\n"), ".jsonl")
         local errs = {}
         for _, r in ipairs(rows) do errs[r.line] = r.error end
@@ -199,6 +192,7 @@ describe("JSON Lines input", function()
         assert.equal("category must be a string, got an object or array", errs[6])
         assert.equal("contact_id is empty", errs[7])
         assert.equal("contact_id must be a string (this number cannot be kept exactly)", errs[8])
+        assert.equal("outcome_code must be a string, got number", errs[9])
     end)
 
     it("needs outcome defaults only when rows lack them", function()

@@ -6,11 +6,12 @@ local core = require "cxone.bulk.core"
 local cjson = require "cjson"
 local outcomes = require "cxone.bulk.outcomes"
 local options = require "cxone.bulk.options"
+local validate = require "cxone.bulk.validate"
 
 local M = {
   _VERSION = "0.1.0",
   sys = core.sys,
-  MAX_ID_BYTES = 256,
+  MAX_ID_BYTES = validate.MAX_ID_BYTES,
 }
 
 local monotime = core.sys.monotime
@@ -177,80 +178,29 @@ local function encode_body(category, subcategory)
 end
 M.encode_body = encode_body
 
-local function check_text(task, field, label)
-  local v = task[field]
-  if v == nil then return label .. ": " .. field .. " is missing" end
-  if type(v) ~= "string" then return fmt("%s: %s must be a string (got %s)", label, field, type(v)) end
-  if v == "" then return label .. ": " .. field .. " is empty" end
-  if v:find("%c") then return label .. ": " .. field .. " contains control characters" end
-end
+-- Field checks and the outcome_code mapping live in cxone.bulk.validate, shared with the CLI;
+-- here they only get the "task N: " label.
 
--- The contact_id checks both profiles share: nil or a message.
-local function check_contact(task, label)
-  if type(task) ~= "table" then return fmt("%s: expected a table, got %s", label, type(task)) end
-  local err = check_text(task, "contact_id", label)
-  if err then return err end
-  if #task.contact_id > M.MAX_ID_BYTES then
-    return fmt("%s: contact_id is longer than %d bytes", label, M.MAX_ID_BYTES)
-  end
-  if task.contact_id == "." or task.contact_id == ".." then
-    -- A dot segment: URL normalisation would turn .../contacts/.. into another resource.
-    return fmt("%s: contact_id %q is not a contact id (a dot segment would address another "
-      .. "resource than one contact)", label, task.contact_id)
-  end
-end
-
-M.DISPOSITION_OPTIONAL = { "notes", "callback_number", "callback_time", "commitment_amount" }
+M.DISPOSITION_OPTIONAL = validate.PROFILES.cxone.optional
 
 --- cxone: checks one task and builds its set-disposition body (only the fields given).
 -- Returns body, skill, disposition_code or nil, message.
 local function check_disposition(task, label, outcome_map)
-  local err = check_contact(task, label)
-  if err then return nil, err end
-  local d = { skill = task.skill, disposition_code = task.disposition_code }
-  if task.outcome_code ~= nil and d.skill == nil and d.disposition_code == nil then
-    local code = task.outcome_code
-    if type(code) ~= "string" then return nil, fmt("%s: outcome_code must be a string (got %s)", label, type(code)) end
-    local m = outcome_map and outcome_map[code]
-    if not m then return nil, fmt("%s: unknown outcome_code %q (not in outcome_map)", label, code) end
-    d.skill, d.disposition_code = m.skill, m.disposition_code
-  end
-  err = check_text(d, "skill", label) or check_text(d, "disposition_code", label)
-  if err then return nil, err end
+  local why, skill, code = validate.task(task, "cxone", outcome_map, validate.LIBRARY)
+  if why then return nil, label .. ": " .. why end
+  local d = { skill = skill, disposition_code = code }
   for _, f in ipairs(M.DISPOSITION_OPTIONAL) do
-    local v = task[f]
-    if v ~= nil and type(v) ~= "string" then
-      return nil, fmt("%s: %s must be a string (got %s)", label, f, type(v))
-    end
-    if v ~= "" then d[f] = v end
+    if task[f] ~= "" then d[f] = task[f] end
   end
   local body, berr = core.disposition_body(d)
   if not body then return nil, label .. ": " .. berr end
-  return body, d.skill, d.disposition_code
+  return body, skill, code
 end
 
 --- Checks one task and resolves outcome codes. Returns category, subcategory or nil, message.
 local function check_task(task, label, outcome_map)
-  local err = check_contact(task, label)
-  if err then return nil, err end
-  local category, subcategory = task.category, task.subcategory
-  if task.outcome_code ~= nil and category == nil and subcategory == nil then
-    local code = task.outcome_code
-    if type(code) ~= "string" then return nil, fmt("%s: outcome_code must be a string (got %s)", label, type(code)) end
-    local m = outcome_map and outcome_map[code]
-    if not m then return nil, fmt("%s: unknown outcome_code %q (not in outcome_map)", label, code) end
-    category, subcategory = m.category, m.subcategory
-  end
-  local resolved = { category = category, subcategory = subcategory }
-  err = check_text(resolved, "category", label) or check_text(resolved, "subcategory", label)
-  if err then return nil, err end
-  local key = task.idempotency_key
-  if key ~= nil then
-    if type(key) ~= "string" then return nil, fmt("%s: idempotency_key must be a string (got %s)", label, type(key)) end
-    if key == "" or #key > 255 or key:find("[^!-~]") then
-      return nil, label .. ": idempotency_key must be 1-255 visible ASCII characters"
-    end
-  end
+  local why, category, subcategory = validate.task(task, "tutorial", outcome_map, validate.LIBRARY)
+  if why then return nil, label .. ": " .. why end
   return category, subcategory
 end
 

@@ -93,16 +93,11 @@ end
 
 -- Opens the input (a second time for --strict, which first reads it whole).
 function Run:open_input(path, tee)
-    local bulk = self.bulk
     local iopts = args.input_opts(self.opts) -- --delimiter, --column, --encoding
     iopts.format, iopts.category, iopts.subcategory = self.opts.format, self.opts.category, self.opts.subcategory
     iopts.tee, iopts.outcome_map, iopts.api = tee, self.outcome_map, self.engine_opts.api
     iopts.warn = function(msg) if not self.warned_input then self:warn(msg) end end
-    iopts.validate = function(task)
-        local ok, err = bulk.validate_task(task, nil, self.engine_opts.api)
-        if ok then return true end
-        return nil, strip_label(err)
-    end
+    -- Rows are checked by the library's own validator (cxone.bulk.validate) as they are read.
     return input.open(path, iopts)
 end
 

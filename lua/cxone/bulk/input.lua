@@ -4,9 +4,13 @@
 -- held. A bad row never raises; it comes back as a row with `error` set and its line number, so
 -- the caller reports it as an invalid result and goes on. Only problems that make the whole
 -- input unusable (unreadable file, CSV header without contact_id, ...) are returned by open().
+-- This module reports only what is wrong with the file (structure, encoding, header, JSON
+-- values that are not text); whether a value can be a task's field, and what an outcome_code
+-- maps to, is the library's word (cxone.bulk.validate), the same the engine gives.
 local csv = require "cxone.bulk.csv"
 local encoding = require "cxone.bulk.encoding"
 local textutil = require "cxone.bulk.text"
+local validate = require "cxone.bulk.validate"
 local cjson = require "cjson.safe"
 
 local printable = textutil.printable
@@ -26,13 +30,14 @@ local FAILED_COLUMN = "error"
 local CANONICAL = { contactid = "contact_id", category = "category", subcategory = "subcategory",
     idempotencykey = "idempotency_key", outcomecode = "outcome_code", error = FAILED_COLUMN }
 -- api = "cxone" (docs/cxone.md): the set-disposition fields, required first.
-local CXONE_REQUIRED = { "skill", "disposition_code" }
-local CXONE_OPTIONAL = { "notes", "callback_number", "callback_time", "commitment_amount" }
 local CXONE_FIELDS = { "contact_id", "skill", "disposition_code", "notes", "callback_number", "callback_time",
     "commitment_amount" }
 local CXONE_CANONICAL = { skill = "skill", dispositioncode = "disposition_code", notes = "notes",
     callbacknumber = "callback_number", callbacktime = "callback_time", commitmentamount = "commitment_amount" }
 local UTF8_HINT = ': save the file as "CSV UTF-8", or give --encoding cp1252 (or latin1)'
+-- The library's messages in the CLI's words: the map is the --outcome-map flag, and a row has
+-- cells only, so a field it does not give (no column, a JSON key absent or null) reads as empty.
+local WORDS = { map = "--outcome-map", absent = "is empty" }
 
 local function normalize(name)
     return (name:lower():gsub("[%s_%-]", ""))
@@ -60,47 +65,11 @@ function M.sniff(head)
     return "ids"
 end
 
--- Why a value cannot be a field of a task, or nil when it can. (Runs for every field of every
--- row, so the common case costs one find and two byte reads.)
-local function field_problem(name, v)
-    if v == nil or v == "" then return name .. " is empty" end
-    local c = v:find("[^ -~]") -- a control character or a non-ASCII byte (one cheap scan)
-    if c then
-        local cc = v:find("%c", c)
-        if cc then return ("%s contains control character 0x%02X"):format(name, v:byte(cc)) end
-        local bad = textutil.utf8_problem(v)
-        if bad then
-            local hint = bad:find("UTF-8", 1, true) and UTF8_HINT or ""
-            return ("%s %s%s"):format(name, bad, hint)
-        end
-    end
-    if name == "contact_id" and (v:byte(1) == 32 or v:byte(-1) == 32) then
-        return "contact_id has leading or trailing white space"
-    end
-    return nil
-end
-
--- Checks a task built from a row; returns nil or the reason it is invalid.
-local function task_problem(task, validate, cxone)
-    local p = field_problem("contact_id", task.contact_id)
-    for _, f in ipairs(cxone and CXONE_REQUIRED or { "category", "subcategory" }) do
-        p = p or field_problem(f, task[f])
-    end
-    if cxone then
-        for _, f in ipairs(CXONE_OPTIONAL) do
-            if task[f] == "" then task[f] = nil end -- an empty cell: the field is not sent
-            if task[f] ~= nil then p = p or field_problem(f, task[f]) end
-        end
-    end
-    if p then return p end
-    if task.idempotency_key and task.idempotency_key:find("[%c\128-\255]") then
-        return "idempotency_key contains a control character or a non-ASCII byte"
-    end
-    if validate then
-        local ok, err = validate(task)
-        if not ok then return tostring(err) end
-    end
-    return nil
+-- The library's reason, plus what an operator can do when the file's bytes are not UTF-8
+-- (presentation only: the check itself is validate.field's).
+local function with_hint(why)
+    if why:find("^%S+ is not valid UTF%-8 %(byte 0x%x%x%)$") then return why .. UTF8_HINT end
+    return why
 end
 
 -- Splits a chunk source into lines (without the LF; a trailing CR is kept for the caller).
@@ -205,10 +174,11 @@ local function decoded_source(fh, head, skip, decode, tee)
 end
 
 -- Opens `path` ("-" for stdin). opts: format ("csv"|"jsonl"|"ids"|nil to detect), category and
--- subcategory (defaults, required for ids), validate (function(task) -> true | nil, err), warn
--- (function(msg)), tee (a file handle every byte read is also written to), delimiter (CSV: ",",
--- ";", "\t" or "tab", "|"; detected from the header when nil), columns (CSV: {"FIELD=NAME", ...}
--- as --column gives them, or {field = name}), encoding ("utf-8" default, "cp1252", "latin1").
+-- subcategory (defaults, required for ids), outcome_map (--outcome-map: code -> {category=,
+-- subcategory=}), api ("cxone", or nil for the tutorial profile), warn (function(msg)), tee (a
+-- file handle every byte read is also written to), delimiter (CSV: ",", ";", "\t" or "tab",
+-- "|"; detected from the header when nil), columns (CSV: {"FIELD=NAME", ...} as --column gives
+-- them, or {field = name}), encoding ("utf-8" default, "cp1252", "latin1").
 -- Returns an Input or nil, message.
 function M.open(path, opts)
     opts = opts or {}
@@ -242,8 +212,9 @@ function M.open(path, opts)
     end
     local self = setmetatable({
         fh = fh, path = path, format = fmt, warn = warn,
-        validate = opts.validate, defaults = { category = opts.category, subcategory = opts.subcategory },
+        defaults = { category = opts.category, subcategory = opts.subcategory },
         outcome_map = opts.outcome_map, cxone = opts.api == "cxone",
+        profile = opts.api == "cxone" and "cxone" or "tutorial",
         rows_read = 0, empty_rows = 0,
     }, Input)
     local ok, oerr
@@ -273,7 +244,7 @@ end
 
 local function check_defaults(self, has)
     if self.cxone then
-        for _, name in ipairs(CXONE_REQUIRED) do
+        for _, name in ipairs(validate.PROFILES.cxone.outcome) do
             if not has[name] then
                 return nil, ("%s is required with --api cxone: give a %s column (%s input)"):format(name, name,
                     self.format)
@@ -289,8 +260,8 @@ local function check_defaults(self, has)
             if d == nil then
                 return nil, ("%s is required: give a %s column or --%s"):format(name, name, name)
             end
-            local p = field_problem("--" .. name, d)
-            if p then return nil, p end
+            local why = validate.field("--" .. name, d)
+            if why then return nil, with_hint(why) end
         end
     end
     return true
@@ -441,33 +412,42 @@ function Input:open_lines(read)
     return true
 end
 
--- Finishes a row: fills defaults, validates, and records the row for the failed file.
-function Input:finish(row, task, fields)
-    local code = task.outcome_code
-    if code ~= nil and code ~= "" and (task.category == nil or task.category == "") then
-        local m = self.outcome_map and self.outcome_map[code]
-        if not m then
-            self.rows_read = self.rows_read + 1
-            row.task, row.fields = task, fields
-            row.error = self.outcome_map and ("unknown outcome_code %s (not in --outcome-map)"):format(
-                printable(("%q"):format(code))) or "outcome_code needs --outcome-map"
-            for k, v in pairs(task) do
-                if type(v) == "string" then task[k] = printable(v) end
-            end
-            return row
+-- Reads a row's cells as the operator means them, before the library checks the task: an empty
+-- outcome_code cell is no code; a code with an empty category (skill) cell gives the row its
+-- outcome; otherwise --category/--subcategory fill what the row has no column for; an empty
+-- optional cxone cell is not sent.
+function Input:read_cells(task)
+    local shape = validate.PROFILES[self.profile]
+    local first, second = shape.outcome[1], shape.outcome[2]
+    if task.outcome_code == "" then task.outcome_code = nil end
+    if task.outcome_code ~= nil and (task[first] == nil or task[first] == "") then
+        task[first], task[second] = nil, nil
+    else
+        task.outcome_code = nil
+        if not self.cxone then
+            task.category = task.category or self.defaults.category
+            task.subcategory = task.subcategory or self.defaults.subcategory
         end
-        task.category, task.subcategory = m.category, m.subcategory
     end
-    task.outcome_code = nil
-    if not self.cxone then
-        task.category = task.category or self.defaults.category
-        task.subcategory = task.subcategory or self.defaults.subcategory
+    for _, f in ipairs(shape.optional) do
+        if task[f] == "" then task[f] = nil end
     end
+end
+
+-- Finishes a row: reads its cells, has the library check it (mapping an outcome_code), and
+-- records the row for the failed file.
+function Input:finish(row, task, fields)
+    self:read_cells(task)
+    local why, first, second = validate.task(task, self.profile, self.outcome_map, WORDS)
+    if not why then
+        local outcome = validate.PROFILES[self.profile].outcome
+        task[outcome[1]], task[outcome[2]] = first, second
+    end
+    task.outcome_code = nil -- the engine gets the fields it maps to
     row.task, row.fields = task, fields
-    local problem = task_problem(task, self.validate, self.cxone)
-    if problem then
+    if why then
         -- The row's values reach the results file and the terminal: escaped, never raw bytes.
-        row.error = printable(problem)
+        row.error = printable(with_hint(why))
         for k, v in pairs(task) do
             if type(v) == "string" then task[k] = printable(v) end
         end
@@ -620,7 +600,8 @@ function Input:jsonl_row(text, line)
         row.fields[#row.fields + 1] = v or (obj[name] ~= nil and obj[name] ~= cjson.null and tostring(obj[name])) or ""
     end
     if task.idempotency_key == "" then task.idempotency_key = nil end
-    if type(obj.outcome_code) == "string" then task.outcome_code = obj.outcome_code end
+    local code, cerr = json_field("outcome_code", obj.outcome_code)
+    task.outcome_code, problems = code, problems or cerr
     if not self.jsonl_warned then
         local unknown = {}
         for k in pairs(obj) do
