@@ -5,6 +5,7 @@
  * tasks handed out by an atomic counter. Every request is byte for byte the PUT the engine sends
  * (src/http.c, src/attempt.c): the same User-Agent, the same headers in the same order, `Expect:`
  * empty, the same four outcome bodies cycled as bench/engine_batch.lua does, ids contact-NNNNNNN.
+ * Like the engine (src/http.c) it keeps the URL parsed (CURLU) and sets only the path per request.
  * It does none of the engine's own work: no validation, no derived keys, no limiter, no header or
  * progress callback, no results, no Lua. So engine / floor is what the engine adds on top of
  * libcurl, and floor / wrk is what libcurl costs against the least any client can do.
@@ -87,8 +88,23 @@ static int setup_handle(worker *w, CURL *c, struct curl_slist *headers)
     return 0;
 }
 
+/* Points the handle at url the way src/http.c does: the first URL is parsed whole into u, every
+ * later one (same origin, plain path) only sets its path, so libcurl does not parse and
+ * re-assemble a URL string per request. */
+static int set_url(worker *w, CURL *c, CURLU *u, const char *url, int first)
+{
+    const char *path = strchr(strstr(url, "://") + 3, '/');
+    CURLUcode uc = first ? curl_url_set(u, CURLUPART_URL, url, 0) : curl_url_set(u, CURLUPART_PATH, path, 0);
+    if (uc != CURLUE_OK) {
+        snprintf(w->error, sizeof w->error, "curl_url_set(%s): %s", url, curl_url_strerror(uc));
+        return -1;
+    }
+    SETOPT(w, c, CURLOPT_CURLU, u);
+    return 0;
+}
+
 /* One request: URL and body of task i, a fresh key (the header node points at key_hdr). */
-static int one_request(worker *w, CURL *c, long i, char *url, size_t url_cap, char *key_hdr,
+static int one_request(worker *w, CURL *c, CURLU *u, long i, char *url, size_t url_cap, char *key_hdr,
                        size_t key_cap, long *status)
 {
     const shared *s = w->s;
@@ -104,7 +120,9 @@ static int one_request(worker *w, CURL *c, long i, char *url, size_t url_cap, ch
         return -1;
     }
     const char *body = OUTCOMES[i % 4];
-    SETOPT(w, c, CURLOPT_URL, url);
+    int first = w->ok + w->not_ok + w->errors == 0; /* this worker's first request: parse it whole */
+    if (set_url(w, c, u, url, first) != 0)
+        return -1;
     SETOPT(w, c, CURLOPT_POSTFIELDS, body);
     SETOPT(w, c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     CURLcode rc = curl_easy_perform(c);
@@ -138,7 +156,8 @@ static void *run_worker(void *arg)
         {key_hdr, NULL},
     };
     CURL *c = curl_easy_init();
-    if (!url || !c) {
+    CURLU *u = curl_url();
+    if (!url || !c || !u) {
         snprintf(w->error, sizeof w->error, "%s", !url ? "out of memory" : "curl_easy_init failed");
         w->failed = 1;
     } else if (setup_handle(w, c, h) != 0) {
@@ -149,7 +168,7 @@ static void *run_worker(void *arg)
         if (i > s->tasks)
             break;
         long status = 0;
-        if (one_request(w, c, i, url, url_cap, key_hdr, sizeof key_hdr, &status) != 0) {
+        if (one_request(w, c, u, i, url, url_cap, key_hdr, sizeof key_hdr, &status) != 0) {
             w->failed = 1;
             break;
         }
@@ -162,6 +181,7 @@ static void *run_worker(void *arg)
     }
     if (c)
         curl_easy_cleanup(c);
+    curl_url_cleanup(u);
     free(url);
     return NULL;
 }
