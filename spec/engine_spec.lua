@@ -313,6 +313,32 @@ describe("callbacks and lifecycle", function()
     assert.is_true(unknown >= 1)
   end)
 
+  it("cancel with an iterator: it is not read again, and every task it gave comes back once", function()
+    m:reset()
+    m:config { latency_ms = 300 }
+    local reads, all = 0, H.tasks(1000)
+    local job = bulk.start(function()
+      reads = reads + 1
+      return all[reads]
+    end, H.opts(m, { workers = 2 }))
+    local results = {}
+    local function take(list) for _, r in ipairs(list) do results[#results + 1] = r end end
+    take(job:poll(0.1))
+    job:cancel()
+    local read_at_cancel = reads
+    while not job:done() do take(job:poll(0.5)) end
+    job:close()
+    m:config { latency_ms = 5 }
+    assert.are.equal(read_at_cancel, reads)
+    assert.is_true(reads < 1000)
+    assert.are.equal(reads, #results)
+    local seen = {}
+    for _, r in ipairs(results) do
+      assert.is_nil(seen[r.index], "two results for task " .. r.index)
+      seen[r.index] = true
+    end
+  end)
+
   it("opts.deadline stops the batch: unsent tasks come back cancelled, saying so", function()
     m:reset()
     m:config { latency_ms = 200 }

@@ -274,7 +274,11 @@ end
 
 -- A job's input side is in one of these states:
 --   "open"      tasks may still come (from the iterator, or pushed with job:submit)
+--   "draining"  an iterator is not read any further (cancel, deadline, a failing on_result):
+--               the input closes at the next feed; an array is never drained, so each of its
+--               tasks still comes back (cancelled) as its one result
 --   "closed"    no more tasks: the core was told (close_input); results may still be pending
+-- The deadline fires once (deadline_at is then cleared).
 -- Independently, `gate` is "outcomes" while tasks wait for the outcome hierarchy
 -- (validate_outcomes) and "open" otherwise, and `fatal` holds a whole-batch error once one
 -- stopped the job. Every task the job took yields exactly one result, whatever happens.
@@ -387,6 +391,11 @@ function Job:_submit_prepared(p)
   return self._c:submit(p)
 end
 
+-- Stops reading the iterator (see the input states above).
+function Job:_drain()
+  if self._iter and not self._is_array and self._input == "open" then self._input = "draining" end
+end
+
 function Job:_close_input()
   if self._input ~= "closed" then
     self._input = "closed"
@@ -431,7 +440,7 @@ function Job:_next_task()
   local task = self._held_task
   self._held_task = nil
   if task ~= nil then return task, self._n end
-  if self._stop_reading then return self:_close_input() end
+  if self._input == "draining" then return self:_close_input() end
   local ok
   ok, task = pcall(self._iter)
   if not ok then
@@ -490,7 +499,7 @@ function Job:_abort(message)
   self._fatal = self._fatal or message
   self._gate = "open"
   self._c:cancel(message)
-  if not self._is_array then self._stop_reading = true end
+  self:_drain()
 end
 
 -- cxone: a skill's dispositions from its fetch result, false for an unknown skill (404), or
@@ -554,7 +563,7 @@ function Job:_check_fatal(results)
       local _, fatal = self._c:counters()
       if fatal then
         self._fatal = fatal
-        if not self._is_array then self._stop_reading = true end
+        self:_drain()
       end
       return
     end
@@ -564,10 +573,10 @@ end
 -- opts.deadline: past it, nothing new is sent and the remaining tasks come back cancelled.
 function Job:_check_deadline()
   local at = self._deadline_at
-  if at and not self._deadline_hit and monotime() >= at then
-    self._deadline_hit = true
+  if at and monotime() >= at then
+    self._deadline_at = nil
     self._c:cancel(string.format("deadline of %g s passed", self._o.deadline))
-    if not self._is_array then self._stop_reading = true end
+    self:_drain()
   end
 end
 
@@ -586,7 +595,7 @@ function Job:poll(max_wait)
     self:_check_deadline()
     self:_feed()
     local until_ = deadline
-    if self._deadline_at and not self._deadline_hit and self._deadline_at < until_ then until_ = self._deadline_at end
+    if self._deadline_at and self._deadline_at < until_ then until_ = self._deadline_at end
     local left = until_ - monotime()
     local results = c:take(left > 0 and left or 0)
     self:_dispatch_events()
@@ -602,7 +611,7 @@ function Job:poll(max_wait)
         end)
         if not ok then
           c:cancel()
-          self._stop_reading = true
+          self:_drain()
           error(err, 0)
         end
       end
@@ -626,7 +635,7 @@ end
 function Job:cancel(reason)
   if self._c then
     self._c:cancel(reason)
-    if not self._is_array then self._stop_reading = true end
+    self:_drain()
   end
 end
 
