@@ -39,6 +39,21 @@ describe("cxone-bulk --api cxone", function()
         C.rmdir(dir)
     end)
 
+    it("sends notes that span lines (a quoted CSV cell) as written, and still refuses other control characters", function()
+        local input = C.write(dir .. "/in.csv", "contact_id,skill,disposition_code,notes\n"
+            .. 'cx-1,1001,Callback Requested,"called twice\nprefers mornings"\n'
+            .. 'cx-2,1001,Callback Requested,"bell\7"\n')
+        local code, _, err = C.run(args(m, { "--output", dir .. "/out.jsonl", input }), { env = ENV })
+        assert.equal(1, code, err)
+        local res = by_line(dir .. "/out.jsonl")
+        assert.is_true(res[2].ok, res[2].error)
+        assert.is_false(res[4].ok)
+        assert.matches("notes contains control character 0x07", res[4].error, 1, true)
+        local st = m:stats()
+        assert.equal(1, st.total_set_dispositions)
+        assert.equal("called twice\nprefers mornings", st.set_dispositions["cx-1"].notes)
+    end)
+
     it("sends a CSV of contact_id,skill,disposition_code,notes exactly once, even with lost answers", function()
         m:config({ drop_after_mutate = 0.2, error_after_mutate = 0.1 })
         local input = C.write(dir .. "/in.csv", csv(200))

@@ -25,6 +25,21 @@ M.PROFILES = {
 -- given at all (a Lua table can lack a key: "is missing").
 M.LIBRARY = { map = "outcome_map", absent = "is missing" }
 
+--- Free-text fields: an agent's notes may span lines, so tab, line feed and carriage return are
+-- text there (JSON carries them escaped). Every other control character is refused as anywhere.
+M.FREE_TEXT = { notes = true }
+
+-- The first control character of v at or after `from` that field `name` may not hold, or nil.
+local function control_at(v, from, name)
+  local i = v:find("%c", from)
+  while i and M.FREE_TEXT[name] do
+    local b = v:byte(i)
+    if b ~= 9 and b ~= 10 and b ~= 13 then break end
+    i = v:find("%c", i + 1)
+  end
+  return i
+end
+
 --- Why v cannot be the text of field `name`, or nil when it can. (Runs for every field of every
 -- task, so the common case costs one find.)
 function M.field(name, v, absent)
@@ -33,7 +48,7 @@ function M.field(name, v, absent)
   if v == "" then return name .. " is empty" end
   local c = v:find("[^ -~]") -- a control character or a non-ASCII byte (one cheap scan)
   if c then
-    local cc = v:find("%c", c)
+    local cc = control_at(v, c, name)
     if cc then return fmt("%s contains control character 0x%02X", name, v:byte(cc)) end
     local bad = text.utf8_problem(v) -- also C1 controls, which are valid UTF-8
     if bad then return name .. " " .. bad end
