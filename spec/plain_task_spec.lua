@@ -114,3 +114,66 @@ describe("plain tasks against the mock", function()
         assert.are.equal("own-key-1", results[4].idempotency_key)
     end)
 end)
+
+-- src/http.c keeps each handle's last URL parsed and, for the same origin, only sets the path:
+-- what reaches the wire must still be exactly the facade's URL, whichever origin came before
+-- (the token endpoint on another server, a base URL with a path of its own).
+describe("the request path on the wire", function()
+    local HS = require "spec.helpers.hostile"
+    local tok, api
+    lazy_setup(function()
+        tok = HS.start { mode = "ok" }
+        api = HS.start { mode = "ok" }
+    end)
+    lazy_teardown(function()
+        api:stop()
+        tok:stop()
+    end)
+
+    local ids = { "contact-1", "a/b", "x y", "p%41", "~t_.-", "UPPER", "q?1#f", "contact-1" }
+
+    local function paths_for(base)
+        local before = #api:requests()
+        local tasks = {}
+        for i, id in ipairs(ids) do tasks[i] = { contact_id = id, category = "C", subcategory = "S" } end
+        local opts = { base_url = base, token_url = tok.url .. "/oauth2/token", client_id = "c",
+                       client_secret = "s", workers = 1, max_retries = 0, timeout = 5 }
+        local summary = bulk.batch_update(tasks, opts)
+        assert.are.equal(#ids, summary.succeeded)
+        local want, got = {}, {}
+        for i, t in ipairs(tasks) do want[i] = "PUT " .. bulk.describe(t, opts).url:sub(#api.url + 1) end
+        for i, r in ipairs(api:requests()) do
+            if i > before then got[#got + 1] = r.method .. " " .. r.path end
+        end
+        return want, got
+    end
+
+    it("is the facade's for every task, one worker alternating with the token endpoint's origin", function()
+        local want, got = paths_for(api.url)
+        assert.are.same(want, got)
+    end)
+
+    it("keeps a base URL's own path", function()
+        local want, got = paths_for(api.url .. "/tenant-a")
+        assert.are.same(want, got)
+        assert.matches("^PUT /tenant%-a/api/v2/contacts/a%%2Fb$", got[2])
+    end)
+end)
+
+describe("the request path on the wire after a URL with a query", function()
+    local HS = require "spec.helpers.hostile"
+    it("carries no query of the previous URL (same origin, same handle)", function()
+        local api = HS.start { mode = "ok" }
+        finally(function() api:stop() end)
+        -- The token request (a URL with a query) goes first on the one worker's handle, then the PUTs.
+        local opts = { base_url = api.url, token_url = api.url .. "/oauth2/token?tenant=a", client_id = "c",
+                       client_secret = "s", workers = 1, max_retries = 0, timeout = 5 }
+        local s = bulk.batch_update({ { contact_id = "contact-1", category = "C", subcategory = "S" },
+                                      { contact_id = "contact-2", category = "C", subcategory = "S" } }, opts)
+        assert.are.equal(2, s.succeeded)
+        local got = {}
+        for _, r in ipairs(api:requests()) do got[#got + 1] = r.method .. " " .. r.path end
+        assert.are.same({ "POST /oauth2/token?tenant=a", "PUT /api/v2/contacts/contact-1",
+                          "PUT /api/v2/contacts/contact-2" }, got)
+    end)
+end)

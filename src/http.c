@@ -140,16 +140,39 @@ static size_t http_origin_len(const char *url)
     return slash ? (size_t)(slash - url) : 0;
 }
 
+/* 1 when libcurl sets `path` on a parsed URL exactly as it would parse it inside a whole URL:
+ * only unreserved bytes and '/', and no "." or ".." segment. libcurl 7.88 lower-cases the hex
+ * of a %XX escape set as a path part and normalises dot segments only in a whole URL; such paths
+ * (and any query or fragment) are parsed whole, so the bytes on the wire never change. */
+static int http_plain_path(const char *path)
+{
+    const char *seg = path;
+    for (const char *p = path;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '/' || c == '\0') {
+            size_t n = (size_t)(p - seg);
+            if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+                return 0;
+            if (c == '\0')
+                return 1;
+            seg = p + 1;
+        } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '~')) {
+            return 0;
+        }
+    }
+}
+
 /* Points the handle at url. libcurl parses and re-assembles a URL string on every CURLOPT_URL
  * (about 12,000 instructions a request in 7.88, docs/bench.md "Inside libcurl"); the handle keeps
- * the last URL parsed, and a request to the same origin with a plain path (no query, no
- * fragment: every contact URL) only sets the path on it. Anything else is parsed whole; a URL
+ * the last URL parsed, and a request to the same origin with a plain path (every contact URL
+ * whose id needs no escaping) only sets the path on it. Anything else is parsed whole; a URL
  * libcurl's parser refuses goes to CURLOPT_URL, so the transfer fails as it always did. */
 static void http_set_url(cxb_http *h, const char *url)
 {
     size_t olen = http_origin_len(url);
     const char *path = url + olen;
-    int plain = olen > 0 && !strpbrk(path, "?#");
+    int plain = olen > 0 && http_plain_path(path);
     if (plain && olen == h->origin_len && memcmp(url, h->origin, olen) == 0 &&
         curl_url_set(h->url, CURLUPART_PATH, path, 0) == CURLUE_OK) {
         curl_easy_setopt(h->curl, CURLOPT_CURLU, h->url);
@@ -161,7 +184,7 @@ static void http_set_url(cxb_http *h, const char *url)
         curl_easy_setopt(h->curl, CURLOPT_URL, url);
         return;
     }
-    if (plain && olen < sizeof h->origin) {
+    if (plain && olen < sizeof h->origin) { /* no query or fragment stays behind for the next path */
         memcpy(h->origin, url, olen);
         h->origin_len = olen;
     }
