@@ -14,25 +14,8 @@ export DEMO_ROWS
 mkdir -p "$OUT"
 portfile="$OUT/mock-cxone.port"
 input="$OUT/demo-cxone.csv"
-: > "$portfile"
-
-build/cxone-mock --api cxone --any-contact --drop-after-mutate 0.05 --error-after-mutate 0.05 \
-  --quiet > "$portfile" &
-mock=$!
-stop_mock() { kill "$mock" 2>/dev/null || true; wait "$mock" 2>/dev/null || true; }
-trap stop_mock EXIT
-trap 'exit 130' INT TERM
-
-tries=0
-until [ -s "$portfile" ]; do
-  tries=$((tries + 1))
-  if [ "$tries" -gt 100 ] || ! kill -0 "$mock" 2>/dev/null; then
-    echo "demo-cxone: the mock server did not start" >&2
-    exit 1
-  fi
-  sleep 0.05
-done
-url="http://127.0.0.1:$(head -n 1 "$portfile")"
+. examples/mock.sh
+start_mock demo-cxone "$portfile" --api cxone --any-contact --drop-after-mutate 0.05 --error-after-mutate 0.05
 
 "$LUA" -e '
   local n = tonumber(os.getenv("DEMO_ROWS"))

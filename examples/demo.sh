@@ -10,24 +10,8 @@ OUT=${DEMO_OUT:-build/demo}
 INPUT=${DEMO_INPUT:-examples/demo-contacts.csv}
 mkdir -p "$OUT"
 portfile="$OUT/mock.port"
-: > "$portfile"
-
-build/cxone-mock --contacts 2000 --quiet > "$portfile" &
-mock=$!
-stop_mock() { kill "$mock" 2>/dev/null || true; wait "$mock" 2>/dev/null || true; }
-trap stop_mock EXIT
-trap 'exit 130' INT TERM
-
-tries=0
-until [ -s "$portfile" ]; do
-  tries=$((tries + 1))
-  if [ "$tries" -gt 100 ] || ! kill -0 "$mock" 2>/dev/null; then
-    echo "demo: the mock server did not start" >&2
-    exit 1
-  fi
-  sleep 0.05
-done
-url="http://127.0.0.1:$(head -n 1 "$portfile")"
+. examples/mock.sh
+start_mock demo "$portfile" --contacts 2000
 echo "demo: mock CXone at $url (limit 50 req/s); sending $INPUT at cxone-bulk's default 45/s"
 
 export CXONE_CLIENT_ID=demo-client CXONE_CLIENT_SECRET=demo-secret
