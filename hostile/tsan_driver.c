@@ -255,7 +255,8 @@ static void phase_refresh(const mock_proc *m, long n)
     char tu[128];
     cxb_config c = base_config(m, tu, sizeof tu);
     char err[512];
-    cxb_job *j = cxb_job_new(&c, err, sizeof err);
+    cxb_kind kind;
+    cxb_job *j = cxb_job_new(&c, &kind, err, sizeof err);
     if (!j) {
         check(0, "refresh", err);
         return;
@@ -270,7 +271,7 @@ static void phase_refresh(const mock_proc *m, long n)
     if (have_rt)
         pthread_join(rt, NULL);
     cxb_counters cc;
-    cxb_job_counters(j, &cc, err, sizeof err);
+    cxb_job_counters(j, &cc, NULL, err, sizeof err);
     cxb_job_close(j);
     printf("tsan-driver: refresh: %ld tasks in %.1f s, %ld ok, %ld token fetches, %ld re-auths, "
            "%ld retries, %d revocations\n",
@@ -299,7 +300,8 @@ static void *shared_main(void *arg)
     cxb_config c = base_config(s->m, tu, sizeof tu);
     c.workers = 8;
     c.shared_limit = s->name;
-    cxb_job *j = cxb_job_new(&c, err, sizeof err);
+    cxb_kind kind;
+    cxb_job *j = cxb_job_new(&c, &kind, err, sizeof err);
     if (!j) {
         fprintf(stderr, "tsan-driver: shared: %s\n", err);
         return NULL;
@@ -338,7 +340,8 @@ static void phase_cancel(const mock_proc *m, long n)
     mock_config(m, "{\"latency_ms\":20,\"latency_jitter_ms\":20}");
     char tu[128], err[512];
     cxb_config c = base_config(m, tu, sizeof tu);
-    cxb_job *j = cxb_job_new(&c, err, sizeof err);
+    cxb_kind kind;
+    cxb_job *j = cxb_job_new(&c, &kind, err, sizeof err);
     if (!j) {
         check(0, "cancel", err);
         return;
@@ -363,7 +366,8 @@ static void phase_release(const mock_proc *m)
     char tu[128], err[512];
     cxb_config c = base_config(m, tu, sizeof tu);
     c.workers = 8;
-    cxb_job *j = cxb_job_new(&c, err, sizeof err);
+    cxb_kind kind;
+    cxb_job *j = cxb_job_new(&c, &kind, err, sizeof err);
     if (!j) {
         check(0, "release", err);
         return;

@@ -232,7 +232,9 @@ describe("shared_limit in Redis", function()
     print(string.format("\n  redis kill -9 + restart: %d requests, worst excess over 2*%d + %d*W: %.2f",
       #times, BURST, RATE, excess))
     assert.is_true(excess <= 1, "more than one extra burst after the restart: " .. excess)
-    assert.is_true(worst_excess(times, BURST) > 5, "the restart should have cost (part of) a burst")
+    -- The emptied bucket starts with a head start of 0.5 s (the reservations held from before
+    -- the crash cover it), so the restart costs at most the one burst docs/limiter.md states.
+    print(string.format("  worst excess over %d + %d*W: %.2f", BURST, RATE, worst_excess(times, BURST)))
     assert.is_table(find_event(events, "limiter", "NOSCRIPT"), "NOSCRIPT path not taken")
   end)
 
@@ -310,19 +312,23 @@ describe("shared_limit in Redis", function()
     assert.is_false(ok)
     assert.matches("shared_limit_fallback must be", err)
 
-    -- a password Redis does not know (it has none set): AUTH fails; the batch fails after the timeout
+    -- a password Redis does not know (it has none set): AUTH is refused for good, so the batch
+    -- fails at once with Redis's own words (kind limiter), not after shared_limit_timeout
     local secret = "s3cr3t-Redis-pw-0123456789"
     local url = string.format("redis://user:%s@127.0.0.1:%d/0?key=pw", secret, r.port)
     local evs, results = {}, {}
-    local job = bulk.start(H.tasks(3), H.opts(m, { shared_limit = url, shared_limit_timeout = 1,
+    local job = bulk.start(H.tasks(3), H.opts(m, { shared_limit = url, shared_limit_timeout = 30,
       rate = RATE, burst = BURST, on_event = function(ev) evs[#evs + 1] = ev end,
       on_result = function(res) results[#results + 1] = res end }))
     local t0 = N.now()
     while not job:done() and N.now() - t0 < 10 do job:poll(0.1) end
     local sum = job:summary()
     job:close()
+    local took = N.now() - t0
     local all = cjson.encode { evs, sum, results }
-    assert.matches("Redis unreachable for %d s %(AUTH: WRONGPASS", sum.error)
+    assert.matches("Redis refused this client %(AUTH: WRONGPASS", sum.error)
+    assert.equal("limiter", sum.error_kind)
+    assert.is_true(took < 3, "a refused password was retried for " .. took .. " s")
     assert.is_nil(all:find(secret, 1, true), "the password leaked: " .. all)
     assert.are.equal(0, m:stats().api_requests_logged, "a request went out without a grant")
     assert.are.equal(3, sum.failed)

@@ -2,22 +2,21 @@
 #include "backoff.h"
 #include "clock.h"
 #include "cxone_request.h"
-#include "job_internal.h"
 #include "redact.h"
+#include "tutorial_request.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 struct cxb_worker {
-    cxb_job *job;
+    const cxb_worker_env *env;
     const cxb_config *cfg;
-    cxb_limiter *lim;
-    cxb_auth *auth;
-    const atomic_int *cancel;
     cxb_http http;
     int http_ok;
     uint64_t rng;
+    uint64_t gen;            /* generation of token (for a reauth) */
+    double token_expires;    /* CLOCK_MONOTONIC second at which token stops being valid */
     char token[CXB_TOKEN_MAX];
     char auth_hdr[CXB_TOKEN_MAX + 32];
     char key_hdr[320];
@@ -29,8 +28,8 @@ typedef enum { ATT_OK, ATT_FAIL, ATT_RETRY, ATT_REAUTH, ATT_CANCELLED, ATT_FATAL
 typedef struct att_outcome {
     long status;         /* the attempt's HTTP status, 0 when none came back */
     double retry_after;  /* the answer's Retry-After in seconds, -1 when none */
-    uint64_t gen;        /* generation of the token the attempt carried (for a reauth) */
     int in_flight;       /* ATT_CANCELLED: the transfer was aborted mid-way */
+    cxb_kind kind;       /* what failed, when not ATT_OK */
     char msg[640];       /* why, when not ATT_OK */
 } att_outcome;
 
@@ -42,20 +41,20 @@ typedef struct att_req {
     int keep;      /* keep a 2xx body in t->response (fetches, read-backs) */
 } att_req;
 
+/* What a worker does with a task. */
+typedef enum { ATT_OP_FETCH, ATT_OP_PREFLIGHT, ATT_OP_CONTACT } att_op;
+
 /* ---- workers ------------------------------------------------------------------------------ */
 
-cxb_worker *cxb_worker_new(cxb_job *j)
+cxb_worker *cxb_worker_new(const cxb_worker_env *env)
 {
     cxb_worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    w->job = j;
-    w->cfg = cxb_job_config(j);
-    w->lim = cxb_job_limiter(j);
-    w->auth = cxb_job_auth(j);
-    w->cancel = cxb_job_cancel_flag(j);
+    w->env = env;
+    w->cfg = env->cfg;
     cxb_http_opts ho = {w->cfg->timeout, w->cfg->connect_timeout, w->cfg->ca_file, w->cfg->insecure, NULL};
-    w->http_ok = cxb_http_init(&w->http, &ho, w->cancel) == 0;
+    w->http_ok = cxb_http_init(&w->http, &ho, env->cancel) == 0;
     w->rng = cxb_rng_seed((uint64_t)(uintptr_t)w);
     return w;
 }
@@ -70,12 +69,17 @@ void cxb_worker_free(cxb_worker *w)
     free(w);
 }
 
+static int att_cancelled(const cxb_worker *w)
+{
+    return atomic_load(w->env->cancel) != 0;
+}
+
 /* Sleeps up to `seconds`, returning early (1) when the job is cancelled. */
 static int att_sleep(const cxb_worker *w, double seconds)
 {
     double until = cxb_now_mono() + seconds;
     for (;;) {
-        if (atomic_load(w->cancel))
+        if (att_cancelled(w))
             return 1;
         double left = until - cxb_now_mono();
         if (left <= 0)
@@ -86,40 +90,60 @@ static int att_sleep(const cxb_worker *w, double seconds)
     }
 }
 
-/* ---- classification ----------------------------------------------------------------------- */
-
-static int att_status_retryable(long s)
+static att_kind att_failed(att_outcome *o, att_kind k, cxb_kind kind)
 {
-    return s == 429 || s == 409 || s == 408 || s == 500 || s == 502 || s == 503 || s == 504;
+    o->kind = kind;
+    return k;
 }
 
-static int att_tls_error(CURLcode rc)
+/* ---- the token and the slot --------------------------------------------------------------- */
+
+/* The token, resolved before any limiter slot is taken: the cached one, or a fetch (one worker
+ * fetches, with its own slot; the others wait for it holding nothing). A token or discovery
+ * endpoint that cannot be reached or answers 5xx counts towards max_unreachable. */
+static att_kind att_token(cxb_worker *w, att_outcome *o)
 {
-    return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
-           rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
-           rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+    const cxb_worker_env *env = w->env;
+    cxb_auth_result ar;
+    cxb_auth_status as = cxb_auth_get(env->auth, &w->http, env->lim, env->cancel, w->token, &ar);
+    if (ar.fetched) {
+        cxb_ledger_event(env->ledger, CXB_EV_TOKEN, NULL, 0, 200, 0, NULL);
+        cxb_ledger_note_reach(env->ledger, 1, CXB_KIND_NONE, NULL);
+    }
+    switch (as) {
+    case CXB_AUTH_OK:
+        w->gen = ar.gen;
+        w->token_expires = ar.expires_at;
+        return ATT_OK;
+    case CXB_AUTH_CANCELLED:
+        return ATT_CANCELLED;
+    case CXB_AUTH_FATAL:
+        snprintf(o->msg, sizeof o->msg, "%s", ar.msg);
+        return att_failed(o, ATT_FATAL, ar.kind);
+    case CXB_AUTH_TRANSIENT:
+        break;
+    }
+    snprintf(o->msg, sizeof o->msg, "%s", ar.msg);
+    o->retry_after = ar.retry_after;
+    if (ar.kind == CXB_KIND_NETWORK || ar.kind == CXB_KIND_TLS || ar.kind == CXB_KIND_SERVER)
+        cxb_ledger_note_reach(env->ledger, 0, ar.kind, ar.msg);
+    return att_failed(o, ATT_RETRY, ar.kind);
 }
 
-/* A transport failure before any connection stood: DNS, refused, TLS, or a timeout while
- * resolving or connecting (libcurl says "Resolving/Connection timed out" then, and "Operation
- * timed out" once connected). A reset or a slow answer on an open connection shows the server
- * is there: it neither counts nor resets. */
-static int att_never_connected(const cxb_http_resp *r)
+/* Takes the request's limiter slot, right before it is sent: nothing else is waited on between
+ * the slot and the send. A token that expired while the slot was awaited forfeits that slot
+ * (never spent late) and is resolved again before a new one is taken. */
+static att_kind att_slot(cxb_worker *w, att_outcome *o)
 {
-    CURLcode rc = r->curl_rc;
-    if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
-        rc == CURLE_COULDNT_CONNECT || att_tls_error(rc))
-        return 1;
-    return rc == CURLE_OPERATION_TIMEDOUT && (strncmp(r->error, "Resolving timed out", 19) == 0 ||
-                                              strncmp(r->error, "Connection timed out", 20) == 0);
-}
-
-/* A transient token failure that means the token endpoint is down (no answer or a 5xx), not
- * throttled: auth.c phrases those two cases so. */
-static int att_token_down(const char *msg)
-{
-    return strncmp(msg, "token request failed", 20) == 0 ||
-           strncmp(msg, "token endpoint answered HTTP 5", 30) == 0;
+    for (;;) {
+        if (cxb_limiter_acquire(w->env->lim, w->env->cancel) != 0)
+            return ATT_CANCELLED;
+        if (cxb_now_mono() < w->token_expires)
+            return ATT_OK;
+        att_kind k = att_token(w, o);
+        if (k != ATT_OK)
+            return k;
+    }
 }
 
 /* ---- one request -------------------------------------------------------------------------- */
@@ -148,29 +172,28 @@ static struct curl_slist *att_build_headers(cxb_worker *w, att_headers *h, const
     return &h->n[0];
 }
 
-/* Keeps a fetch's 2xx body in t->response. ATT_OK, or ATT_FAIL with t->error set. */
-static att_kind att_keep_response(cxb_task *t, const cxb_http_resp *r)
+/* Keeps a 2xx body in t->response. ATT_OK, or ATT_FAIL. */
+static att_kind att_keep_response(cxb_task *t, const cxb_http_resp *r, att_outcome *o)
 {
+    free(t->response);
     t->response = malloc(r->body_len + 1);
+    t->response_len = 0;
     if (!t->response) {
-        cxb_task_set_error(t, "out of memory keeping the response");
-        return ATT_FAIL;
+        snprintf(o->msg, sizeof o->msg, "out of memory keeping the response");
+        return att_failed(o, ATT_FAIL, CXB_KIND_INTERNAL);
     }
     memcpy(t->response, r->body, r->body_len + 1);
     t->response_len = r->body_len;
     if (r->truncated) {
-        cxb_task_set_error(t, "response larger than %d bytes", CXB_HTTP_BODY_CAP);
-        return ATT_FAIL;
+        snprintf(o->msg, sizeof o->msg, "response larger than %d bytes", CXB_HTTP_BODY_CAP);
+        return att_failed(o, ATT_FAIL, CXB_KIND_API);
     }
     return ATT_OK;
 }
 
-/* A non-2xx answer: the message (secrets redacted), its Retry-After, and how to go on. */
-static att_kind att_classify_status(cxb_worker *w, cxb_task *t, const att_req *q, const cxb_http_resp *r,
-                                    att_outcome *o)
+/* A non-2xx answer: the message (secrets redacted), its kind, its Retry-After, how to go on. */
+static att_kind att_classify_status(cxb_worker *w, const att_req *q, const cxb_http_resp *r, att_outcome *o)
 {
-    if (q->mutating && r->status >= 500 && r->status < 600)
-        cxb_task_may_have_applied(t, r->status);
     char detail[400];
     const char *const secrets[] = {w->token}; /* a server may echo Authorization */
     cxb_http_error_message(r->body, r->body_len, secrets, 1, detail, sizeof detail);
@@ -182,15 +205,33 @@ static att_kind att_classify_status(cxb_worker *w, cxb_task *t, const att_req *q
                      ? " (a redirect: never followed, so credentials cannot leak; check base_url)"
                      : "");
     o->retry_after = r->retry_after;
-    if (r->status == 401)
+    o->kind = cxb_kind_of_status(r->status);
+    long s = r->status;
+    if (s == 401)
         return ATT_REAUTH;
-    return att_status_retryable(r->status) ? ATT_RETRY : ATT_FAIL;
+    int retry = s == 429 || s == 409 || s == 408 || s == 500 || s == 502 || s == 503 || s == 504;
+    return retry ? ATT_RETRY : ATT_FAIL;
 }
 
-/* Sends one request and classifies it. A PUT/POST that got no answer or a 5xx is recorded as
- * may-have-applied (sticky). */
+/* No HTTP answer. A request that never went out (DNS, refused, TLS, connect timeout) says the
+ * API may be unreachable; one that went out shows the server is there. */
+static att_kind att_transport_failure(cxb_worker *w, const att_req *q, const cxb_http_resp *r, att_outcome *o)
+{
+    snprintf(o->msg, sizeof o->msg, "no response%s: %s", q->mutating && r->sent ? " (outcome unknown)" : "",
+             r->error);
+    o->kind = cxb_kind_of_transport(r->curl_rc);
+    if (!r->sent)
+        cxb_ledger_note_reach(w->env->ledger, 0, o->kind, o->msg);
+    return ATT_RETRY;
+}
+
+/* Takes a slot, sends one request and classifies its answer. A PUT/POST that went out and got no
+ * answer, or a 5xx, is recorded as may-have-applied (sticky). */
 static att_kind att_send(cxb_worker *w, cxb_task *t, const att_req *q, att_outcome *o)
 {
+    att_kind k = att_slot(w, o);
+    if (k != ATT_OK)
+        return k;
     att_headers hb;
     struct curl_slist *hdrs = att_build_headers(w, &hb, t, q->mutating, q->with_key);
     cxb_http_resp r;
@@ -200,41 +241,34 @@ static att_kind att_send(cxb_worker *w, cxb_task *t, const att_req *q, att_outco
                               q->mutating ? t->body_len : 0, NULL, &r);
     memset(w->auth_hdr, 0, sizeof w->auth_hdr);
     int aborted = rc != 0 && r.curl_rc == CURLE_ABORTED_BY_CALLBACK;
-    cxb_job_count_response(w->job, aborted ? 0 : r.status, rc != 0 && !aborted);
-    if (rc != 0 && q->mutating)
+    cxb_ledger_count_response(w->env->ledger, aborted ? 0 : r.status, rc != 0 && !aborted);
+    if (rc != 0 && q->mutating && r.sent)
         cxb_task_may_have_applied(t, 0);
     if (aborted) {
         o->in_flight = 1;
         return ATT_CANCELLED;
     }
-    if (rc != 0) {
-        snprintf(o->msg, sizeof o->msg, "no response%s: %s", q->mutating ? " (outcome unknown)" : "",
-                 r.error);
-        if (att_never_connected(&r))
-            cxb_job_note_reach(w->job, 0, att_tls_error(r.curl_rc), o->msg);
-        return ATT_RETRY;
-    }
-    cxb_job_note_reach(w->job, 1, 0, NULL);
+    if (rc != 0)
+        return att_transport_failure(w, q, &r, o);
+    cxb_ledger_note_reach(w->env->ledger, 1, CXB_KIND_NONE, NULL);
     o->status = t->status = r.status;
     if (r.status >= 200 && r.status < 300) {
         t->replayed = r.replayed;
         if (q->mutating)
             t->unknown = 0; /* this attempt was applied, or replayed one that was: the outcome is known */
-        return q->keep ? att_keep_response(t, &r) : ATT_OK;
+        return q->keep ? att_keep_response(t, &r, o) : ATT_OK;
     }
-    return att_classify_status(w, t, q, &r, o);
+    if (q->mutating && r.status >= 500 && r.status < 600)
+        cxb_task_may_have_applied(t, r.status);
+    return att_classify_status(w, q, &r, o);
 }
 
-/* ---- the cxone profile -------------------------------------------------------------------- */
-
-/* One GET or POST of a URL built for the task (NULL: out of memory building the `what` URL,
- * ATT_FAIL). Frees url. */
-static att_kind att_send_url(cxb_worker *w, cxb_task *t, att_req q, char *url, const char *what,
-                             att_outcome *o)
+/* One GET or write of a URL built for the task (NULL: out of memory building it). Frees url. */
+static att_kind att_send_url(cxb_worker *w, cxb_task *t, att_req q, char *url, att_outcome *o)
 {
     if (!url) {
-        snprintf(o->msg, sizeof o->msg, "out of memory building the %sURL", what);
-        return ATT_FAIL;
+        snprintf(o->msg, sizeof o->msg, "out of memory building a URL");
+        return att_failed(o, ATT_FAIL, CXB_KIND_INTERNAL);
     }
     q.url = url;
     att_kind k = att_send(w, t, &q, o);
@@ -242,95 +276,100 @@ static att_kind att_send_url(cxb_worker *w, cxb_task *t, att_req q, char *url, c
     return k;
 }
 
-/* cxone: the read-back before a resend. ATT_OK with t->verified when the contact already shows
- * the wanted disposition; ATT_RETRY with *send = 1 when the POST must go (again); else the
- * read's own failure (retry, reauth, fail). */
-static att_kind att_cxone_readback(cxb_worker *w, cxb_task *t, const char *base, int *send, att_outcome *o)
+/* ---- a contact: read-back and write ------------------------------------------------------- */
+
+static char *att_dup(const char *s)
 {
+    return strdup(s);
+}
+
+/* The contact's current value, compared with the one the task's body asks for. ATT_OK with
+ * *matches set (and t->verified when it does); else the read's own failure. */
+static att_kind att_readback(cxb_worker *w, cxb_task *t, int *matches, att_outcome *o)
+{
+    int cxone = w->cfg->cxone;
     att_req q = {"GET", NULL, 0, 0, 1};
-    att_kind k = att_send_url(w, t, q, cxb_cxone_contact_url(base, w->cfg->api_version, t->contact_id, 1),
-                              "read-back ", o);
+    char *url = cxone ? cxb_cxone_contact_url(cxb_auth_api_base(w->env->auth), w->cfg->api_version,
+                                              t->contact_id, 1)
+                      : att_dup(t->url);
+    att_kind k = att_send_url(w, t, q, url, o);
     if (k != ATT_OK)
         return k;
     char err[400];
-    enum cxb_disposition_check c = cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len,
-                                                       err, sizeof err);
+    enum cxb_disposition_check c =
+        cxone ? cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len, err, sizeof err)
+              : cxb_tutorial_readback(t->response, t->response_len, t->body, t->body_len, err, sizeof err);
     free(t->response);
     t->response = NULL;
     t->response_len = 0;
     if (c == CXB_DISP_INVALID) {
         snprintf(o->msg, sizeof o->msg, "%s", err);
-        return ATT_FAIL;
+        return att_failed(o, ATT_FAIL, CXB_KIND_API);
     }
-    if (c == CXB_DISP_MATCHES) {
-        t->verified = 1; /* our lost POST (or one with the same effect) was applied */
+    *matches = c == CXB_DISP_MATCHES;
+    if (*matches) {
+        t->verified = 1; /* an earlier write (ours, or one with the same effect) was applied */
         t->unknown = 0;
-        return ATT_OK;
     }
-    *send = 1;
-    return ATT_RETRY;
+    return ATT_OK;
 }
 
-/* cxone: one attempt of a task. A skill fetch is one GET. A contact's set-disposition is POSTed,
- * but never again after an attempt whose outcome is unknown without first reading the contact's
- * disposition back (docs/cxone.md "Exactly once without an Idempotency-Key"). A 403 on the
- * contact fails the batch: no task can succeed without the permission. */
-static att_kind att_cxone(cxb_worker *w, cxb_task *t, att_outcome *o)
+/* The write itself: the tutorial PUT with its Idempotency-Key, or cxone's set-disposition. */
+static att_kind att_write(cxb_worker *w, cxb_task *t, att_outcome *o)
 {
-    const char *base = cxb_auth_api_base(w->auth);
-    const char *ver = w->cfg->api_version;
-    if (t->fetch) {
-        att_req q = {"GET", NULL, 0, 0, 1};
-        return att_send_url(w, t, q, cxb_cxone_skill_url(base, ver, t->contact_id), "", o);
+    if (!w->cfg->cxone) {
+        att_req q = {"PUT", t->url, 1, 1, 0};
+        return att_send(w, t, &q, o);
     }
-    att_kind k = ATT_RETRY;
-    int send = !t->unknown;
-    if (t->unknown)
-        k = att_cxone_readback(w, t, base, &send, o);
-    if (send) {
-        att_req q = {"POST", NULL, 1, 0, 0};
-        k = att_send_url(w, t, q, cxb_cxone_contact_url(base, ver, t->contact_id, 0), "", o);
+    att_req q = {"POST", NULL, 1, 0, 0};
+    char *url = cxb_cxone_contact_url(cxb_auth_api_base(w->env->auth), w->cfg->api_version, t->contact_id, 0);
+    return att_send_url(w, t, q, url, o);
+}
+
+/* One attempt at a contact. A task that may already have been applied — by an earlier run
+ * (t->verify) or, in the cxone profile, which has no Idempotency-Key, by an earlier attempt
+ * whose outcome is unknown — is read back first and written only when the read-back does not
+ * already show the wanted value (docs/cxone.md "Exactly once without an Idempotency-Key"). A
+ * cxone 403 fails the batch: no task can succeed without the permission. */
+static att_kind att_contact(cxb_worker *w, cxb_task *t, att_outcome *o)
+{
+    att_kind k = ATT_OK;
+    if (t->verify || (w->cfg->cxone && t->unknown)) {
+        int matches = 0;
+        k = att_readback(w, t, &matches, o);
+        if (k == ATT_OK && matches)
+            return ATT_OK;
+        if (k == ATT_OK)
+            t->verify = 0; /* read: from here the write decides (cxone reads again after an unknown) */
     }
-    if (k == ATT_FAIL && o->status == 403)
-        cxb_job_set_fatal(w->job, o->msg);
+    if (k == ATT_OK)
+        k = att_write(w, t, o);
+    if (k == ATT_FAIL && o->status == 403 && w->cfg->cxone)
+        cxb_ledger_set_fatal(w->env->ledger, CXB_KIND_PERMISSION, o->msg);
     return k;
 }
 
 /* ---- the attempt loop --------------------------------------------------------------------- */
 
-/* One attempt: the limiter first, then the token (a token taken before a long wait in the
- * bucket could expire on the way), then the request. */
-static att_kind att_once(cxb_worker *w, cxb_task *t, const char *method, att_outcome *o)
+/* One attempt: the token first, then each request with its own slot. */
+static att_kind att_once(cxb_worker *w, cxb_task *t, att_op op, att_outcome *o)
 {
     o->status = 0;
     o->retry_after = -1;
     o->in_flight = 0;
+    o->kind = CXB_KIND_NONE;
     o->msg[0] = '\0';
-    if (atomic_load(w->cancel) || cxb_limiter_acquire(w->lim, w->cancel) != 0)
+    if (att_cancelled(w))
         return ATT_CANCELLED;
-    cxb_auth_result ar;
-    cxb_auth_status as = cxb_auth_get(w->auth, &w->http, w->lim, w->cancel, w->token, &ar);
-    o->gen = ar.gen;
-    if (ar.fetched) {
-        cxb_job_event(w->job, CXB_EV_TOKEN, NULL, 0, 200, 0, NULL);
-        cxb_job_note_reach(w->job, 1, 0, NULL);
-    }
-    if (as == CXB_AUTH_FATAL || as == CXB_AUTH_TRANSIENT)
-        snprintf(o->msg, sizeof o->msg, "%s", ar.msg);
-    if (as == CXB_AUTH_FATAL)
-        return ATT_FATAL;
-    if (as == CXB_AUTH_CANCELLED)
-        return ATT_CANCELLED;
-    if (as == CXB_AUTH_TRANSIENT) {
-        o->retry_after = ar.retry_after;
-        if (att_token_down(ar.msg)) /* libcurl names a failed handshake "SSL ..." */
-            cxb_job_note_reach(w->job, 0, strstr(ar.msg, "SSL") || strstr(ar.msg, "TLS"), ar.msg);
-        return ATT_RETRY;
-    }
-    if (w->cfg->cxone)
-        return att_cxone(w, t, o);
-    int is_put = strcmp(method, "GET") != 0;
-    att_req q = {method, t->url, is_put, is_put, t->fetch};
+    att_kind k = att_token(w, o);
+    if (k != ATT_OK)
+        return k;
+    if (op == ATT_OP_CONTACT)
+        return att_contact(w, t, o);
+    att_req q = {"GET", t->url, 0, 0, op == ATT_OP_FETCH};
+    if (op == ATT_OP_FETCH && w->cfg->cxone) /* a skill's dispositions: the API host is known now */
+        return att_send_url(w, t, q, cxb_cxone_skill_url(cxb_auth_api_base(w->env->auth), w->cfg->api_version,
+                                                         t->contact_id), o);
     return att_send(w, t, &q, o);
 }
 
@@ -338,29 +377,32 @@ static att_kind att_once(cxb_worker *w, cxb_task *t, const char *method, att_out
 static int att_wait(cxb_worker *w, cxb_task *t, int retries, const att_outcome *o)
 {
     const cxb_config *cfg = w->cfg;
+    cxb_ledger *ledger = w->env->ledger;
     double delay = cxb_backoff_delay(cfg->backoff_base, cfg->backoff_max, retries, &w->rng);
     if (o->retry_after > delay)
         delay = o->retry_after; /* Retry-After is the minimum wait, not an addend */
     if (o->retry_after > cfg->pause_threshold) {
         /* The tenant is throttled for long: hold the whole pool, not just this worker. */
-        cxb_limiter_pause(w->lim, cxb_now_mono() + o->retry_after);
-        cxb_job_event(w->job, CXB_EV_PAUSE, t, t->attempts, o->status, o->retry_after, o->msg);
-        cxb_job_event(w->job, CXB_EV_RETRY, t, t->attempts, o->status, o->retry_after, o->msg);
+        cxb_limiter_pause(w->env->lim, cxb_now_mono() + o->retry_after);
+        cxb_ledger_event(ledger, CXB_EV_PAUSE, t, t->attempts, o->status, o->retry_after, o->msg);
+        cxb_ledger_event(ledger, CXB_EV_RETRY, t, t->attempts, o->status, o->retry_after, o->msg);
         return 0;
     }
-    cxb_job_event(w->job, CXB_EV_RETRY, t, t->attempts, o->status, delay, o->msg);
+    cxb_ledger_event(ledger, CXB_EV_RETRY, t, t->attempts, o->status, delay, o->msg);
     return att_sleep(w, delay);
 }
 
-/* The task's answer from its last outcome: 1 for ok, else 0 with t->error set. */
+/* The task's answer from its last outcome: 1 for ok, else 0 with t->error and t->kind set. */
 static int att_settle(cxb_worker *w, cxb_task *t, att_kind k, const att_outcome *o, int retries)
 {
-    if (k == ATT_OK)
+    if (k == ATT_OK) {
+        t->kind = CXB_KIND_NONE;
         return 1;
+    }
     if (k == ATT_FATAL)
-        cxb_job_set_fatal(w->job, o->msg);
+        cxb_ledger_set_fatal(w->env->ledger, o->kind, o->msg);
     if (k == ATT_FATAL || k == ATT_CANCELLED) {
-        cxb_job_task_cancelled(w->job, t, k == ATT_CANCELLED && o->in_flight);
+        cxb_ledger_task_cancelled(w->env->ledger, t, k == ATT_CANCELLED && o->in_flight);
         return 0;
     }
     if (k == ATT_RETRY) { /* retries exhausted */
@@ -368,26 +410,26 @@ static int att_settle(cxb_worker *w, cxb_task *t, att_kind k, const att_outcome 
         char gave[700];
         snprintf(gave, sizeof gave, "%s (gave up after %d %s)", o->msg, retries + 1,
                  retries ? "attempts" : "attempt");
-        cxb_task_fail(t, gave);
+        cxb_task_fail(t, o->kind, gave);
     } else if (!t->error) {
-        cxb_task_fail(t, o->msg); /* ATT_FAIL, or a second 401 */
+        cxb_task_fail(t, o->kind, o->msg); /* ATT_FAIL, or a second 401 */
     }
     return 0;
 }
 
-/* Sends `method` for the task until it succeeds, fails for good, or the job is cancelled.
- * Retryable: 429, 5xx, 408, 409, transport errors, transient token failures. A 401 gets one
- * token refresh and one more try, not counted as a retry. Returns 1 on a final 2xx. */
-static int att_loop(cxb_worker *w, cxb_task *t, const char *method)
+/* Runs op until it succeeds, fails for good, or the job is cancelled. Retryable: 429, 5xx, 408,
+ * 409, transport errors, transient token failures. A 401 gets one token refresh and one more
+ * try, not counted as a retry. Returns 1 on success. */
+static int att_loop(cxb_worker *w, cxb_task *t, att_op op)
 {
     int retries = 0, reauthed = 0;
     att_outcome o;
     for (;;) {
-        att_kind k = att_once(w, t, method, &o);
+        att_kind k = att_once(w, t, op, &o);
         if (k == ATT_REAUTH && !reauthed) {
             reauthed = 1;
-            cxb_auth_invalidate(w->auth, o.gen);
-            cxb_job_event(w->job, CXB_EV_REAUTH, t, t->attempts, o.status, 0, o.msg);
+            cxb_auth_invalidate(w->env->auth, w->gen);
+            cxb_ledger_event(w->env->ledger, CXB_EV_REAUTH, t, t->attempts, o.status, 0, o.msg);
             continue;
         }
         if (k != ATT_RETRY || retries >= w->cfg->max_retries)
@@ -403,7 +445,7 @@ static int att_loop(cxb_worker *w, cxb_task *t, const char *method)
  * (skipped on a 404, or failed/cancelled). */
 static int att_preflight(cxb_worker *w, cxb_task *t)
 {
-    if (!att_loop(w, t, "GET")) {
+    if (!att_loop(w, t, ATT_OP_PREFLIGHT)) {
         if (t->status == 404 && !t->cancelled) {
             t->skipped = 1;
             cxb_task_set_error(t, "HTTP 404: contact %s does not exist (pre-flight GET); no update sent",
@@ -415,20 +457,35 @@ static int att_preflight(cxb_worker *w, cxb_task *t)
     return 1;
 }
 
+/* The journal's write-ahead barrier before a task's first request: 1 to go on. */
+static int att_durable(cxb_worker *w, cxb_task *t)
+{
+    char err[300];
+    int rc = cxb_durable_wait(w->env->durable, t->index, w->env->cancel, err, sizeof err);
+    if (rc == 0)
+        return 1;
+    if (rc < 0)
+        cxb_ledger_set_fatal(w->env->ledger, CXB_KIND_OUTPUT, err);
+    cxb_ledger_task_cancelled(w->env->ledger, t, 0);
+    return 0;
+}
+
 void cxb_worker_run(cxb_worker *w, cxb_task *t)
 {
     t->started = cxb_now_mono();
     if (!w->http_ok) {
-        cxb_task_set_error(t, "out of memory creating the HTTP handle");
+        cxb_task_fail(t, CXB_KIND_INTERNAL, "out of memory creating the HTTP handle");
         return;
     }
     if (t->fetch) {
-        t->ok = att_loop(w, t, "GET");
+        t->ok = att_loop(w, t, ATT_OP_FETCH);
         return;
     }
+    if (!att_durable(w, t))
+        return;
     if (!w->cfg->cxone && w->cfg->preflight && !att_preflight(w, t))
         return;
-    t->ok = att_loop(w, t, w->cfg->cxone ? "POST" : "PUT");
+    t->ok = att_loop(w, t, ATT_OP_CONTACT);
     if (t->ok) {
         free(t->error);
         t->error = NULL;

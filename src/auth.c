@@ -270,137 +270,164 @@ static int auth_tls_fatal(CURLcode rc)
            rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
 }
 
-/* Performs one token request (limiter first). Called with a->mu NOT held. tenant (cxone only,
- * else NULL) receives the id_token's tenantId, or "". */
-static cxb_auth_status auth_post_token(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
-                                       const atomic_int *cancel, char *token, double *life,
-                                       double *retry_after, char *tenant, char *msg, size_t msglen)
+/* What one token request came to: its status, the kind of a failure, and why. */
+typedef struct auth_answer {
+    double retry_after;  /* of a transient failure, -1 if none */
+    cxb_kind kind;
+    char *msg;
+    size_t msglen;
+} auth_answer;
+
+static cxb_auth_status auth_fail(auth_answer *an, cxb_auth_status st, cxb_kind kind)
 {
-    *retry_after = -1;
+    an->kind = kind;
+    return st;
+}
+
+/* A non-200 answer of the token endpoint. */
+static cxb_auth_status auth_status_failure(cxb_auth *a, const cxb_http_resp *r, auth_answer *an)
+{
+    char detail[256];
+    cxb_http_error_message(r->body, r->body_len, (const char *const *)a->secret_forms,
+                           CXB_AUTH_SECRET_FORMS, detail, sizeof detail);
+    const char *sep = detail[0] ? ": " : "";
+    if (r->status == 429 || r->status >= 500 || r->status == 408) {
+        an->retry_after = r->retry_after;
+        snprintf(an->msg, an->msglen, "token endpoint answered HTTP %ld%s%s", r->status, sep, detail);
+        return auth_fail(an, CXB_AUTH_TRANSIENT, r->status == 429 ? CXB_KIND_RATE_LIMITED : CXB_KIND_SERVER);
+    }
+    if (r->status == 400 || r->status == 401 || r->status == 403) {
+        snprintf(an->msg, an->msglen, "authentication failed: token endpoint answered HTTP %ld%s%s "
+                 "(check CXONE_CLIENT_ID / CXONE_CLIENT_SECRET%s and the token URL)",
+                 r->status, sep, detail, a->cxone ? ", CXONE_ACCESS_KEY_ID / CXONE_ACCESS_KEY_SECRET" : "");
+        return auth_fail(an, CXB_AUTH_FATAL, CXB_KIND_AUTH);
+    }
+    snprintf(an->msg, an->msglen, "token endpoint answered HTTP %ld%s%s (expected 200; is the token URL right?)",
+             r->status, sep, detail);
+    return auth_fail(an, CXB_AUTH_FATAL, CXB_KIND_API);
+}
+
+/* Performs one token request, its limiter slot taken right before it is sent. Called with a->mu
+ * NOT held. tenant (cxone only, else NULL) receives the id_token's tenantId, or "". */
+static cxb_auth_status auth_post_token(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const atomic_int *cancel,
+                                       char *token, double *life, char *tenant, auth_answer *an)
+{
+    an->retry_after = -1;
+    struct curl_slist hdrs[2] = {{(char *)"Content-Type: application/x-www-form-urlencoded", &hdrs[1]},
+                                 {(char *)"Accept: application/json", NULL}};
     if (cxb_limiter_acquire(lim, cancel) != 0)
         return CXB_AUTH_CANCELLED;
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-    struct curl_slist *h2 = hdrs ? curl_slist_append(hdrs, "Accept: application/json") : NULL;
-    if (!h2) {
-        curl_slist_free_all(hdrs);
-        snprintf(msg, msglen, "out of memory building the token request");
-        return CXB_AUTH_TRANSIENT;
-    }
-    hdrs = h2;
     cxb_http_resp r;
     int rc = cxb_http_request(h, "POST", a->token_url, hdrs, a->form, strlen(a->form), a->userpwd, &r);
-    curl_slist_free_all(hdrs);
     if (rc != 0) {
         if (r.curl_rc == CURLE_ABORTED_BY_CALLBACK)
             return CXB_AUTH_CANCELLED;
         if (auth_tls_fatal(r.curl_rc)) {
-            snprintf(msg, msglen, "TLS certificate verification failed for the token endpoint: %s "
+            snprintf(an->msg, an->msglen, "TLS certificate verification failed for the token endpoint: %s "
                      "(give ca_file = \"/path/to/ca.pem\" for a private CA)", r.error);
-            return CXB_AUTH_FATAL;
+            return auth_fail(an, CXB_AUTH_FATAL, CXB_KIND_TLS);
         }
-        snprintf(msg, msglen, "token request failed: %s", r.error);
-        return CXB_AUTH_TRANSIENT;
+        snprintf(an->msg, an->msglen, "token request failed: %s", r.error);
+        return auth_fail(an, CXB_AUTH_TRANSIENT, cxb_kind_of_transport(r.curl_rc));
     }
-    char detail[256];
-    cxb_http_error_message(r.body, r.body_len, (const char *const *)a->secret_forms,
-                           CXB_AUTH_SECRET_FORMS, detail, sizeof detail);
-    if (r.status == 429 || r.status >= 500 || r.status == 408) {
-        *retry_after = r.retry_after;
-        snprintf(msg, msglen, "token endpoint answered HTTP %ld%s%s", r.status, detail[0] ? ": " : "", detail);
-        return CXB_AUTH_TRANSIENT;
-    }
-    if (r.status == 400 || r.status == 401 || r.status == 403) {
-        snprintf(msg, msglen, "authentication failed: token endpoint answered HTTP %ld%s%s "
-                 "(check CXONE_CLIENT_ID / CXONE_CLIENT_SECRET%s and the token URL)",
-                 r.status, detail[0] ? ": " : "", detail,
-                 a->cxone ? ", CXONE_ACCESS_KEY_ID / CXONE_ACCESS_KEY_SECRET" : "");
-        return CXB_AUTH_FATAL;
-    }
-    if (r.status != 200) {
-        snprintf(msg, msglen, "token endpoint answered HTTP %ld%s%s (expected 200; is the token URL right?)",
-                 r.status, detail[0] ? ": " : "", detail);
-        return CXB_AUTH_FATAL;
-    }
+    if (r.status != 200)
+        return auth_status_failure(a, &r, an);
     int scope_ok = 0;
     char granted[256];
     if (cxb_auth_parse_token(r.body, r.body_len, a->required_scope, token, CXB_TOKEN_MAX, life,
-                             &scope_ok, granted, sizeof granted, msg, msglen) != 0)
-        return CXB_AUTH_FATAL;
+                             &scope_ok, granted, sizeof granted, an->msg, an->msglen) != 0)
+        return auth_fail(an, CXB_AUTH_FATAL, CXB_KIND_API);
     if (!scope_ok) {
-        snprintf(msg, msglen, "the token lacks the %s scope (granted: \"%s\"); give the API client "
+        snprintf(an->msg, an->msglen, "the token lacks the %s scope (granted: \"%s\"); give the API client "
                  "%s access in CXone", a->required_scope, granted, a->required_scope);
         memset(token, 0, CXB_TOKEN_MAX);
-        return CXB_AUTH_FATAL;
+        return auth_fail(an, CXB_AUTH_FATAL, CXB_KIND_AUTH);
     }
     if (tenant)
-        cxb_auth_id_token_tenant(r.body, r.body_len, tenant, msg, msglen);
+        cxb_auth_id_token_tenant(r.body, r.body_len, tenant, an->msg, an->msglen);
     return CXB_AUTH_OK;
 }
 
 /* One token fetch; for cxone with the discovery steps around it: the token endpoint first
  * (unless token_url), the tenant's API host after the first token (unless api_base). */
-static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim,
-                                  const atomic_int *cancel, char *token, double *life,
-                                  double *retry_after, char *msg, size_t msglen)
+static cxb_auth_status auth_fetch(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const atomic_int *cancel,
+                                  char *token, double *life, auth_answer *an)
 {
-    *retry_after = -1;
+    an->retry_after = -1;
     if (!a->cxone)
-        return auth_post_token(a, h, lim, cancel, token, life, retry_after, NULL, msg, msglen);
+        return auth_post_token(a, h, lim, cancel, token, life, NULL, an);
     cxb_auth_status st = CXB_AUTH_OK;
-    if (!a->token_url && (st = cxb_auth_discover_token_url(a, h, msg, msglen)) != CXB_AUTH_OK)
+    if (!a->token_url && (st = cxb_auth_discover_token_url(a, h, &an->kind, an->msg, an->msglen)) != CXB_AUTH_OK)
         return st;
     char tenant[CXB_TENANT_MAX], inner[512];
-    st = auth_post_token(a, h, lim, cancel, token, life, retry_after, tenant, inner, sizeof inner);
+    auth_answer in = {-1, CXB_KIND_NONE, inner, sizeof inner};
+    st = auth_post_token(a, h, lim, cancel, token, life, tenant, &in);
+    an->retry_after = in.retry_after;
+    an->kind = in.kind;
     if (st != CXB_AUTH_OK) {
-        snprintf(msg, msglen, "token: POST %.150s: %.340s", a->token_url, inner);
+        snprintf(an->msg, an->msglen, "token: POST %.150s: %.340s", a->token_url, inner);
         return st;
     }
-    msg[0] = '\0';
-    if (!a->api_base && (st = cxb_auth_discover_api_base(a, h, tenant, msg, msglen)) != CXB_AUTH_OK)
+    an->msg[0] = '\0';
+    if (!a->api_base &&
+        (st = cxb_auth_discover_api_base(a, h, tenant, &an->kind, an->msg, an->msglen)) != CXB_AUTH_OK)
         memset(token, 0, CXB_TOKEN_MAX);
     return st;
 }
 
-cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const atomic_int *cancel,
-                             char *out, cxb_auth_result *res)
+/* Waits (under a->mu) until this caller should fetch: 1 to fetch, 0 with the outcome in *st. */
+static int auth_wait_turn(cxb_auth *a, const atomic_int *cancel, char *out, cxb_auth_result *res,
+                          cxb_auth_status *st)
 {
-    char *msg = res->msg;
-    size_t msglen = sizeof res->msg;
-    res->fetched = 0;
-    res->retry_after = -1;
-    msg[0] = '\0';
-    pthread_mutex_lock(&a->mu);
     for (;;) {
         double now = cxb_now_mono();
         if (a->fatal) {
-            snprintf(msg, msglen, "%s", a->fatal_msg);
-            pthread_mutex_unlock(&a->mu);
-            return CXB_AUTH_FATAL;
+            snprintf(res->msg, sizeof res->msg, "%s", a->fatal_msg);
+            res->kind = a->fatal;
+            *st = CXB_AUTH_FATAL;
+            return 0;
         }
         if (cancel && atomic_load(cancel)) {
-            pthread_mutex_unlock(&a->mu);
-            return CXB_AUTH_CANCELLED;
+            *st = CXB_AUTH_CANCELLED;
+            return 0;
         }
         int have = a->generation != 0 && now < a->expires_at;
         if (have && (now < a->refresh_at || a->refreshing)) {
             memcpy(out, a->token, sizeof a->token);
             res->gen = a->generation;
-            pthread_mutex_unlock(&a->mu);
-            return CXB_AUTH_OK;
+            res->expires_at = a->expires_at;
+            *st = CXB_AUTH_OK;
+            return 0;
         }
         if (!a->refreshing)
-            break;
+            return 1;
         struct timespec ts = cxb_deadline_ts(0.05); /* wake to notice cancellation */
         pthread_cond_timedwait(&a->cv, &a->mu, &ts);
     }
-    a->refreshing = 1;
+}
+
+cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const atomic_int *cancel,
+                             char *out, cxb_auth_result *res)
+{
+    res->fetched = 0;
+    res->retry_after = -1;
+    res->kind = CXB_KIND_NONE;
+    res->msg[0] = '\0';
+    cxb_auth_status st;
+    pthread_mutex_lock(&a->mu);
+    int fetch = auth_wait_turn(a, cancel, out, res, &st);
+    if (fetch)
+        a->refreshing = 1;
     pthread_mutex_unlock(&a->mu);
+    if (!fetch)
+        return st;
 
     char *tok = out; /* fetch straight into the caller's buffer, then publish */
-    double life = 0, ra = -1;
+    double life = 0;
     double started = cxb_now_mono();
-    cxb_auth_status st = auth_fetch(a, h, lim, cancel, tok, &life, &ra, msg, msglen);
-    cxb_redact(msg, (const char *const *)a->secret_forms, CXB_AUTH_SECRET_FORMS); /* defence */
+    auth_answer an = {-1, CXB_KIND_NONE, res->msg, sizeof res->msg};
+    st = auth_fetch(a, h, lim, cancel, tok, &life, &an);
+    cxb_redact(res->msg, (const char *const *)a->secret_forms, CXB_AUTH_SECRET_FORMS); /* defence */
 
     pthread_mutex_lock(&a->mu);
     a->refreshing = 0;
@@ -410,13 +437,15 @@ cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const a
         a->expires_at = started + life;
         a->refresh_at = a->expires_at - cxb_auth_refresh_margin(life);
         res->gen = a->generation;
+        res->expires_at = a->expires_at;
         res->fetched = 1;
         atomic_fetch_add(&a->refreshes, 1);
     } else if (st == CXB_AUTH_FATAL) {
-        a->fatal = 1;
-        snprintf(a->fatal_msg, sizeof a->fatal_msg, "%s", msg);
+        a->fatal = an.kind ? an.kind : CXB_KIND_AUTH;
+        snprintf(a->fatal_msg, sizeof a->fatal_msg, "%s", res->msg);
     }
-    res->retry_after = ra;
+    res->kind = st == CXB_AUTH_OK ? CXB_KIND_NONE : an.kind;
+    res->retry_after = an.retry_after;
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     return st;

@@ -3,6 +3,7 @@
 #ifndef CXB_AUTH_H
 #define CXB_AUTH_H
 #include "http.h"
+#include "kind.h"
 #include "limiter.h"
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,11 +44,14 @@ void cxb_auth_free(cxb_auth *a);
 
 /* Copies a valid bearer token into out (size CXB_TOKEN_MAX) and its generation into res->gen,
  * fetching one first when none is cached or the cached one is due for refresh. Only one caller
- * fetches; the others wait for it (or keep using a still-valid token). The fetch waits on the
- * limiter like every request. */
+ * fetches; the others wait for it (or keep using a still-valid token), holding no limiter slot.
+ * The token request takes its own slot right before it is sent; discovery requests go to the
+ * issuer, not the tenant's API, and take none. */
 typedef struct cxb_auth_result {
     uint64_t gen;        /* generation of the token copied out */
+    double expires_at;   /* CLOCK_MONOTONIC second at which that token stops being valid */
     int fetched;         /* 1 when this call performed the fetch */
+    cxb_kind kind;       /* when not CXB_AUTH_OK: what failed (NETWORK, TLS, SERVER, AUTH, API ...) */
     double retry_after;  /* Retry-After of a transient failure, -1 if none */
     char msg[512];       /* why, when not CXB_AUTH_OK; never contains the secret */
 } cxb_auth_result;

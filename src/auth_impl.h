@@ -19,7 +19,7 @@ struct cxb_auth {
     uint64_t generation; /* bumps on every new token; 0 = none yet */
     double expires_at, refresh_at;
     int refreshing;
-    int fatal;
+    cxb_kind fatal;      /* NONE, or what stopped every later fetch */
     char fatal_msg[512];
     atomic_long refreshes;
     /* cxone: written only by the thread holding `refreshing`, and published (under mu) before
@@ -31,7 +31,8 @@ struct cxb_auth {
 
 /* cxone discovery steps (auth_discovery.c), run by the refreshing thread only. Messages name the
  * step ("discovery", "tenant configuration") and the URL, never a secret. */
-cxb_auth_status cxb_auth_discover_token_url(cxb_auth *a, cxb_http *h, char *msg, size_t msglen);
-cxb_auth_status cxb_auth_discover_api_base(cxb_auth *a, cxb_http *h, const char *id_tenant, char *msg,
-                                           size_t msglen);
+cxb_auth_status cxb_auth_discover_token_url(cxb_auth *a, cxb_http *h, cxb_kind *kind, char *msg,
+                                            size_t msglen);
+cxb_auth_status cxb_auth_discover_api_base(cxb_auth *a, cxb_http *h, const char *id_tenant, cxb_kind *kind,
+                                           char *msg, size_t msglen);
 #endif

@@ -227,6 +227,9 @@ int cxb_http_request(cxb_http *h, const char *method, const char *url,
     resp->curl_rc = rc;
     h->cur = NULL;
     curl_easy_setopt(c, CURLOPT_USERPWD, NULL); /* do not keep the secret in the handle */
+    curl_off_t pre = 0;
+    curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    resp->sent = rc == CURLE_OK || pre > 0;
     if (rc != CURLE_OK) {
         resp->status = 0;
         snprintf(resp->error, sizeof resp->error, "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));

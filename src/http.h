@@ -22,6 +22,8 @@ typedef struct cxb_http_resp {
     double retry_after;      /* seconds, -1 when absent or unparsable */
     int replayed;            /* Idempotent-Replayed: true */
     int truncated;           /* body longer than CXB_HTTP_BODY_CAP */
+    int sent;                /* the request began to go out (a connection stood and libcurl reached
+                                its pre-transfer point): 0 means the server cannot have seen it */
     const char *body;        /* NUL-terminated prefix, owned by the handle until the next request */
     size_t body_len;
     char error[CURL_ERROR_SIZE + 64]; /* transport error text when curl_rc != CURLE_OK */

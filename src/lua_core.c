@@ -170,7 +170,8 @@ static void cfg_read(lua_State *L, int t, cxb_config *c)
     c->preflight = cfg_bool(L, t, "preflight");
 }
 
-/* core.new_job(cfg) -> job. cfg is the facade's validated option table, every default filled. */
+/* core.new_job(cfg) -> job | nil, message, kind. cfg is the facade's validated option table, every
+ * default filled (a value it should have refused raises). */
 static int core_new_job(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -190,9 +191,14 @@ static int core_new_job(lua_State *L)
     luaL_getmetatable(L, JOB_MT);
     lua_setmetatable(L, -2);
     char err[512];
-    lj->job = cxb_job_new(&c, err, sizeof err);
-    if (!lj->job)
-        return luaL_error(L, "%s", err);
+    cxb_kind kind;
+    lj->job = cxb_job_new(&c, &kind, err, sizeof err);
+    if (!lj->job) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        lua_pushstring(L, cxb_kind_name(kind));
+        return 3;
+    }
     return 1;
 }
 
@@ -264,6 +270,9 @@ static int job_submit(lua_State *L)
     const char *body = task_field(L, "body", &body_len, 1);
     const char *key = task_field(L, "key", &key_len, 0);
     const char *invalid = task_field(L, "invalid", &invalid_len, 0);
+    lua_getfield(L, 2, "verify");
+    int verify = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     char derived[CXB_KEY_LEN + 1];
     if (!key) {
         cxb_idempotency_key(lj->consts, lj->batch_len, id, id_len, body, body_len, derived);
@@ -271,6 +280,8 @@ static int job_submit(lua_State *L)
         key_len = CXB_KEY_LEN;
     }
     cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, url, url_len, body, body_len, key, key_len);
+    if (t)
+        t->verify = verify;
     return job_queue(L, j, t, invalid, index);
 }
 
@@ -416,6 +427,8 @@ static void push_result(lua_State *L, const cxb_task *t)
         set_bool(L, "skipped", 1);
     if (t->unknown)
         set_bool(L, "outcome_unknown", 1);
+    if (!t->ok)
+        set_str(L, "error_kind", cxb_kind_name(t->kind));
     if (t->fetch) {
         set_bool(L, "fetch", 1);
         if (t->response) {
@@ -513,13 +526,14 @@ static int job_cancel(lua_State *L)
     return 0;
 }
 
-/* job:counters() -> table, fatal message or nil */
+/* job:counters() -> table, fatal message or nil, fatal kind or nil */
 static int job_counters(lua_State *L)
 {
     cxb_job *j = job_open(L);
     cxb_counters c;
+    cxb_kind kind = CXB_KIND_NONE;
     char fatal[512];
-    cxb_job_counters(j, &c, fatal, sizeof fatal);
+    cxb_job_counters(j, &c, &kind, fatal, sizeof fatal);
     lua_createtable(L, 0, 20);
     set_int(L, "total", c.total);
     set_int(L, "succeeded", c.succeeded);
@@ -530,6 +544,7 @@ static int job_counters(lua_State *L)
     set_int(L, "invalid", c.invalid);
     set_int(L, "cancelled", c.cancelled);
     set_int(L, "skipped", c.skipped);
+    set_int(L, "verified", c.verified);
     set_int(L, "http_429", c.http_429);
     set_int(L, "http_5xx", c.http_5xx);
     set_int(L, "transport_errors", c.transport_errors);
@@ -547,11 +562,33 @@ static int job_counters(lua_State *L)
         }
     }
     lua_setfield(L, -2, "by_status");
-    if (fatal[0])
-        lua_pushstring(L, fatal);
-    else
+    if (!kind) {
         lua_pushnil(L);
-    return 2;
+        lua_pushnil(L);
+        return 3;
+    }
+    lua_pushstring(L, fatal);
+    lua_pushstring(L, cxb_kind_name(kind));
+    return 3;
+}
+
+/* job:attach_journal(fh): the journal's file (a Lua file handle); from now on no task's first
+ * request leaves before job:intents_written(index) covered it and the file was synced. */
+static int job_attach_journal(lua_State *L)
+{
+    cxb_job *j = job_open(L);
+    FILE *f = cxb_lua_checkfile(L, 2);
+    char err[300];
+    if (fflush(f) != 0 || cxb_job_attach_journal(j, fileno(f), err, sizeof err) != 0)
+        return luaL_error(L, "%s", err);
+    return 0;
+}
+
+/* job:intents_written(index): the intent records of tasks up to index are written (flushed). */
+static int job_intents_written(lua_State *L)
+{
+    cxb_job_intents_written(job_open(L), (uint64_t)luaL_checknumber(L, 2));
+    return 0;
 }
 
 /* job:close(): cancel and join. Idempotent; every way of closing ends here or in job_gc. */
@@ -642,6 +679,7 @@ __attribute__((visibility("default"))) int luaopen_cxone_bulk_core(lua_State *L)
         {"take", job_take},           {"events", job_events},
         {"close_input", job_close_input}, {"has_slot", job_has_slot}, {"finished", job_finished},
         {"cancel", job_cancel},       {"counters", job_counters}, {"close", job_close},
+        {"attach_journal", job_attach_journal}, {"intents_written", job_intents_written},
         {NULL, NULL}};
     static const luaL_Reg core_funcs[] = {
         {"new_job", core_new_job}, {"derive_key", core_derive_key},

@@ -29,6 +29,11 @@ static FILE *sys_checkfile(lua_State *L, int i)
 #endif
 }
 
+FILE *cxb_lua_checkfile(lua_State *L, int i)
+{
+    return sys_checkfile(L, i);
+}
+
 /* sys.fsync(fh) -> true | nil, message: flush stdio buffers, then force them to disk. */
 static int sys_fsync(lua_State *L)
 {

@@ -3,5 +3,8 @@
 #ifndef CXB_LUA_SYS_H
 #define CXB_LUA_SYS_H
 #include <lua.h>
+#include <stdio.h>
 void cxb_lua_sys_open(lua_State *L);
+/* The FILE* of an open Lua file handle at stack index i; raises when it is closed. */
+FILE *cxb_lua_checkfile(lua_State *L, int i);
 #endif

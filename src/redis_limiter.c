@@ -22,7 +22,8 @@
 
 #define IO_TIMEOUT_US 50000        /* connect and command timeout */
 #define LOOKAHEAD_US 100000        /* quota reserved per round-trip: slots due within 100 ms */
-#define MAX_WAIT_US 1000000        /* a single reservation may lie this far ahead */
+#define MAX_WAIT_US 500000         /* a single reservation may lie this far ahead; also the head
+                                      start a fresh bucket gives the reservations made before it */
 #define SLOTS_MAX 64
 #define SLOT_STALE_NS 100000000LL  /* a slot this late is dropped, as in limiter.c */
 #define BACKOFF_MIN_NS 50000000LL
@@ -41,7 +42,11 @@
  *          {1, wait}              nothing committed; the first slot is `wait` away
  *          {-1, rate, burst}      the key holds another rate/burst
  *          {-2, left, ra}         paused for `left` more, by a Retry-After of `ra`
- * pause -> {0}  pause = max(pause, now + ra), tat = max(tat, pause) */
+ * pause -> {0}  pause = max(pause, now + ra), tat = max(tat, pause)
+ * A bucket without state (new, expired, or lost: FLUSHALL, a restarted Redis, a failover) starts
+ * at tat = now + max_wait: processes may still hold reservations the lost state made (each at
+ * most max_wait ahead, at most burst + rate * max_wait of them), and this head start keeps them
+ * plus the fresh bucket's grants within 2 * burst + rate * W in any window W. */
 static const char GCRA_SCRIPT[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
@@ -49,7 +54,7 @@ static const char GCRA_SCRIPT[] =
     "local h = redis.call('HMGET', k, 'tat', 'pause', 'ra', 'rate', 'burst')\n"
     "if h[4] and (h[4] ~= ARGV[6] or h[5] ~= ARGV[7]) then return {-1, h[4], h[5]} end\n"
     "local T, tau = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local tat, pause = tonumber(h[1]) or 0, tonumber(h[2]) or 0\n"
+    "local tat, pause = tonumber(h[1]) or (now + tonumber(ARGV[8])), tonumber(h[2]) or 0\n"
     "local function f(x) return string.format('%.0f', x) end\n"
     "local function keep(last)\n"
     "  redis.call('PEXPIRE', k, math.floor((last - now + tau) / 1000) + 60000)\n"
@@ -89,6 +94,7 @@ typedef struct redis_lim {
     int head, nslots;
     int64_t down_since, next_try, backoff;
     int told_down;
+    int refused;               /* Redis refused us for good (WRONGPASS, NOPERM, ...): no retry helps */
 } redis_lim;
 
 typedef enum { RL_GRANTED, RL_WAIT, RL_PAUSED, RL_DOWN, RL_FATAL } rl_status;
@@ -238,10 +244,22 @@ static void rl_drop(redis_lim *r)
     r->ctx = NULL;
 }
 
+/* An error reply that no retry can cure: its code (the first word, by the RESP convention) says
+ * the credentials or the user's permissions are wrong. */
+static int rl_permanent(const redisReply *rep)
+{
+    static const char *const codes[] = {"WRONGPASS", "NOPERM", "NOAUTH", "ERR invalid password",
+                                        "ERR AUTH", "ERR Client sent AUTH"};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strncmp(rep->str, codes[i], strlen(codes[i])) == 0) return 1;
+    return 0;
+}
+
 /* A reply that is an error, or a dead connection, as a message (never the password). */
 static int rl_failed(redis_lim *r, redisReply *rep, const char *what, char *msg, size_t len)
 {
     if (rep && rep->type != REDIS_REPLY_ERROR) return 0;
+    if (rep && rep->str && rl_permanent(rep)) r->refused = 1;
     if (rep)
         snprintf(msg, len, "%s: %s", what, rep->str);
     else
@@ -447,6 +465,11 @@ static rl_status rl_next(cxb_limiter *l, redis_lim *r, int64_t *slot, int64_t *w
     }
     char msg[240] = "";
     rl_status st = rl_refill(l, r, wait_ns, msg, sizeof msg);
+    if (st == RL_DOWN && r->refused) {
+        cxb_limiter_note_raise(l, CXB_LIM_NOTE_FATAL, 0, "%s: Redis refused this client (%s); no "
+                               "request was sent without a grant", l->label, msg);
+        return RL_FATAL;
+    }
     if (st == RL_DOWN) return rl_down(l, r, cxb_mono_ns(), msg, wait_ns);
     if (r->down_since) {
         cxb_limiter_note_raise(l, CXB_LIM_NOTE_WAIT, 0, "%s: Redis answers again after %.1f s",

@@ -73,9 +73,10 @@ static void task_unknown_note(const cxb_task *t, char *buf, size_t len)
                        "same batch_id / journal is safe", t->unknown_attempt, why);
 }
 
-void cxb_task_fail(cxb_task *t, const char *msg)
+void cxb_task_fail(cxb_task *t, cxb_kind kind, const char *msg)
 {
     char note[200];
+    t->kind = kind;
     task_unknown_note(t, note, sizeof note);
     cxb_task_set_error(t, "%s%s%s", msg, note[0] ? "; " : "", note);
 }
@@ -85,6 +86,7 @@ void cxb_task_cancelled(cxb_task *t, const char *fatal, const char *why, int in_
     char note[200];
     t->ok = 0;
     t->cancelled = 1;
+    t->kind = CXB_KIND_CANCELLED;
     task_unknown_note(t, note, sizeof note);
     if (fatal)
         cxb_task_set_error(t, "batch aborted: %s%s%s", fatal, note[0] ? "; " : "", note);

@@ -2,6 +2,7 @@
  * with the wording of its failure and cancellation messages. */
 #ifndef CXB_TASK_H
 #define CXB_TASK_H
+#include "kind.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,13 +16,17 @@ typedef struct cxb_task {
     char *key;            /* Idempotency-Key */
     /* result */
     int fetch;            /* an auxiliary GET (e.g. the outcome hierarchy), not a contact task */
+    int verify;           /* read the contact back before the first write: an earlier run may
+                             have applied it (journal intent, or a failed file's "outcome
+                             unknown"); a matching read-back settles the task without a write */
     int ok, attempts, replayed, cancelled, invalid, skipped;
-    int verified;         /* cxone: the read-back showed the wanted disposition; no resend */
+    int verified;         /* a read-back showed the wanted value: no (re)send was needed */
     int unknown;          /* sticky: an attempt of the PUT may have been applied unanswered */
     int unknown_attempt;  /* the first such attempt (1-based) */
     long unknown_status;  /* its 5xx status, 0 when no HTTP answer came back */
     long status;
     double started, elapsed;
+    cxb_kind kind;        /* what the failure was, set where it was detected (NONE when ok) */
     char *error;          /* malloc'd message or NULL */
     char *response;       /* fetch only: the response body (malloc'd) */
     size_t response_len;
@@ -41,9 +46,9 @@ void cxb_task_set_error(cxb_task *t, const char *fmt, ...) __attribute__((format
  * later 2xx clears t->unknown. */
 void cxb_task_may_have_applied(cxb_task *t, long status);
 
-/* The final failure: msg, plus the unknown-outcome note when an attempt may have been applied,
- * so the wording never claims less than the server may have seen. */
-void cxb_task_fail(cxb_task *t, const char *msg);
+/* The final failure of kind: msg, plus the unknown-outcome note when an attempt may have been
+ * applied, so the wording never claims less than the server may have seen. */
+void cxb_task_fail(cxb_task *t, cxb_kind kind, const char *msg);
 
 /* Marks the task cancelled. fatal: the batch's fatal message, or NULL; why: the owner's reason
  * ("" or "deadline ...: "); in_flight: the transfer was aborted mid-way (a PUT's attempt is then

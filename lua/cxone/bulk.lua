@@ -7,6 +7,7 @@ local cjson = require "cjson"
 local outcomes = require "cxone.bulk.outcomes"
 local options = require "cxone.bulk.options"
 local validate = require "cxone.bulk.validate"
+local job_journal = require "cxone.bulk.job_journal"
 
 local M = {
   _VERSION = "0.1.0",
@@ -19,6 +20,69 @@ local type, tostring, pairs, ipairs, pcall, error = type, tostring, pairs, ipair
 local fmt = string.format
 
 ---------------------------------------------------------------------------------------------
+-- Errors callers can branch on
+---------------------------------------------------------------------------------------------
+
+-- A failure's kind is set where it is detected — the C core's (results' error_kind, the job's
+-- fatal kind), or the raise() calls of this module — and travels as data. Nothing here reads a
+-- kind out of a message. Kinds: see docs/api.md "nil, err variants and error kinds".
+
+local Error = {}
+Error.__index = Error
+Error.__tostring = function(e) return e.message end
+
+local function new_error(kind, message)
+  return setmetatable({ kind = kind, message = (tostring(message):gsub("^cxone%.bulk: ", "")) }, Error)
+end
+
+-- The raising functions raise plain strings (what callers of earlier versions catch and match);
+-- the kind of each such string is kept here, by the exact string, for bulk.error_kind. A few
+-- recent ones suffice: a caller asks about the error it just caught.
+local RECENT_MAX = 32
+local recent_kinds, recent_order = {}, {}
+
+local function as_raised(e)
+  local text = "cxone.bulk: " .. e.message
+  if not recent_kinds[text] then
+    recent_order[#recent_order + 1] = text
+    if #recent_order > RECENT_MAX then recent_kinds[table.remove(recent_order, 1)] = nil end
+  end
+  recent_kinds[text] = e.kind
+  return text
+end
+
+--- The kind of an error this module raised or returned: an err of the try_* functions, a
+-- string raised by start/open/batch_update/poll (the last few are known by their exact text),
+-- or a job's error. "other" for anything this module did not produce.
+function M.error_kind(err)
+  if getmetatable(err) == Error then return err.kind end
+  local text = tostring(err)
+  return recent_kinds[text] or recent_kinds["cxone.bulk: " .. text] or "other"
+end
+
+-- Runs f(...) protected: returns its results, or nil, err (an Error; anything else f raised is
+-- a bug of this module or a callback's own error value, kind `other_kind`).
+local function pack(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
+local function try(other_kind, f, ...)
+  local res = pack(pcall(f, ...))
+  if res[1] then return unpack(res, 2, res.n) end
+  local e = res[2]
+  if getmetatable(e) ~= Error then e = new_error(other_kind, e) end
+  return nil, e
+end
+
+-- Runs f(...) and re-raises an Error as its string (see as_raised); other errors pass as they are.
+local function raising(f, ...)
+  local res = pack(pcall(f, ...))
+  if res[1] then return unpack(res, 2, res.n) end
+  local e = res[2]
+  if getmetatable(e) == Error then e = as_raised(e) end
+  error(e, 0)
+end
+
+
+---------------------------------------------------------------------------------------------
 -- Options
 ---------------------------------------------------------------------------------------------
 
@@ -27,7 +91,7 @@ for _, o in ipairs(options.LIST) do
   if o.secret then SECRET_OPTIONS[o.name] = true end
 end
 
-local function opt_error(msg) error("cxone.bulk: " .. msg, 0) end
+local function opt_error(msg) error(new_error("options", msg), 0) end
 
 local function is_loopback(host)
   return host == "localhost" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil or host == "[::1]"
@@ -134,7 +198,7 @@ end
 
 --- Where a job with these opts would send its requests, checked like start() checks it:
 -- {base_url=, token_url=, client_id=} (never a secret). Raises naming a bad option.
-function M.target(opts)
+local function target(opts)
   local o = resolve_opts(opts)
   if o.api == "cxone" then
     return { api = "cxone", base_url = o.api_base or "(from " .. o.issuer .. " discovery)",
@@ -143,6 +207,7 @@ function M.target(opts)
   end
   return { base_url = o.base_url, token_url = o.token_url, client_id = o.client_id }
 end
+function M.target(opts) return raising(target, opts) end
 
 local function require_credentials(o)
   if o.api == "cxone" then
@@ -213,7 +278,7 @@ end
 
 --- A function that describes tasks under opts (checked once): task -> {method, url,
 -- idempotency_key, body} or nil, message. For describing many tasks (the CLI's --dry-run).
-function M.describer(opts)
+local function describer(opts)
   local o = resolve_opts(opts)
   if o.api == "cxone" then
     local prefix = (o.api_base or "{api host from discovery}") .. "/incontactapi/services/" .. o.api_version
@@ -238,6 +303,8 @@ function M.describer(opts)
   end
 end
 
+function M.describer(opts) return raising(describer, opts) end
+
 --- What would be sent for a task, without any network: {method, url, idempotency_key, body}.
 function M.describe(task, opts)
   return M.describer(opts)(task)
@@ -247,7 +314,7 @@ local function make_iterator(tasks)
   local kind = type(tasks)
   if kind == "function" then return tasks, false end
   if kind ~= "table" then
-    error("cxone.bulk: tasks must be an array of task tables or an iterator function (got " .. kind .. ")", 0)
+    error(new_error("input", "tasks must be an array of task tables or an iterator function (got " .. kind .. ")"), 0)
   end
   local i, n = 0, #tasks
   return function()
@@ -293,7 +360,19 @@ local function new_job(o, iter, is_array)
   if o.deadline then self._deadline_at = self._started + o.deadline end
   local cfg = core_config(o)
   cfg.url_prefix = self._prefix or ""
-  self._c = core.new_job(cfg)
+  local c, err, kind = core.new_job(cfg)
+  if not c then error(new_error(kind, err), 0) end
+  self._c = c
+  self._local = {} -- results settled here, without the engine (journal skips), not yet returned
+  if o.journal then
+    local ok, jj = pcall(job_journal.open, o, c, core.sys, function(k, msg) error(new_error(k, msg), 0) end,
+      function(k, msg) self:_abort(new_error(k, msg)) end)
+    if not ok then
+      c:close()
+      error(jj, 0)
+    end
+    self._jj = jj
+  end
   -- Outcome names checked against the hierarchy (validate_outcomes) and the cxone profile's
   -- bodies take the general path.
   self._plain = o.api == "tutorial" and not o.validate_outcomes
@@ -309,20 +388,22 @@ end
 
 --- Starts a job and returns at once. Tasks are pulled from `tasks` (an array or an iterator
 -- function) as queue space frees.
-function M.start(tasks, opts)
+local function start(tasks, opts)
   local o = resolve_opts(opts)
   require_credentials(o)
   local iter, is_array = make_iterator(tasks)
   return new_job(o, iter, is_array)
 end
+function M.start(tasks, opts) return raising(start, tasks, opts) end
 
 --- Opens a job the caller pushes tasks into with job:submit(task) (false: not now, poll and try
 -- again) and ends with job:close_input(). One job, one limiter and one token for the whole run.
-function M.open(opts)
+local function open(opts)
   local o = resolve_opts(opts)
   require_credentials(o)
   return new_job(o, nil, false)
 end
+function M.open(opts) return raising(open, opts) end
 
 -- cxone: nil when code is one of skill's dispositions, else why not (with a suggestion).
 local function check_skill_code(known, skill, code)
@@ -347,7 +428,24 @@ function Job:_prepare_cxone(task, index)
     local why = check_skill_code(known, skill, code)
     if why then return { index = index, id = id, url = "", body = "", key = "", invalid = label .. ": " .. why } end
   end
-  return { index = index, id = id, url = "", body = body, key = "" }
+  local p = { index = index, id = id, url = "", body = body, key = "", verify = task.verify == true }
+  if self._jj then
+    local ident = { contact_id = id, skill = skill, disposition_code = code }
+    for _, f in ipairs(M.DISPOSITION_OPTIONAL) do
+      if task[f] ~= "" then ident[f] = task[f] end
+    end
+    self:_journal_gate(p, ident, task)
+  end
+  return p
+end
+
+-- Journaled jobs: what the journal says of a prepared task (p.skip: applied by an earlier run;
+-- p.verify: read it back first), and its identity for the intent and result records.
+function Job:_journal_gate(p, ident, task)
+  local g = self._jj:gate(ident)
+  p.ident, p.line = ident, task.line
+  if g == "journal" then p.skip = "journal" end
+  if g == "verify" then p.verify = true end
 end
 
 -- cxone validate_outcomes: asks for one skill's dispositions; tasks wait until it arrives.
@@ -370,8 +468,13 @@ function Job:_prepare(task, index)
     local why = outcomes.check(self._outcomes, category, subcategory)
     if why then return { index = index, id = id, url = "", body = "", invalid = label .. ": " .. why } end
   end
-  return { index = index, id = id, url = self._prefix .. pct_encode(id),
-           body = encode_body(category, subcategory), key = task.idempotency_key }
+  local p = { index = index, id = id, url = self._prefix .. pct_encode(id),
+              body = encode_body(category, subcategory), key = task.idempotency_key, verify = task.verify == true }
+  if self._jj then
+    self:_journal_gate(p, { contact_id = id, category = category, subcategory = subcategory,
+                    idempotency_key = task.idempotency_key }, task)
+  end
+  return p
 end
 
 -- The standard tutorial task (contact_id, category, subcategory strings; no outcome_code, no key
@@ -379,16 +482,32 @@ end
 -- returns true, or false when the queue is full; nil means the task is not plainly valid and
 -- takes the general path, whose validator words any refusal.
 function Job:_submit_plain(task, index)
-  if not self._plain or type(task) ~= "table" or task.outcome_code ~= nil or task.idempotency_key ~= nil then
-    return nil
+  if not self._plain or type(task) ~= "table" or task.outcome_code ~= nil or task.idempotency_key ~= nil
+    or task.verify ~= nil or self._jj then
+    return nil -- journaled tasks take the general path: the journal decides on each
   end
   local id, category, subcategory = task.contact_id, task.category, task.subcategory
   if type(id) ~= "string" or type(category) ~= "string" or type(subcategory) ~= "string" then return nil end
   return self._c:submit_plain(index, id, category, subcategory)
 end
 
+-- Hands a prepared task to the engine (false: the queue is full). A task the journal records as
+-- applied is settled here without a request; a journaled task's intent is buffered once the
+-- engine took it (the engine waits for flush_journal before sending it).
 function Job:_submit_prepared(p)
-  return self._c:submit(p)
+  if p.skip then
+    self._local[#self._local + 1] = { index = p.index, contact_id = p.id, ok = true, status = 0, attempts = 0,
+                                       skipped = p.skip, elapsed = 0 }
+    return true
+  end
+  if not self._c:submit(p) then return false end
+  if p.ident and not p.invalid then self._jj:intent(p.index, p.ident, p.line) end
+  return true
+end
+
+-- Writes the buffered intents; the engine sends their tasks only after that.
+function Job:_flush_journal()
+  if self._jj then self._jj:flush(self._c) end
 end
 
 -- Stops reading the iterator (see the input states above).
@@ -425,6 +544,7 @@ function Job:submit(task)
   end
   if not sent then return false end
   self._n = index
+  self:_flush_journal()
   return index
 end
 
@@ -444,17 +564,25 @@ function Job:_next_task()
   local ok
   ok, task = pcall(self._iter)
   if not ok then
-    self._c:cancel()
-    self:_close_input()
-    error("cxone.bulk: task iterator failed: " .. tostring(task), 0)
+    -- The tasks already taken still run and each comes back as its result; the error stops the
+    -- batch once they have (poll raises it after the last result, batch_update then).
+    self._fatal = self._fatal or new_error("input", "task iterator failed: " .. tostring(task))
+    self._iter_failed = true
+    return self:_close_input()
   end
   if task == nil then return self:_close_input() end
   self._n = self._n + 1
   return task, self._n
 end
 
--- Iterator mode: moves tasks into the core's queue until it is full or the input ends.
+-- Iterator mode: moves tasks into the core's queue until it is full or the input ends, then
+-- writes their journal intents (one write) so the engine may send them.
 function Job:_feed()
+  self:_feed_tasks()
+  self:_flush_journal()
+end
+
+function Job:_feed_tasks()
   if not self._iter or self._input == "closed" or self._gate ~= "open" then return end
   while true do
     local p = self._held
@@ -492,13 +620,14 @@ function Job:_dispatch_events()
   end
 end
 
--- A whole-batch error found on this side (the outcome hierarchy could not be fetched): nothing
--- more is sent. Every task already taken, and every task of an array, comes back cancelled
--- naming the error; an iterator is not read further.
-function Job:_abort(message)
-  self._fatal = self._fatal or message
+-- A whole-batch error found on this side (e: an Error: the outcome hierarchy could not be
+-- fetched, the journal could not be written): nothing more is sent. Every task already taken,
+-- and every task of an array, comes back cancelled naming the error; an iterator is not read
+-- further.
+function Job:_abort(e)
+  self._fatal = self._fatal or e
   self._gate = "open"
-  self._c:cancel(message)
+  self._c:cancel(e.message)
   self:_drain()
 end
 
@@ -539,8 +668,9 @@ function Job:_take_fetch(results)
       if ok and known ~= nil then
         self._skills[r.contact_id], self._gate = known, "open"
       else
-        self:_abort(fmt("could not fetch the dispositions of skill %s (validate_outcomes): %s",
-          r.contact_id, tostring(ok and err or known)))
+        self:_abort(new_error(r.ok and "api" or r.error_kind, fmt(
+          "could not fetch the dispositions of skill %s (validate_outcomes): %s", r.contact_id,
+          tostring(ok and err or known))))
       end
     elseif r.fetch then
       table.remove(results, i)
@@ -549,7 +679,8 @@ function Job:_take_fetch(results)
       if tree then
         self._outcomes, self._gate = tree, "open"
       else
-        self:_abort("could not fetch the outcome hierarchy (validate_outcomes): " .. tostring(err))
+        self:_abort(new_error(r.ok and "api" or r.error_kind,
+          "could not fetch the outcome hierarchy (validate_outcomes): " .. tostring(err)))
       end
     end
   end
@@ -560,9 +691,9 @@ function Job:_check_fatal(results)
   if self._fatal then return end
   for i = 1, #results do
     if results[i].cancelled then
-      local _, fatal = self._c:counters()
+      local _, fatal, kind = self._c:counters()
       if fatal then
-        self._fatal = fatal
+        self._fatal = new_error(kind, fatal)
         self:_drain()
       end
       return
@@ -596,25 +727,16 @@ function Job:poll(max_wait)
     self:_feed()
     local until_ = deadline
     if self._deadline_at and self._deadline_at < until_ then until_ = self._deadline_at end
-    local left = until_ - monotime()
+    local left = #self._local > 0 and 0 or until_ - monotime()
     local results = c:take(left > 0 and left or 0)
     self:_dispatch_events()
     if self._gate == "outcomes" or self._fatal then self:_take_fetch(results) end
+    self:_take_local(results)
     if #results > 0 then
       self._returned = self._returned + #results
       self:_check_fatal(results)
-      local on_result = self._o.on_result
-      if on_result then
-        -- One protected call for the whole batch of results, not one per result.
-        local ok, err = pcall(function()
-          for i = 1, #results do on_result(results[i]) end
-        end)
-        if not ok then
-          c:cancel()
-          self:_drain()
-          error(err, 0)
-        end
-      end
+      self:_journal_results(results)
+      self:_deliver(results)
       return results
     end
     if self:done() or monotime() >= deadline then return results end
@@ -625,10 +747,42 @@ function Job:poll(max_wait)
   end
 end
 
+-- Moves the results settled without the engine (journal skips) into results.
+function Job:_take_local(results)
+  local l = self._local
+  if #l == 0 then return end
+  for i = 1, #l do results[#results + 1] = l[i] end
+  self._local_done = (self._local_done or 0) + #l
+  self._local = {}
+end
+
+-- The journal records each result before the caller sees it (it is what a rerun trusts).
+function Job:_journal_results(results)
+  local jj = self._jj
+  if not jj then return end
+  for i = 1, #results do jj:result(results[i]) end
+  jj:tick()
+end
+
+-- on_result for each result: one protected call for the whole batch, not one per result. A
+-- raising callback cancels the job and its error reaches the caller.
+function Job:_deliver(results)
+  local on_result = self._o.on_result
+  if not on_result then return end
+  local ok, err = pcall(function()
+    for i = 1, #results do on_result(results[i]) end
+  end)
+  if not ok then
+    self._c:cancel()
+    self:_drain()
+    error(err, 0)
+  end
+end
+
 --- True once the input is closed and every task's result has been returned by poll.
 function Job:done()
   if not self._c then return true end
-  return self._input == "closed" and self._c:finished()
+  return self._input == "closed" and #self._local == 0 and self._c:finished()
 end
 
 --- Cancels at once: nothing new is sent, in-flight transfers abort. Never blocks.
@@ -639,139 +793,103 @@ function Job:cancel(reason)
   end
 end
 
---- Live counters: totals, by status, retries, pauses, token refreshes.
+-- The whole-batch error (an Error), if one stopped the job.
+function Job:_error()
+  if self._fatal then return self._fatal end
+  local _, fatal, kind = self._c:counters()
+  if fatal then return new_error(kind, fatal) end
+end
+
+--- Live counters: totals, by status, retries, pauses, token refreshes; `error` and `error_kind`
+-- when a whole-batch error stopped the job.
 function Job:summary()
   if not self._c then return self._final end
-  local s, fatal = self._c:counters()
+  local s = self._c:counters()
+  local n = self._local_done or 0 -- settled by the journal: taken, succeeded, skipped
+  s.total, s.succeeded, s.skipped = s.total + n, s.succeeded + n, s.skipped + n
   s.elapsed = monotime() - self._started
-  s.error = self._fatal or fatal
+  local e = self:_error()
+  if e then s.error, s.error_kind = e.message, e.kind end
   return s
 end
 
---- The whole-batch error (bad credentials, missing scope), if one stopped the job.
+--- The whole-batch error that stopped the job (bad credentials, missing scope, the API out of
+-- reach, a failing task iterator): message and kind, or nil.
 function Job:error()
   if self._c then
-    local _, fatal = self._c:counters()
-    return self._fatal or fatal
+    local e = self:_error()
+    if e then return e.message, e.kind end
+    return nil
   end
-  return self._final and self._final.error
+  local f = self._final
+  if f and f.error then return f.error, f.error_kind end
 end
 
---- Cancels and waits for the workers (bounded by the transfer abort time). Idempotent.
+--- Cancels and waits for the workers (bounded by the transfer abort time), then closes a
+-- journal the job opened. Idempotent.
 function Job:close()
-  if self._c then
-    self._final = self:summary()
-    local c = self._c
-    self._c = nil
-    c:close()
+  if not self._c then return end
+  local c = self._c
+  local final = self:summary()
+  self._c = nil
+  c:close()
+  if self._jj then
+    local ok, err = pcall(self._jj.close, self._jj, final.requests)
+    if not ok and not final.error then final.error, final.error_kind = tostring(err), "output" end
   end
+  self._final = final
 end
 Job.__close = Job.close
 function Job:__tostring() return "cxone.bulk.job: " .. tostring(self._c or "closed") end
 
----------------------------------------------------------------------------------------------
--- Errors callers can branch on
----------------------------------------------------------------------------------------------
-
--- Message patterns -> stable kind, first match wins. The messages are this module's and the C
--- core's own; spec/try_api_spec.lua holds one example of each.
-local KINDS = {
-  { "^could not reach the API %(TLS", "tls" },
-  { "^could not reach", "network" },
-  { "TLS certificate verification failed", "tls" },
-  { "^authentication failed", "auth" },
-  { "^the token lacks", "auth" },
-  { "^token ", "auth" },
-  { "^could not fetch the outcome hierarchy.*no response", "network" },
-  { "^could not fetch the outcome hierarchy", "api" },
-  { "[Rr]edis", "limiter" },
-  { "shared_limit", "limiter" },
-  { "^task iterator failed", "input" },
-  { "^tasks must be", "input" },
-  { "option '", "options" },
-  { "^unknown option", "options" },
-  { "^opts must be", "options" },
-  { "is required %(opts%.", "options" },
-}
-
---- The stable kind of an error message raised or reported by this module: "options", "input",
--- "auth", "network", "tls", "limiter", "api" (the API answered, but not usably), "callback"
--- (only from try_*: on_result/on_event raised) or "other".
-function M.error_kind(msg)
-  msg = tostring(msg):gsub("^cxone%.bulk: ", ""):gsub("^batch aborted: ", "")
-  for _, k in ipairs(KINDS) do
-    if msg:find(k[1]) then return k[2] end
+-- Runs a whole batch. Returns the summary and, when it ended early, an Error (with .summary) and
+-- what a callback raised (raw, to raise as it was).
+local function run_batch(tasks, opts)
+  local job = start(tasks, opts)
+  local ok, raised = pcall(function()
+    while not job:done() do job:poll(1) end
+  end)
+  job:close()
+  local summary = job:summary()
+  local err
+  if not ok then
+    err = new_error("callback", raised)
+  elseif summary.error then
+    err = new_error(summary.error_kind, summary.error)
   end
-  return "other"
-end
-
-local Error = {}
-Error.__index = Error
-Error.__tostring = function(e) return e.message end
-
--- err: {kind=, message=} (tostring(err) is the message), built from a raised value.
-local function new_error(raised, kind)
-  local message = tostring(raised):gsub("^cxone%.bulk: ", "")
-  return setmetatable({ kind = kind or M.error_kind(message), message = message }, Error)
-end
-
--- Runs f(...) and returns its results, or nil, err for what it raised (kind from the message).
-local function pack(...) return { n = select("#", ...), ... } end
-local unpack = table.unpack or unpack
-local function try(kind, f, ...)
-  local res = pack(pcall(f, ...))
-  if not res[1] then return nil, new_error(res[2], kind) end
-  return unpack(res, 2, res.n)
+  if err then err.summary = summary end
+  return summary, err, not ok and raised or nil
 end
 
 --- Runs a whole batch and returns its summary. Raises only for whole-batch problems (bad opts,
--- credentials, scope) or when a callback or the task iterator raises; the job is then cancelled
--- and its threads joined before the error reaches the caller.
+-- credentials, scope, the API out of reach, a failing task iterator) or when a callback raises;
+-- every task taken has then had its result (a callback's error stops the callbacks at once), and
+-- the job's threads are joined before the error reaches the caller.
 function M.batch_update(tasks, opts)
-  local job = M.start(tasks, opts)
-  local ok, err = pcall(function()
-    while not job:done() do job:poll(1) end
-  end)
-  local summary = job:summary()
-  job:close()
-  if not ok then error(err, 0) end
-  if summary.error then error("cxone.bulk: " .. summary.error, 0) end
-  summary.error = nil
+  local summary, err, raw = raising(run_batch, tasks, opts)
+  if raw ~= nil then error(raw, 0) end
+  if err then error(as_raised(err), 0) end
+  summary.error, summary.error_kind = nil, nil
   return summary
 end
 
 --- Like start(), but returns nil, err instead of raising: err.kind ("options", "input", ...),
 -- err.message, tostring(err) == err.message.
 function M.try_start(tasks, opts)
-  return try(nil, M.start, tasks, opts)
+  return try("other", start, tasks, opts)
 end
 
 --- Like open(), but returns nil, err instead of raising.
 function M.try_open(opts)
-  return try(nil, M.open, opts)
+  return try("other", open, opts)
 end
 
---- Like batch_update(), but returns nil, err instead of raising. For a whole-batch error
--- (auth, network, tls, limiter) err.summary holds the counters so far; a raising on_result or
--- on_event gives kind "callback".
+--- Like batch_update(), but returns nil, err instead of raising. For a whole-batch error err.summary
+-- holds the counters so far; a raising on_result or on_event gives kind "callback".
 function M.try_batch_update(tasks, opts)
-  local job, err = M.try_start(tasks, opts)
-  if not job then return nil, err end
-  local ok, raised = pcall(function()
-    while not job:done() do job:poll(1) end
-  end)
-  local summary = job:summary()
-  job:close()
-  if not ok then
-    local kind = tostring(raised):find("^cxone%.bulk: task iterator failed") and "input" or "callback"
-    err = new_error(raised, kind)
-  elseif summary.error then
-    err = new_error(summary.error)
-  end
-  if err then
-    err.summary = summary
-    return nil, err
-  end
+  local summary, err = try("other", run_batch, tasks, opts)
+  if summary == nil or err then return nil, err end
+  summary.error, summary.error_kind = nil, nil
   return summary
 end
 

@@ -21,9 +21,16 @@ local cjson = require "cjson"
 local M = {}
 
 M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_OUTPUT, M.EXIT_INTERRUPTED = 0, 1, 2, 4, 130
--- The API could not be reached or would not authenticate us (error kinds network, tls, auth).
+-- The API (or the shared limit's Redis) could not be reached, or refused our credentials.
 M.EXIT_UNREACHABLE = 3
-local UNREACHABLE_KINDS = { network = true, tls = true, auth = true }
+-- The exit status of a run stopped by a whole-batch error, by the error's kind (docs/api.md):
+-- the one place a kind becomes an exit code. Kinds not listed stop with EXIT_USAGE.
+M.EXIT_BY_KIND = {
+    network = M.EXIT_UNREACHABLE, tls = M.EXIT_UNREACHABLE, auth = M.EXIT_UNREACHABLE,
+    permission = M.EXIT_UNREACHABLE, limiter = M.EXIT_UNREACHABLE, api = M.EXIT_UNREACHABLE,
+    server = M.EXIT_UNREACHABLE, rate_limited = M.EXIT_UNREACHABLE,
+    output = M.EXIT_OUTPUT, options = M.EXIT_USAGE, input = M.EXIT_USAGE,
+}
 -- Invalid rows echoed on stderr as they are read; the rest are only in the outputs.
 M.SHOW_INVALID = 10
 -- After an interrupt, in-flight requests get this long beyond --timeout to finish.
@@ -357,17 +364,10 @@ function Run:write_out(what, f)
     self:stop_intake()
 end
 
--- Records one finished row everywhere: journal first (it is what resume trusts), then results,
--- failed file and tally.
+-- Records one finished row: results, failed file and tally. The journal has recorded an engine
+-- result already (the library writes it before the result reaches us: it is what resume trusts).
 function Run:finish(row, r)
     local out = result_for(row, r)
-    if self.journal and not r.cancelled and not r.invalid and not r.skip then
-        local rec = {}
-        for k, v in pairs(out) do rec[k] = v end
-        rec.batch_id = self.batch_id
-        rec.given_key = row.task.idempotency_key
-        self:write_out("journal", function() self.journal:append(rec) end)
-    end
     local shown = out
     if r.skip then
         shown = {}
@@ -384,13 +384,15 @@ function Run:finish(row, r)
 end
 
 -- Rows that need no request: invalid ones, ones the journal says were applied, and ones a later
--- applied row of the same input superseded.
+-- applied row of the same input superseded. A row to send carries its line (the journal's
+-- records name it).
 function Run:classify(row)
     if row.error then return "local" end
     if self.jstate then
         row.skip = self.jstate:skip_reason(row.task, row.line, self.input_name)
         if row.skip then return "local" end
     end
+    row.task.line = row.line
     return "send"
 end
 
@@ -488,8 +490,9 @@ function Run:open_job()
     local eopts = {}
     for k, v in pairs(self.engine_opts) do eopts[k] = v end
     eopts.on_event = function(ev) self:on_event(ev) end
+    eopts.journal = self.journal -- opened, checked and headed in open_journal
     local ok, job = pcall(self.bulk.open, eopts)
-    if not ok then return nil, strip_label(job) end
+    if not ok then return nil, strip_label(job), self.bulk.error_kind(job) end
     self.job = job
     return true
 end
@@ -515,9 +518,9 @@ function Run:fill()
             return
         end
         if not self.job then
-            local ok, err = self:open_job()
+            local ok, err, kind = self:open_job()
             if not ok then
-                self.fatal = err
+                self.fatal, self.fatal_kind = err, kind
                 return self:stop_intake()
             end
         end
@@ -534,7 +537,6 @@ function Run:take_results(results)
         local row = self.feeder:finish(r.index)
         if row then self:finish(row, r) end
     end
-    if self.journal then self:write_out("journal", function() self.journal:tick() end) end
     if #results > 0 then self:write_out("results", function() self.results:flush() end) end
 end
 
@@ -565,10 +567,9 @@ function Run:send()
                 break
             end
             self:take_results(results)
-            local fatal = job:error()
+            local fatal, kind = job:error()
             if fatal and not self.fatal then
-                self.fatal = strip_label(fatal)
-                self.fatal_kind = self.bulk.error_kind(fatal)
+                self.fatal, self.fatal_kind = strip_label(fatal), kind
                 self:stop_intake()
             end
             if job:done() or self:wind_down() then break end
@@ -600,7 +601,13 @@ end
 function Run:cleanup()
     if self.cleaned then return end
     self.cleaned = true
-    if self.journal then self:write_out("journal", function() self.journal:close() end) end
+    if self.journal then
+        local sent = (self.engine_sum or {}).requests or 0 -- 0: no request can have reached the API
+        self:write_out("journal", function()
+            self.journal:finish(sent)
+            self.journal:close()
+        end)
+    end
     if self.results then self:write_out("results", function() self.results:close() end) end
     if self.failed then self:write_out("failed", function() self.failed:close() end) end
     if self.results_fh and self.results_fh ~= io.stdout and not self.results then self.results_fh:close() end
@@ -650,8 +657,7 @@ end
 function Run:exit_status()
     if self.fatal then
         stderr("stopped: %s", self.fatal)
-        if UNREACHABLE_KINDS[self.fatal_kind] then return M.EXIT_UNREACHABLE end
-        return M.EXIT_USAGE
+        return M.EXIT_BY_KIND[self.fatal_kind] or M.EXIT_USAGE
     end
     if self.write_error then
         stderr("stopped: %s", self.write_error)

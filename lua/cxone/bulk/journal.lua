@@ -1,8 +1,18 @@
--- The resume journal: the operator's record of what was applied. One JSON line per finished
--- result, appended and flushed as each result arrives (so a killed process loses nothing it
--- wrote), fsync'ed at least every SYNC_EVERY results or SYNC_SECONDS (so a crashed machine loses
--- little). Each run first appends a header line ({"run":{...}}) naming its batch id, target,
--- client id and input, so a rerun can tell whether it continues the same batch.
+-- The resume journal: the record of what was applied, written ahead of every request. Three
+-- kinds of line, all JSON:
+--   {"journal":1,"run":{...}}   a run's header: batch id, target, client id, input, start time
+--   {"intent":true,...}         a task is about to be sent: its identity (below), line, batch id.
+--                               Written before the task's first request leaves and made durable
+--                               by the engine before it does (src/durable.h: the worker syncs)
+--   {...result...}              a finished result (ok, status, outcome_unknown, ...), flushed as
+--                               it arrives, fsync'ed at least every SYNC_EVERY results or
+--                               SYNC_SECONDS
+--   {"run_end":{"requests":N}}  the run closed normally after sending N API requests
+-- A task whose last line is an intent without a result (a kill -9, a power loss mid-request), or
+-- a result with outcome_unknown, may have been applied: a rerun reads it back first and writes
+-- only when the contact does not already show the wanted value (task.verify). The intents of a
+-- run that sent nothing (run_end requests 0: the token or discovery step failed) are void, and
+-- such a run does not bind the journal to its batch id or target.
 --
 -- A rerun with the same journal never re-applies a journaled success: it skips every row whose
 -- identical update (same contact and outcome, or the same explicit idempotency_key) succeeded,
@@ -39,6 +49,7 @@ State.__index = State
 local function new_state()
     return setmetatable({
         done = {},        -- identity -> true: applied
+        pending = {},     -- identity -> run number: an intent or an unknown outcome is its last word
         latest = {},      -- input .. "\0" .. contact -> greatest line of that input applied
         pos_line = {},    -- identity -> the line where that update stood in its input ...
         pos_input = {},   -- identity -> ... and that input (one shared string per run)
@@ -48,10 +59,23 @@ local function new_state()
     }, State)
 end
 
+-- Why an intent record cannot be trusted, or nil.
+local function bad_intent(rec)
+    if type(rec.contact_id) ~= "string" then return "an intent without contact_id" end
+    local fields = rec.disposition_code and { "skill", "disposition_code" } or { "category", "subcategory" }
+    if rec.given_key == nil then
+        for _, f in ipairs(fields) do
+            if type(rec[f]) ~= "string" then return "an intent without " .. f end
+        end
+    elseif type(rec.given_key) ~= "string" then
+        return "given_key is not a string"
+    end
+end
+
 -- The input a record belongs to: its run header's, or the current run's for old journals.
 local function record_input(st, current_input)
     local run = st.runs[#st.runs]
-    return run and run.input or current_input
+    return run and run.input or current_input or ""
 end
 
 -- Checks one decoded record; returns nil or what is wrong with it.
@@ -67,14 +91,53 @@ local function bad_record(rec)
     if rec.line ~= nil and type(rec.line) ~= "number" then return "line is not a number" end
 end
 
-function State:_add(rec, input)
-    self.entries = self.entries + 1
-    if type(rec.batch_id) == "string" then self.batch_ids[rec.batch_id] = true end
-    local task = { contact_id = rec.contact_id, category = rec.category or "", subcategory = rec.subcategory or "",
+-- The identity of the update a record (result or intent) speaks of.
+local function record_identity(rec)
+    return M.identity({ contact_id = rec.contact_id, category = rec.category or "", subcategory = rec.subcategory or "",
         idempotency_key = rec.given_key, skill = rec.skill, disposition_code = rec.disposition_code,
         notes = rec.notes, callback_number = rec.callback_number, callback_time = rec.callback_time,
-        commitment_amount = rec.commitment_amount }
-    local id = M.identity(task)
+        commitment_amount = rec.commitment_amount })
+end
+
+-- The current run (the last header read), counted as binding once it holds a record.
+function State:_run_saw(what)
+    local run = self.runs[#self.runs]
+    if run then run[what] = (run[what] or 0) + 1 end
+end
+
+-- A record's batch id: its run's (it binds only when the run does), or the journal's when the
+-- record comes before any header (journals of old versions).
+function State:_saw_batch(rec)
+    if type(rec.batch_id) ~= "string" then return end
+    local run = self.runs[#self.runs]
+    if not run then
+        self.batch_ids[rec.batch_id] = true
+        return
+    end
+    run._batch_ids = run._batch_ids or {}
+    run._batch_ids[rec.batch_id] = true
+end
+
+function State:_add_intent(rec)
+    self.entries = self.entries + 1
+    self:_saw_batch(rec)
+    self:_run_saw("_intents")
+    local id = record_identity(rec)
+    if not self.done[id] then self.pending[id] = #self.runs end
+end
+
+function State:_add(rec, input)
+    self.entries = self.entries + 1
+    self:_saw_batch(rec)
+    self:_run_saw("_results")
+    local id = record_identity(rec)
+    if rec.ok then
+        self.pending[id] = nil
+    elseif rec.outcome_unknown then
+        self.pending[id] = #self.runs -- may have been applied: read it back before any resend
+    else
+        self.pending[id] = nil -- a definitive answer: not applied
+    end
     local line = rec.line
     if not rec.ok and line and not self.pos_line[id] then
         -- Only a failed update can come back (from a failed file): remember where it stood.
@@ -90,6 +153,28 @@ function State:_add(rec, input)
             if not self.latest[key] or self.latest[key] < line then self.latest[key] = line end
         end
     end
+end
+
+--- True when an earlier run may have applied this update without knowing: its intent has no
+-- result, or its result's outcome is unknown. Such a task is read back before it is sent.
+function State:needs_verify(task)
+    return self.pending[M.identity(task)] ~= nil
+end
+
+-- After reading: a run that closed having sent nothing voids its intents and binds nothing.
+function State:_settle_runs()
+    for id, r in pairs(self.pending) do
+        local run = self.runs[r]
+        if run and run._requests == 0 then self.pending[id] = nil end
+    end
+end
+
+-- Whether a run commits the journal to its batch: it recorded results or intents of requests
+-- that may have been sent. A run that ended saying it sent no request (its token or discovery
+-- step failed) does not: nothing of it can have reached the API.
+local function run_binds(r)
+    if r._requests == 0 then return false end
+    return (r._results or 0) > 0 or (r._intents or 0) > 0
 end
 
 --- Why a row needs no request, or nil: "journal" (this update was applied) or "superseded"
@@ -124,8 +209,12 @@ function State:mismatches(run)
     end
     for b in pairs(self.batch_ids) do differs("batch id", b, run.batch_id) end
     for _, r in ipairs(self.runs) do
-        differs("base URL", r.base_url, run.base_url)
-        differs("client id", r.client_id, run.client_id)
+        if run_binds(r) then
+            differs("batch id", r.batch_id, run.batch_id)
+            for b in pairs(r._batch_ids or {}) do differs("batch id", b, run.batch_id) end
+            differs("base URL", r.base_url, run.base_url)
+            differs("client id", r.client_id, run.client_id)
+        end
     end
     table.sort(out)
     return out
@@ -150,11 +239,16 @@ local function read_state(fh, path, current_input)
             return
         end
         if type(rec.run) == "table" then
-            st.runs[#st.runs + 1] = rec.run
-            if type(rec.run.batch_id) == "string" then st.batch_ids[rec.run.batch_id] = true end
+            st.runs[#st.runs + 1] = rec.run -- its batch id counts once the run holds a record
             return
         end
-        local why = bad_record(rec)
+        if type(rec.run_end) == "table" then
+            local run = st.runs[#st.runs]
+            if run and type(rec.run_end.requests) == "number" then run._requests = rec.run_end.requests end
+            return
+        end
+        local why
+        if rec.intent then why = bad_intent(rec) else why = bad_record(rec) end
         if why then
             if complete then
                 err = ("journal %s line %d is not a result record this version wrote (%s)"):format(path, lineno, why)
@@ -163,6 +257,7 @@ local function read_state(fh, path, current_input)
             end
             return
         end
+        if rec.intent then return st:_add_intent(rec) end
         st:_add(rec, record_input(st, current_input))
     end
     -- Read in chunks (not fh:lines) to know whether the last line ended with a line break,
@@ -183,6 +278,7 @@ local function read_state(fh, path, current_input)
     end
     if not err and rest ~= "" then take(rest, false) end
     if err then return nil, err end
+    st:_settle_runs()
     return st
 end
 
@@ -231,7 +327,7 @@ function M.open(path, sys, current_input)
         return nil, rerr
     end
     local self = setmetatable({ fh = fh, path = path, fsync = sys.fsync, now = sys.monotime,
-        unsynced = 0, last_sync = sys.monotime() }, Journal)
+        unsynced = 0, last_sync = sys.monotime(), state = st }, Journal)
     -- A torn last line would swallow the next record: start on a fresh line.
     local size = fh:seek("end")
     if size and size > 0 then
@@ -262,6 +358,24 @@ function Journal:append(rec)
     self:_write(output.encode_result(rec))
     self.unsynced = self.unsynced + 1
     if self.unsynced >= M.SYNC_EVERY then self:sync() end
+end
+
+-- Buffers one intent record (the task's identity, line and batch id); flush_intents() writes
+-- the buffered ones in one write. The engine syncs the file before the task's first request.
+function Journal:intent(rec)
+    rec.intent = true
+    local ok, err = self.fh:write(output.encode_result(rec))
+    if not ok then error(("cannot write the journal %s: %s"):format(self.path, tostring(err)), 0) end
+end
+
+function Journal:flush_intents()
+    local ok, err = self.fh:flush()
+    if not ok then error(("cannot write the journal %s: %s"):format(self.path, tostring(err)), 0) end
+end
+
+-- The closing record: how many API requests the run sent (0 voids its intents on a rerun).
+function Journal:finish(requests)
+    self:_write(cjson.encode({ run_end = { requests = requests } }) .. "\n")
 end
 
 -- Called from the poll loop: syncs when results have waited SYNC_SECONDS.

@@ -91,6 +91,10 @@ M.LIST = {
       help = "outcome_code -> {category, subcategory} (cxone: {skill, disposition_code})" },
     { name = "deadline", kind = "number", min = 0, above = true, max = 1e9,
       help = "seconds after which nothing new is sent" },
+    { name = "journal", kind = "journal",
+      help = "resume journal (a file path): applied updates are skipped, possibly applied ones read back" },
+    { name = "journal_mismatch", kind = "string", default = "refuse",
+      help = "\"ignore\": continue a journal written for another batch id, target or client" },
 }
 
 M.BY_NAME = {}
@@ -117,9 +121,16 @@ local TYPE_OF = {
     ["function"] = "function", table = "table",
 }
 
+-- A journal: a path, or a journal object of cxone.bulk.journal (the CLI's, opened by it).
+local function check_journal(v)
+    if (type(v) == "string" and v ~= "") or (type(v) == "table" and v.fh and v.state) then return nil end
+    return "a non-empty file path"
+end
+
 --- Checks one value against its declaration. Returns nil when it is fine, else what was
 -- expected ("an integer >= 1 and <= 256").
 function M.check(o, v)
+    if o.kind == "journal" then return check_journal(v) end
     if o.kind == "integer" or o.kind == "number" then
         local ok = is_finite(v)
         if ok and o.kind == "integer" and v ~= math.floor(v) then ok = false end

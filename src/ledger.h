@@ -1,0 +1,66 @@
+/* A job's books: counters, the events queue for the owner, and the batch's fatal state (its kind
+ * and message), with the unreachable-API count that trips it. The request policy (attempt.c)
+ * writes here and knows nothing else of the job; the job reads it for the owner. Every function
+ * takes the ledger's own lock briefly and calls out (the cancel hook) without holding it. */
+#ifndef CXB_LEDGER_H
+#define CXB_LEDGER_H
+#include "kind.h"
+#include "task.h"
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    CXB_EV_RETRY = 1, CXB_EV_PAUSE, CXB_EV_TOKEN, CXB_EV_REAUTH,
+    CXB_EV_LIMITER /* the limiter's state was reset, or its store is unreachable (delay: wait) */
+} cxb_event_type;
+
+typedef struct cxb_event {
+    cxb_event_type type;
+    uint64_t index;
+    int attempt;
+    long status;
+    double delay;
+    char contact_id[64];
+    char error[240];
+} cxb_event;
+
+#define CXB_EVENTS_CAP 1024
+
+typedef struct cxb_counters {
+    long total, succeeded, failed, retried, requests, replayed, invalid, cancelled, skipped, verified;
+    long http_429, http_5xx, transport_errors, token_refreshes, reauths, pauses, events_dropped;
+    double pause_seconds;
+    long by_status[600];
+} cxb_counters;
+
+typedef struct cxb_ledger cxb_ledger;
+
+/* max_unreachable: consecutive attempts without an answer that fail the batch (0: never).
+ * cancel(arg) is called (without the lock) when the batch turns fatal. */
+cxb_ledger *cxb_ledger_new(int max_unreachable, void (*cancel)(void *), void *arg);
+void cxb_ledger_free(cxb_ledger *l);
+
+/* Queues an event for the owner (the oldest is dropped when the owner is not draining) and
+ * counts it. t may be NULL (a token refresh). */
+void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int attempt, long status,
+                      double delay, const char *error);
+/* Counts one request sent: its HTTP status (0: none) and whether the transport failed. */
+void cxb_ledger_count_response(cxb_ledger *l, long status, int transport_error);
+/* The whole batch fails with kind and msg (the first one wins); the batch is cancelled. */
+void cxb_ledger_set_fatal(cxb_ledger *l, cxb_kind kind, const char *msg);
+/* answered 0: one more attempt that could not reach the API (kind: NETWORK or TLS; last: its
+ * message); 1: the API answered, the count starts over. Past max_unreachable: fatal. */
+void cxb_ledger_note_reach(cxb_ledger *l, int answered, cxb_kind kind, const char *last);
+/* Why the owner cancelled ("deadline of 30 s passed"); the first reason given stays. */
+void cxb_ledger_cancel_reason(cxb_ledger *l, const char *reason);
+/* Marks the task cancelled, naming the batch's fatal error or the owner's reason. */
+void cxb_ledger_task_cancelled(cxb_ledger *l, cxb_task *t, int in_flight);
+/* A task was taken (total) / its result is final (succeeded, failed, ...). */
+void cxb_ledger_count_taken(cxb_ledger *l);
+void cxb_ledger_count_result(cxb_ledger *l, const cxb_task *t);
+
+/* Takes up to max queued events. */
+size_t cxb_ledger_events(cxb_ledger *l, cxb_event *out, size_t max);
+/* Snapshot of the counters, and the fatal kind and message (NONE and "" when none). */
+void cxb_ledger_snapshot(cxb_ledger *l, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t len);
+#endif
