@@ -590,6 +590,12 @@ function Run:cleanup()
     if self.tmp then os.remove(self.tmp) end
 end
 
+-- A dry run with --validate-outcomes: whether the outcomes were checked (nil otherwise).
+function Run:outcomes_checked()
+    if not (self.opts["dry-run"] and self.engine_opts.validate_outcomes) then return nil end
+    return self.unchecked == nil
+end
+
 -- --summary-json: the summary and the exit code, for scripts and CI. Returns true or nil, message.
 function Run:write_summary_json(elapsed, status)
     local fh = self.summary_fh
@@ -598,8 +604,7 @@ function Run:write_summary_json(elapsed, status)
         dry_run = self.opts["dry-run"], interrupted = self.interrupted, exit_code = status,
         target = { base_url = self.target.base_url, client_id = self.target.client_id },
         error = self.fatal or self.write_error, error_kind = self.fatal and (self.fatal_kind or "other") or nil,
-        limit = self.limit, outcomes_checked = self.opts["dry-run"] and self.engine_opts.validate_outcomes
-            and not self.unchecked or nil,
+        limit = self.limit, outcomes_checked = self:outcomes_checked(),
     })
     -- lua-cjson escapes every "/" (valid, but noisy in URLs): each "\\/" is an escaped slash.
     local ok, err = fh:write((cjson.encode(t):gsub("\\/", "/")), "\n")
