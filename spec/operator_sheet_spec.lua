@@ -206,6 +206,20 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
         assert.is_false(require("cjson").decode(C.read(sum)).outcomes_checked)
     end)
 
+    it("item 10: with --api cxone the dry run checks each skill's dispositions through the engine", function()
+        local src = C.write(dir .. "/dcx.csv", "contact_id,skill,disposition_code\ncx-1,1001,Callback Requested\n"
+            .. "cx-2,1001,Calback Requested\n")
+        local out = dir .. "/dcx.jsonl"
+        local code, _, err = C.run({ "--api", "cxone", "--issuer", m.url, "--dry-run", "--validate-outcomes", "-o", out,
+            src }, { env = { CXONE_ACCESS_KEY_ID = "demo-access-key", CXONE_ACCESS_KEY_SECRET = "demo-access-secret" } })
+        assert.equal(1, code, err)
+        assert.matches("would send%s+1\n", err)
+        assert.matches('line 3: disposition_code "Calback Requested" is not a disposition of skill 1001; did you mean '
+            .. '"Callback Requested"%?', err)
+        assert.equal(1, route(m, "GET /incontactapi/skills/dispositions"))
+        assert.equal(0, m:stats().total_set_dispositions)
+    end)
+
     it("item 11: the effective rate never reads above the limit (5 rows at --rate 10 go in the burst)", function()
         local src = C.write(dir .. "/r.csv", C.csv(C.rows(5)))
         local code, _, err = C.run({ "--base-url", m.url, "--rate", "10", "-o", "/dev/null", src })
