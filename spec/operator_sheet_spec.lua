@@ -112,6 +112,19 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
         assert.is_nil(r1.task.error)
     end)
 
+    it("item 3: a failed file of a --format ids run re-feeds with that same command (read as CSV, not as ids)", function()
+        local ids, failed = C.write(dir .. "/ids.txt", "missing-1\ncontact-000001\n"), dir .. "/ids-failed.csv"
+        local cmd = { "--format", "ids", "--category", "Contacted", "--subcategory", "Information Provided" }
+        local code, _, err = C.run(args(m, { "-o", "/dev/null", "--failed", failed, ids }, cmd))
+        assert.equal(1, code, err)
+        local fixed = C.write(dir .. "/ids-fixed.csv", (C.read(failed):gsub("missing%-1", "contact-000002")))
+        m:reset()
+        code, _, err = C.run(args(m, { "-o", "/dev/null", fixed }, cmd))
+        assert.equal(0, code, err)
+        assert.equal(1, puts(m))
+        assert.truthy(m:stats().mutations["contact-000002"])
+    end)
+
     it("item 4: a missing column lists the header and suggests the --column that maps it; that command works", function()
         local src = C.write(dir .. "/h.csv", "Contact ID;Outcome Category;Outcome Sub-category\n"
             .. "contact-000001;Contacted;Information Provided\n")

@@ -50,6 +50,16 @@ function M.sniff(head)
     return "ids"
 end
 
+-- True when the first line of the input is a failed file's header (it has the state column).
+function M.is_failed_file(head)
+    if head:sub(1, 3) == BOM then head = head:sub(4) end
+    local first = head:match("^([^\r\n]*)") or ""
+    for cell in first:gmatch("[^,;\t|]+") do
+        if failed_file.own_column((cell:gsub('"', ""))) == "state" then return true end
+    end
+    return false
+end
+
 -- The library's reason, plus what an operator can do when the file's bytes are not UTF-8
 -- (presentation only: the check itself is validate.field's).
 local function with_hint(why)
@@ -134,6 +144,9 @@ function M.open(path, opts)
     local read = encoding.source(fh, head, plan, opts.tee, CHUNK)
     local first = read()
     local fmt = opts.format or M.format_from_name(path ~= "-" and path or nil) or M.sniff(first or "")
+    -- A failed file is CSV whatever the command forced: the same `--format ids` command that
+    -- wrote it must not read its header and rows as contact ids.
+    if fmt ~= "csv" and M.is_failed_file(first or "") then fmt = "csv" end
     if not M.FORMATS[fmt] then return fail(("unknown format %s (use csv, jsonl or ids)"):format(printable(fmt))) end
     local function source()
         if first then
