@@ -181,18 +181,16 @@ Input (format detected from the extension, then the first bytes; --format to for
       --subcategory NAME  outcome subcategory for every row that has none (required for ids)
       --strict            check the whole input first; exit 2 at the first bad row, send nothing
       --delimiter CHAR    CSV delimiter: , ; | or tab (default: detected from the header line)
-      --column FIELD=NAME read FIELD (any field of the --api profile: contact_id, category,
-                          subcategory, ...; skill, disposition_code, notes, ...) from the column
-                          NAME; repeatable
+      --column FIELD=NAME read FIELD (contact_id, category, subcategory, idempotency_key,
+                          outcome_code) from the column NAME; repeatable
       --encoding ENC      utf-8 (default), cp1252 or latin1; UTF-16 with a byte-order mark is
                           read as such
 
 Output:
   -o, --output FILE       one JSON result per line (default: stdout when it is not a terminal;
                           - forces stdout)
-      --failed FILE       CSV of the rows that did not succeed (the input's header and delimiter,
-                          plus error and cxone_bulk_state); fix it and feed it back with the same
-                          command
+      --failed FILE       CSV of the rows that did not succeed, with an error column; fix it and
+                          feed it straight back in
       --journal FILE      append each finished result durably (locked: one run at a time); a
                           rerun with the same journal never re-applies what it records as applied
       --journal-mismatch refuse|ignore
