@@ -50,8 +50,9 @@ end
 -- The state to write given what the caller says (nil: "failed") and the row's own state cell
 -- when it came from a failed file: "not sent" never hides an earlier "outcome unknown".
 function M.merge(state, prior)
-    state = state or M.FAILED
-    if not VALUES[state] then error("failed file: unknown state " .. tostring(state), 2) end
+    local given = state
+    state = M.read_state(state or M.FAILED)
+    if not state then error("failed file: unknown state " .. tostring(given), 2) end
     if state == M.NOT_SENT and prior and M.read_state(prior) == M.OUTCOME_UNKNOWN then
         return M.OUTCOME_UNKNOWN
     end
@@ -60,7 +61,7 @@ end
 
 -- A state cell as read back: the state (nil for an empty cell), or nil, why it is not one.
 function M.read_state(cell)
-    local raw = (cell or ""):match("^%s*(.-)%s*$")
+    local raw = tostring(cell or ""):match("^%s*(.-)%s*$")
     local v = (raw:lower():gsub("%s+", " "))
     if v == "" then return nil end
     if v == "outcome_unknown" then v = M.OUTCOME_UNKNOWN end
