@@ -3,7 +3,7 @@
 #   make demo-cxone the same with --api cxone against the mock's cxone profile (500 rows, ~12 s)
 #   make cli-spec   only the CLI's specs (CSV reader, input formats, CLI units and end to end)
 DEMO_OUT  ?= build/demo
-CLI_SPECS  = spec/csv_spec.lua spec/input_spec.lua $(sort $(wildcard spec/cli_*_spec.lua))
+CLI_SPECS  = spec/csv_spec.lua spec/input_spec.lua $(sort $(wildcard spec/cli_*_spec.lua spec/operator_*_spec.lua))
 
 .PHONY: demo demo-cxone cli-spec
 

@@ -113,7 +113,7 @@ describe("cxone-bulk against the mock", function()
             assert.equal(("contact-%06d"):format(line - 1), r.contact_id)
             assert.equal("Contacted", r.category)
         end
-        assert.equal("contact_id,category,subcategory,error\n", C.read(dir .. "/ok-failed.csv"))
+        assert.equal("contact_id,category,subcategory,error,cxone_bulk_state\n", C.read(dir .. "/ok-failed.csv"))
         assert.matches("done: 500 rows", err)
         assert.matches("succeeded%s+500", err)
         local s = m:stats()
@@ -209,11 +209,11 @@ describe("cxone-bulk against the mock", function()
         local f = C.read(failed)
         local lines = {}
         for l in f:gmatch("[^\n]+") do lines[#lines + 1] = l end
-        assert.equal("id_note,contact_id,category,subcategory,error", table.remove(lines, 1))
+        assert.equal("id_note,contact_id,category,subcategory,error,cxone_bulk_state", table.remove(lines, 1))
         table.sort(lines) -- in completion order
         assert.same({
-            'first,missing-1,Not Contacted,Busy,"HTTP 404: contact ""missing-1"" not found"',
-            'third,missing-2,Not Contacted,Busy,"HTTP 404: contact ""missing-2"" not found"',
+            'first,missing-1,Not Contacted,Busy,"HTTP 404: contact ""missing-1"" not found",failed',
+            'third,missing-2,Not Contacted,Busy,"HTTP 404: contact ""missing-2"" not found",failed',
         }, lines)
         -- Fixed by the operator (the ids), then fed back as it is: error column and all.
         local fixed = C.write(dir .. "/fb-fixed.csv", (f:gsub("missing%-1", "contact-000011"):gsub("missing%-2", "contact-000012")))

@@ -117,8 +117,8 @@ describe("cxone-bulk with spreadsheet exports", function()
         assert.equal(1, m:stats().mutations["contact-000040"].count)
         assert.matches("line 3: unterminated quoted field", err)
         local header, lines = body_lines(failed)
-        assert.equal("contact_id,category,subcategory,error", header)
-        assert.same({ 'contact-000032,"""Contacted",Information Provided,unterminated quoted field' }, lines)
+        assert.equal("contact_id,category,subcategory,error,cxone_bulk_state", header)
+        assert.same({ 'contact-000032,"""Contacted",Information Provided,unterminated quoted field,failed' }, lines)
         local r = by_line(C.jsonl(out))
         assert.equal("contact-000032", r[3].contact_id)
         assert.is_true(r[11].ok)
@@ -130,7 +130,7 @@ describe("cxone-bulk with spreadsheet exports", function()
         assert.equal(1, code) -- unknown contacts on this mock: five 404s
         assert.equal(5, puts(m))
         local header, lines = body_lines(failed)
-        assert.equal("contact_id,category,subcategory,note,error", header)
+        assert.equal("contact_id,category,subcategory,note,error,cxone_bulk_state", header)
         assert.equal(5, #lines)
         -- No cell a spreadsheet would run as a formula: each starts with an apostrophe.
         local cells = 0
@@ -140,7 +140,7 @@ describe("cxone-bulk with spreadsheet exports", function()
                 assert.is_nil(cell:match("^[=+%-@\t\r]"), cell)
             end
         end
-        assert.equal(30, cells)
+        assert.equal(36, cells)
         local all = table.concat(lines, "\n")
         for _, want in ipairs({ [["'=HYPERLINK(""x"",""click"")"]], "'+4930123456", "'-42", "'@SUM(A1)",
             "''=already", "'=1+2", "'-1", "''-quoted" }) do

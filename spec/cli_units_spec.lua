@@ -145,11 +145,24 @@ end)
 
 describe("failed file", function()
     local function tmp() return os.tmpname() end
+    local function slurp(path)
+        local f = assert(io.open(path, "rb"))
+        local text = f:read("*a")
+        f:close()
+        os.remove(path)
+        return text
+    end
+    local function layout(header, width, extra)
+        local l = { header = header, width = width, error = width + 1, state = width + 2, delimiter = "," }
+        for k, v in pairs(extra or {}) do l[k] = v end
+        return l
+    end
 
-    it("keeps the input's columns plus error, and reads straight back in", function()
+    it("keeps the input's columns plus error and state, and reads straight back in", function()
         local path = tmp()
         local fh = assert(io.open(path, "wb"))
-        local w = output.failed(fh, { "contact_id", "note", "category", "subcategory", "error" }, 5, 4)
+        local w = output.failed(fh, layout({ "contact_id", "note", "category", "subcategory", "error",
+            "cxone_bulk_state" }, 4))
         w:write({ "1", "a, b", "C", "S" }, 'HTTP 404: "not found"')
         w:write({ "2" }, "expected 4 fields, got 1")
         w:write({ "3", "n", "C", "S", "extra" }, "too many")
@@ -159,22 +172,48 @@ describe("failed file", function()
         inp:close()
         os.remove(path)
         assert.same({ contact_id = "1", category = "C", subcategory = "S" }, r1.task)
-        assert.same({ "1", "a, b", "C", "S", 'HTTP 404: "not found"' }, r1.fields)
+        assert.same({ "1", "a, b", "C", "S", 'HTTP 404: "not found"', "failed" }, r1.fields)
         assert.equal("category is empty", r2.error)          -- padded, so it reads as a row
-        assert.equal("expected 5 fields (as in the header), got 6", r3.error) -- still visibly ragged
+        assert.equal("expected 6 fields (as in the header), got 7", r3.error) -- still visibly ragged
     end)
 
     it("overwrites the error column of an input that already had one", function()
         local path = tmp()
         local fh = assert(io.open(path, "wb"))
-        local w = output.failed(fh, { "contact_id", "error", "category", "subcategory" }, 2, 4)
+        local w = output.failed(fh, { header = { "contact_id", "error", "category", "subcategory", "cxone_bulk_state" },
+            width = 4, error = 2, state = 5, delimiter = "," })
         w:write({ "1", "old error", "C", "S" }, "new error")
         fh:close()
-        local f = assert(io.open(path, "rb"))
-        local text = f:read("*a")
-        f:close()
-        os.remove(path)
-        assert.equal("contact_id,error,category,subcategory\n1,new error,C,S\n", text)
+        assert.equal("contact_id,error,category,subcategory,cxone_bulk_state\n1,new error,C,S,failed\n", slurp(path))
+    end)
+
+    it("writes the input's delimiter, a BOM for an input that was not plain UTF-8, and the state", function()
+        local path = tmp()
+        local fh = assert(io.open(path, "wb"))
+        local w = output.failed(fh, layout({ "Contact ID", "Outcome", "error", "cxone_bulk_state" }, 2,
+            { delimiter = ";", bom = true }))
+        w:write({ "1", "Caf\195\169; au lait" }, "HTTP 503, twice", "outcome unknown")
+        w:write({ "2", "x,y" }, "cancelled before it was sent", "not sent")
+        w:write({ "3", "-1" }, "bad")
+        fh:close()
+        assert.equal("\239\187\191Contact ID;Outcome;error;cxone_bulk_state\n"
+            .. '1;"Caf\195\169; au lait";"HTTP 503, twice";outcome unknown\n'
+            .. '2;"x,y";cancelled before it was sent;not sent\n'
+            .. "3;'-1;bad;failed\n", slurp(path))
+        assert.has_error(function() output.failed(nil, layout({ "a" }, 1)):write({ "1" }, "e", "maybe") end)
+    end)
+
+    it("never lets 'not sent' hide an earlier 'outcome unknown' of a re-fed row", function()
+        local path = tmp()
+        local fh = assert(io.open(path, "wb"))
+        local w = output.failed(fh, { header = { "contact_id", "error", "cxone_bulk_state" }, width = 3, error = 2,
+            state = 3, prior_state = 3, delimiter = "," })
+        w:write({ "1", "old", "outcome unknown" }, "cancelled before it was sent", "not sent")
+        w:write({ "2", "old", "failed" }, "cancelled before it was sent", "not sent")
+        w:write({ "3", "old", "outcome unknown" }, "HTTP 400: bad outcome") -- a definitive answer
+        fh:close()
+        assert.equal("contact_id,error,cxone_bulk_state\n1,cancelled before it was sent,outcome unknown\n"
+            .. "2,cancelled before it was sent,not sent\n3,HTTP 400: bad outcome,failed\n", slurp(path))
     end)
 end)
 

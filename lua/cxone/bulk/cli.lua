@@ -14,6 +14,9 @@ local progress_mod = require "cxone.bulk.progress"
 local summary_mod = require "cxone.bulk.summary"
 local feeder_mod = require "cxone.bulk.feeder"
 local paths_mod = require "cxone.bulk.paths"
+local rows_mod = require "cxone.bulk.rows"
+local watch_mod = require "cxone.bulk.watch"
+local probe_mod = require "cxone.bulk.outcome_probe" -- its missing_credential
 local options = require "cxone.bulk.options"
 local printable = require("cxone.bulk.text").printable
 local cjson = require "cjson"
@@ -185,16 +188,10 @@ function Run:check_options()
     local ok, target = pcall(self.bulk.target, self.engine_opts)
     if not ok then return nil, strip_label(target) end
     self.target = target
-    if not opts["dry-run"] then
-        local names = { "CXONE_CLIENT_ID", "CXONE_CLIENT_SECRET" }
-        if self.engine_opts.api == "cxone" then names[3], names[4] = "CXONE_ACCESS_KEY_ID", "CXONE_ACCESS_KEY_SECRET" end
-        for _, name in ipairs(names) do
-            local v = os.getenv(name)
-            if not v or v == "" then
-                return nil, ("%s is not set: credentials come only from CXONE_CLIENT_ID and "
-                    .. "CXONE_CLIENT_SECRET"):format(name)
-            end
-        end
+    local missing = not opts["dry-run"] and probe_mod.missing_credential(self.engine_opts.api)
+    if missing then
+        return nil, ("%s is not set: credentials come only from CXONE_CLIENT_ID and "
+            .. "CXONE_CLIENT_SECRET"):format(missing)
     end
     return true
 end
@@ -286,8 +283,7 @@ function Run:open_outputs()
         if not fh then return nil, err end
         self.summary_fh = fh
     end
-    local header, error_index, width = self.inp:failed_columns()
-    local ok, failed = pcall(output.failed, self.failed_fh, header, error_index, width, opts.failed)
+    local ok, failed = pcall(output.failed, self.failed_fh, self.inp:failed_layout(), opts.failed)
     if not ok then return nil, failed end
     self.failed = failed
     return true
@@ -308,8 +304,9 @@ function Run:start_display()
     -- lines themselves show the progress, and the bar stays off (the summary is still printed).
     local lines_on_tty = tty and self.results_fh == io.stdout and self.sys.isatty(io.stdout)
     if not opts.quiet then stderr("target: %s", self:target_text()) end
+    self.limit, self.watch = progress_mod.limit_of(self.engine_opts), watch_mod.new()
     self.progress = progress_mod.new({ out = io.stderr, tty = tty, quiet = opts.quiet or lines_on_tty,
-        now = self.sys.monotime, total = self.total,
+        now = self.sys.monotime, total = self.total, limit = self.limit,
         width = (tty and not opts.quiet) and progress_mod.terminal_width() or 80 })
     return true
 end
@@ -341,6 +338,7 @@ local function result_for(row, r)
     for k, v in pairs(r) do out[k] = v end
     out.index = nil
     out.line = row.line
+    out.error = rows_mod.labelled(r.error, row.line) -- the engine's "task N:" is not the line
     local task = row.task
     if task then
         out.contact_id = out.contact_id or task.contact_id
@@ -376,11 +374,15 @@ function Run:finish(row, r)
     end
     self:write_out("results", function() self.results:write(shown) end)
     if not r.ok then
-        self:write_out("failed", function() self.failed:write(row.fields or {}, r.error) end)
+        self:write_out("failed", function() self.failed:write(row.fields or {}, out.error, rows_mod.state(row, r)) end)
     end
+    local refused = rows_mod.refused_outcome(row, r)
+    if refused then self:show_invalid(row.line, rows_mod.bare(r.error)) end
     self.tally:add({ ok = r.ok, skipped = r.skip, invalid = r.invalid, cancelled = r.cancelled,
-        status = r.status, error = r.error and strip_label(r.error), line = row.line, contact_id = out.contact_id,
-        replayed = r.replayed })
+        status = r.status, error = r.error and rows_mod.bare(strip_label(r.error)), line = row.line,
+        contact_id = out.contact_id, replayed = r.replayed, outcome = refused })
+    local warning = self.watch:add(r)
+    if warning then self:warn(warning) end
 end
 
 -- Rows that need no request: invalid ones, ones the journal says were applied, and ones a later
@@ -396,14 +398,19 @@ function Run:classify(row)
     return "send"
 end
 
+-- Echoes an invalid row on stderr (the first SHOW_INVALID of them).
+function Run:show_invalid(line, err)
+    self.invalid_shown = self.invalid_shown + 1
+    if self.invalid_shown <= M.SHOW_INVALID then
+        self:say("line %d: %s", line, err)
+    elseif self.invalid_shown == M.SHOW_INVALID + 1 then
+        self:say("more invalid rows: see the results and failed files")
+    end
+end
+
 function Run:finish_local(row)
     if row.error then
-        self.invalid_shown = self.invalid_shown + 1
-        if self.invalid_shown <= M.SHOW_INVALID then
-            self:say("line %d: %s", row.line, row.error)
-        elseif self.invalid_shown == M.SHOW_INVALID + 1 then
-            self:say("more invalid rows: see the results and failed files")
-        end
+        self:show_invalid(row.line, row.error)
         self:finish(row, { contact_id = row.task and row.task.contact_id or row.contact_id or "", ok = false, status = 0,
             error = row.error, attempts = 0, invalid = true })
     else
@@ -426,34 +433,9 @@ function Run:on_event(ev)
     end
 end
 
--- --dry-run: every row is validated and described; nothing touches the network.
+-- --dry-run: every row is validated and described; nothing is sent (cxone.bulk.dry_run).
 function Run:dry_run()
-    local describe = self.bulk.describer(self.engine_opts) -- options checked once, not per row
-    local inp, n = self.inp, 0
-    while not self.stopping do
-        n = n + 1
-        if n % M.FEED_BUDGET == 0 then self:check_signal() end
-        local row = inp:next()
-        if not row then break end
-        if self:classify(row) == "local" then
-            self:finish_local(row)
-        else
-            local d, err = describe(row.task)
-            if not d then
-                row.error = strip_label(err)
-                self:finish_local(row)
-            else
-                self:write_out("results", function()
-                    self.results:write({ line = row.line, contact_id = row.task.contact_id,
-                        category = row.task.category, subcategory = row.task.subcategory,
-                        method = d.method, url = d.url, idempotency_key = d.idempotency_key, body = d.body })
-                end)
-                self.tally:add({ ok = true, line = row.line })
-            end
-        end
-        self.progress:update(self:progress_state())
-    end
-    self:write_out("results", function() self.results:flush() end)
+    require("cxone.bulk.dry_run").run(self, { strip_label = strip_label, budget = M.FEED_BUDGET })
 end
 
 -- No new row is sent from now on; the job finishes what it holds.
@@ -615,6 +597,12 @@ function Run:cleanup()
     if self.tmp then os.remove(self.tmp) end
 end
 
+-- A dry run with --validate-outcomes: whether the outcomes were checked (nil otherwise).
+function Run:outcomes_checked()
+    if not (self.opts["dry-run"] and self.engine_opts.validate_outcomes) then return nil end
+    return self.unchecked == nil
+end
+
 -- --summary-json: the summary and the exit code, for scripts and CI. Returns true or nil, message.
 function Run:write_summary_json(elapsed, status)
     local fh = self.summary_fh
@@ -623,6 +611,7 @@ function Run:write_summary_json(elapsed, status)
         dry_run = self.opts["dry-run"], interrupted = self.interrupted, exit_code = status,
         target = { base_url = self.target.base_url, client_id = self.target.client_id },
         error = self.fatal or self.write_error, error_kind = self.fatal and (self.fatal_kind or "other") or nil,
+        limit = self.limit, outcomes_checked = self:outcomes_checked(),
     })
     -- lua-cjson escapes every "/" (valid, but noisy in URLs): each "\\/" is an escaped slash.
     local ok, err = fh:write((cjson.encode(t):gsub("\\/", "/")), "\n")
@@ -640,7 +629,7 @@ function Run:report(elapsed)
         end
         io.stderr:write(self.tally:render(not opts["dry-run"] and self.engine_sum or nil, elapsed,
             { dry_run = opts["dry-run"], interrupted = self.interrupted, unwritten = unwritten,
-              target = self:target_text() }))
+              target = self:target_text(), limit = self.limit, unchecked = self.unchecked }))
     end
     local status = self:exit_status()
     if self.summary_fh then

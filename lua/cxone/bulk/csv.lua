@@ -364,25 +364,26 @@ function M.split_raw(raw, d)
     end
 end
 
-local function needs_quotes(s)
-    return s:find('[,"\r\n]') ~= nil
-end
+-- A field is quoted when it holds a quote, a line break or the delimiter (and, whatever the
+-- delimiter, a comma, so that a file stays readable when its delimiter is guessed).
+local QUOTE_WHEN = { [","] = '[,"\r\n]', [";"] = '[,;"\r\n]', ["\t"] = '[,\t"\r\n]', ["|"] = '[,|"\r\n]' }
 
--- One field as CSV text: quoted only when needed (comma, quote, CR, LF).
-function M.quote(s)
+-- One field as CSV text: quoted only when needed. d: the delimiter (default ",").
+function M.quote(s, d)
     s = tostring(s == nil and "" or s)
-    if needs_quotes(s) then return '"' .. s:gsub('"', '""') .. '"' end
+    if s:find(QUOTE_WHEN[d or ","]) then return '"' .. s:gsub('"', '""') .. '"' end
     return s
 end
 
--- One record as a CSV line ending in CRLF-free "\n". A record of one empty field is written as ""
--- so that it does not read back as a blank line.
-function M.format_row(fields)
+-- One record as a CSV line ending in "\n" (no CR), fields separated by d (default ","). A
+-- record of one empty field is written as "" so that it does not read back as a blank line.
+function M.format_row(fields, d)
+    d = d or ","
     local n = #fields
     if n == 1 and (fields[1] == nil or fields[1] == "") then return '""\n' end
     local out = {}
-    for i = 1, n do out[i] = M.quote(fields[i]) end
-    return table.concat(out, ",") .. "\n"
+    for i = 1, n do out[i] = M.quote(fields[i], d) end
+    return table.concat(out, d) .. "\n"
 end
 
 -- OWASP CSV injection: a cell that starts with = + - @ tab or CR is a formula to a spreadsheet.

@@ -1,9 +1,14 @@
--- Input encodings other than UTF-8, transcoded to UTF-8 chunk by chunk (streaming, bounded).
+-- Input encodings other than UTF-8, transcoded to UTF-8 chunk by chunk (streaming, bounded),
+-- and the choice of decoder for an input (byte-order mark, --encoding).
 --
 -- Debian's Lua iconv binding (lua-iconv) is built for Lua 5.1-5.3 only, and this CLI runs on
 -- 5.4 by default, so the few encodings spreadsheets write are decoded here: Windows-1252 and
 -- ISO-8859-1 (a byte table) and UTF-16 with a byte-order mark (Excel's "Unicode Text").
+local printable = require("cxone.bulk.text").printable
+
 local M = {}
+
+local BOM = "\239\187\191"
 
 -- Windows-1252 bytes 0x80-0x9F. The five bytes Windows leaves undefined map to the C1 control
 -- of the same value, which the input checks then refuse as a control character.
@@ -125,6 +130,65 @@ function M.decoder(name)
     if name == "utf-16le" then return utf16(true) end
     if name == "utf-16be" then return utf16(false) end
     return nil
+end
+
+-- How to decode an input: picks it from its first bytes and opts.encoding. A byte-order mark
+-- wins over --encoding (it cannot be wrong). Returns a plan {decode = decoder (nil: UTF-8 as it
+-- is), skip = BOM bytes to drop, note = a warning to give once the header is known (a failed
+-- file carries a UTF-8 BOM on purpose), watch = a check of raw chunks (--encoding cp1252 on
+-- UTF-8), converted = true when the text was not plain UTF-8}; or nil, message.
+function M.plan(head, name, warn)
+    if name ~= nil and not M.NAMES[tostring(name):lower()] then
+        return nil, ("--encoding must be utf-8, cp1252 or latin1 (got %s)"):format(printable(name))
+    end
+    local wanted = name and name:lower() or "utf-8"
+    local given = wanted ~= "utf-8" and wanted ~= "utf8"
+    local b1, b2 = head:byte(1, 2)
+    if (b1 == 0xFF and b2 == 0xFE) or (b1 == 0xFE and b2 == 0xFF) then
+        local which = b1 == 0xFF and "utf-16le" or "utf-16be"
+        if given then warn(("the input starts with a %s byte-order mark: read as %s, not %s"):format(
+            which:upper(), which:upper(), wanted)) end
+        return { decode = M.decoder(which), skip = 2, converted = true }
+    end
+    if head:sub(1, 3) == BOM then
+        local note = given and ("the input starts with a UTF-8 byte-order mark: read as UTF-8, not %s"):format(wanted)
+        return { skip = 3, note = note or nil, converted = true }
+    end
+    if head:find("^[^%z]%z[^%z]%z") or head:find("^%z[^%z]%z[^%z]") then
+        return nil, 'the input looks like UTF-16 without a byte-order mark (NUL bytes): save it as "CSV UTF-8"'
+    end
+    local decode = M.decoder(wanted)
+    return { decode = decode, skip = 0, converted = decode ~= nil,
+             watch = decode and require("cxone.bulk.damage").mojibake_watch(wanted, decode, warn) }
+end
+
+-- The decoded chunk source over fh (chunk_size bytes a read): raw bytes go to tee (if any)
+-- exactly as read; the BOM is dropped and the rest decoded to UTF-8. Returns read() -> text or
+-- nil at the end.
+function M.source(fh, head, plan, tee, chunk_size)
+    local pending, started, done = head, false, false
+    local skip, decode, watch = plan.skip, plan.decode, plan.watch
+    return function()
+        if done then return nil end
+        local c
+        if pending then
+            c, pending = pending, nil
+        else
+            c = fh:read(chunk_size)
+        end
+        if c and tee then tee:write(c) end
+        if c and not started then
+            started = true
+            c = c:sub(skip + 1)
+        end
+        if watch then watch(c) end
+        if not decode then return c end
+        if c == nil then
+            done = true
+            return decode(nil)
+        end
+        return decode(c)
+    end
 end
 
 return M

@@ -8,7 +8,10 @@
 -- values that are not text); whether a value can be a task's field, and what an outcome_code
 -- maps to, is the library's word (cxone.bulk.validate), the same the engine gives.
 local csv = require "cxone.bulk.csv"
+local columns = require "cxone.bulk.columns"
 local encoding = require "cxone.bulk.encoding"
+local failed_file = require "cxone.bulk.failed_file"
+local damage = require "cxone.bulk.damage"
 local textutil = require "cxone.bulk.text"
 local validate = require "cxone.bulk.validate"
 local cjson = require "cjson.safe"
@@ -20,28 +23,10 @@ local M = {}
 local CHUNK = 65536
 M.MAX_LINE = csv.MAX_RECORD
 local BOM = "\239\187\191"
-local FIELDS = { "contact_id", "category", "subcategory", "idempotency_key" }
-local KNOWN = { contact_id = true, category = true, subcategory = true, idempotency_key = true,
-                outcome_code = true }
--- The failed file adds an `error` column; reading that file back ignores it without a warning.
-local FAILED_COLUMN = "error"
--- Header names as people type them: case, white space, '_' and '-' do not matter
--- ("Contact ID", "ContactId", "contact-id" and "contact_id" are one name).
-local CANONICAL = { contactid = "contact_id", category = "category", subcategory = "subcategory",
-    idempotencykey = "idempotency_key", outcomecode = "outcome_code", error = FAILED_COLUMN }
--- api = "cxone" (docs/cxone.md): the set-disposition fields, required first.
-local CXONE_FIELDS = { "contact_id", "skill", "disposition_code", "notes", "callback_number", "callback_time",
-    "commitment_amount" }
-local CXONE_CANONICAL = { skill = "skill", dispositioncode = "disposition_code", notes = "notes",
-    callbacknumber = "callback_number", callbacktime = "callback_time", commitmentamount = "commitment_amount" }
 local UTF8_HINT = ': save the file as "CSV UTF-8", or give --encoding cp1252 (or latin1)'
 -- The library's messages in the CLI's words: the map is the --outcome-map flag, and a row has
 -- cells only, so a field it does not give (no column, a JSON key absent or null) reads as empty.
 local WORDS = { map = "--outcome-map", absent = "is empty" }
-
-local function normalize(name)
-    return (name:lower():gsub("[%s_%-]", ""))
-end
 
 M.FORMATS = { csv = true, jsonl = true, ids = true }
 
@@ -61,8 +46,18 @@ function M.sniff(head)
     local first = body:match("^([^\n]*)") or ""
     first = first:gsub("\r$", "")
     if first:find("[,;\t]") or first:sub(1, 1) == '"' then return "csv" end
-    if CANONICAL[normalize(first)] == "contact_id" then return "csv" end
+    if columns.field_of(first, "tutorial") == "contact_id" then return "csv" end
     return "ids"
+end
+
+-- True when the first line of the input is a failed file's header (it has the state column).
+function M.is_failed_file(head)
+    if head:sub(1, 3) == BOM then head = head:sub(4) end
+    local first = head:match("^([^\r\n]*)") or ""
+    for cell in first:gmatch("[^,;\t|]+") do
+        if failed_file.own_column((cell:gsub('"', ""))) == "state" then return true end
+    end
+    return false
 end
 
 -- The library's reason, plus what an operator can do when the file's bytes are not UTF-8
@@ -121,58 +116,6 @@ end
 local Input = {}
 Input.__index = Input
 
--- Picks how to decode the input from its first bytes and opts.encoding. A byte-order mark
--- wins over --encoding (it cannot be wrong). Returns decoder (nil: UTF-8 as it is), number of
--- BOM bytes to drop; or nil, nil, message.
-local function choose_decoder(head, name, warn)
-    if name ~= nil and not encoding.NAMES[tostring(name):lower()] then
-        return nil, nil, ("--encoding must be utf-8, cp1252 or latin1 (got %s)"):format(printable(name))
-    end
-    local wanted = name and name:lower() or "utf-8"
-    local given = wanted ~= "utf-8" and wanted ~= "utf8"
-    local b1, b2 = head:byte(1, 2)
-    if (b1 == 0xFF and b2 == 0xFE) or (b1 == 0xFE and b2 == 0xFF) then
-        local which = b1 == 0xFF and "utf-16le" or "utf-16be"
-        if given then warn(("the input starts with a %s byte-order mark: read as %s, not %s"):format(
-            which:upper(), which:upper(), wanted)) end
-        return encoding.decoder(which), 2
-    end
-    if head:sub(1, 3) == BOM then
-        if given then warn(("the input starts with a UTF-8 byte-order mark: read as UTF-8, not %s"):format(wanted)) end
-        return nil, 3
-    end
-    if head:find("^[^%z]%z[^%z]%z") or head:find("^%z[^%z]%z[^%z]") then
-        return nil, nil, 'the input looks like UTF-16 without a byte-order mark (NUL bytes): save it as "CSV UTF-8"'
-    end
-    return encoding.decoder(wanted), 0
-end
-
--- The decoded chunk source over fh: raw bytes go to tee (if any) exactly as read; the BOM is
--- dropped and the rest decoded to UTF-8. Returns read() -> text or nil at the end.
-local function decoded_source(fh, head, skip, decode, tee)
-    local pending, started, done = head, false, false
-    return function()
-        if done then return nil end
-        local c
-        if pending then
-            c, pending = pending, nil
-        else
-            c = fh:read(CHUNK)
-        end
-        if c and tee then tee:write(c) end
-        if c and not started then
-            started = true
-            c = c:sub(skip + 1)
-        end
-        if not decode then return c end
-        if c == nil then
-            done = true
-            return decode(nil)
-        end
-        return decode(c)
-    end
-end
-
 -- Opens `path` ("-" for stdin). opts: format ("csv"|"jsonl"|"ids"|nil to detect), category and
 -- subcategory (defaults, required for ids), outcome_map (--outcome-map: code -> {category=,
 -- subcategory=}), api ("cxone", or nil for the tutorial profile), warn (function(msg)), tee (a
@@ -196,11 +139,14 @@ function M.open(path, opts)
     local head, rerr = fh:read(CHUNK)
     if rerr then return fail(("cannot read input %s: %s"):format(printable(path), printable(rerr))) end
     local warn = opts.warn or function() end
-    local decode, skip, derr = choose_decoder(head or "", opts.encoding, warn)
-    if derr then return fail(derr) end
-    local read = decoded_source(fh, head, skip, decode, opts.tee)
+    local plan, derr = encoding.plan(head or "", opts.encoding, warn)
+    if not plan then return fail(derr) end
+    local read = encoding.source(fh, head, plan, opts.tee, CHUNK)
     local first = read()
     local fmt = opts.format or M.format_from_name(path ~= "-" and path or nil) or M.sniff(first or "")
+    -- A failed file is CSV whatever the command forced: the same `--format ids` command that
+    -- wrote it must not read its header and rows as contact ids.
+    if fmt ~= "csv" and M.is_failed_file(first or "") then fmt = "csv" end
     if not M.FORMATS[fmt] then return fail(("unknown format %s (use csv, jsonl or ids)"):format(printable(fmt))) end
     local function source()
         if first then
@@ -215,7 +161,7 @@ function M.open(path, opts)
         defaults = { category = opts.category, subcategory = opts.subcategory },
         outcome_map = opts.outcome_map, cxone = opts.api == "cxone",
         profile = opts.api == "cxone" and "cxone" or "tutorial",
-        rows_read = 0, empty_rows = 0,
+        rows_read = 0, empty_rows = 0, converted = plan.converted,
     }, Input)
     local ok, oerr
     if fmt == "csv" then
@@ -227,6 +173,7 @@ function M.open(path, opts)
         self:close()
         return nil, oerr
     end
+    if plan.note and not self.from_failed then warn(plan.note) end
     return self
 end
 
@@ -235,36 +182,86 @@ function Input:close()
     self.fh = nil
 end
 
--- The columns of the failed file: the input's own header (plus `error`) for CSV, the task fields
--- plus `error` otherwise. Returns the header array, the index of the error column and the
--- number of columns a row of this input has.
-function Input:failed_columns()
-    return self.failed_header, self.error_index, self.input_width
+-- The failed file's layout (output.failed): {header = the input's own columns, then `error` and
+-- `cxone_bulk_state` unless it had them; error, state = their indexes; width = how many columns
+-- a row of this input has; prior_state = the index of the input's own state column (a failed
+-- file fed back), or nil; delimiter = the input's; bom = true when the input was not plain UTF-8
+-- (written as UTF-8 with a byte-order mark, which spreadsheets and this reader both honour)}.
+function Input:failed_layout()
+    return self.failed
 end
 
-local function check_defaults(self, has)
+local function failed_layout(header, own, delimiter, bom)
+    local t = { header = {}, width = #header, prior_state = own.state, delimiter = delimiter, bom = bom }
+    for i, h in ipairs(header) do t.header[i] = h end
+    t.error, t.state = own.error, own.state
+    if not t.error then
+        t.header[#t.header + 1] = failed_file.ERROR_COLUMN
+        t.error = #t.header
+    end
+    if not t.state then
+        t.header[#t.header + 1] = failed_file.STATE_COLUMN
+        t.state = #t.header
+    end
+    return t
+end
+
+-- JSON Lines: the keys read as task fields (outcome_code apart), which are also the columns of
+-- the failed file.
+local JSONL_FIELDS = { tutorial = { "contact_id", "category", "subcategory", "idempotency_key" },
+    cxone = columns.FIELDS.cxone }
+
+-- JSON keys read without a warning: the profile's fields, the tutorial's (as before the cxone
+-- profile, they are accepted there too) and the failed file's own columns.
+local JSONL_KNOWN = {}
+for profile, list in pairs(columns.FIELDS) do
+    local t = { [failed_file.ERROR_COLUMN] = true, [failed_file.STATE_COLUMN] = true }
+    for _, f in ipairs(columns.FIELDS.tutorial) do t[f] = true end
+    for _, f in ipairs(list) do t[f] = true end
+    JSONL_KNOWN[profile] = t
+end
+
+-- The outcome fields the input gives no column (or default) for, or nil, message.
+function Input:missing_fields(has)
+    local missing = {}
     if self.cxone then
         for _, name in ipairs(validate.PROFILES.cxone.outcome) do
-            if not has[name] then
-                return nil, ("%s is required with --api cxone: give a %s column (%s input)"):format(name, name,
-                    self.format)
-            end
+            if not has[name] then missing[#missing + 1] = name end
         end
-        return true
+        return missing
     end
     -- With an outcome map, a row may carry an outcome_code instead of category/subcategory.
-    if self.outcome_map and (has.outcome_code or self.format == "jsonl") then return true end
+    if self.outcome_map and (has.outcome_code or self.format == "jsonl") then return missing end
     for _, name in ipairs({ "category", "subcategory" }) do
         if not has[name] then
             local d = self.defaults[name]
-            if d == nil then
-                return nil, ("%s is required: give a %s column or --%s"):format(name, name, name)
-            end
-            local why = validate.field("--" .. name, d)
+            if d == nil then missing[#missing + 1] = name end
+            local why = d ~= nil and validate.field("--" .. name, d)
             if why then return nil, with_hint(why) end
         end
     end
-    return true
+    return missing
+end
+
+-- Refuses an input without the outcome fields a task needs; for a CSV header (ctx = {header=,
+-- line=, layout=}) the message shows the cells found and the --column that would map them.
+function Input:check_defaults(has, ctx)
+    local missing, err = self:missing_fields(has)
+    if not missing then return nil, err end
+    if #missing == 0 then return true end
+    if ctx then
+        local flags = {}
+        if not self.cxone then
+            for i, name in ipairs(missing) do flags[i] = "--" .. name end
+        end
+        return nil, columns.missing_message(ctx.header, ctx.line, ctx.layout, missing, flags,
+            self.cxone and "cxone" or nil)
+    end
+    local name = missing[1]
+    if self.cxone then
+        return nil, ("%s is required with --api cxone: give a %s column (%s input)"):format(name, name, self.format)
+    end
+    return nil, ("%s is required: give a %s column or --%s"):format(name, name, name)
 end
 
 -- --delimiter as typed: "," ";" "|" or a tab ("tab", "\t" or the character). nil: detect.
@@ -275,33 +272,6 @@ local function delimiter_option(d)
         return nil, ("--delimiter must be one of , ; | tab (got %s)"):format(printable(d))
     end
     return d
-end
-
--- --column FIELD=NAME overrides: field -> normalized header name; or nil, message.
-local function column_overrides(columns)
-    local map = {}
-    if columns == nil then return map end
-    if type(columns) == "string" then columns = { columns } end
-    for k, v in pairs(columns) do
-        local field, name, shown
-        if type(k) == "number" then
-            shown = tostring(v)
-            field, name = shown:match("^%s*([^=]-)%s*=(.*)$")
-            if not field then return nil, ("--column must be FIELD=NAME (got %s)"):format(printable(shown)) end
-        else
-            field, name, shown = k, tostring(v), k .. "=" .. tostring(v)
-        end
-        name = name:match("^%s*(.-)%s*$"):gsub('^"(.*)"$', "%1")
-        local canon = CANONICAL[normalize(field)]
-        if not canon or canon == FAILED_COLUMN then
-            return nil, ("--column %s: unknown field %s (use contact_id, category, subcategory, "
-                .. "idempotency_key or outcome_code)"):format(printable(shown), printable(field))
-        end
-        if name == "" then return nil, ("--column %s: no column name after '='"):format(printable(shown)) end
-        if map[canon] then return nil, ("--column: %s is named twice"):format(canon) end
-        map[canon] = { norm = normalize(name), shown = shown }
-    end
-    return map
 end
 
 -- Reads the header record (skipping blank lines). Returns fields, line or nil, message.
@@ -316,97 +286,62 @@ local function read_header(reader)
     end
 end
 
--- Maps header columns to task fields: --column names first, then the usual names by alias.
--- Returns col (field -> index), unknown (names shown), or nil, message.
-local function map_header(header, line, overrides, extra)
-    local by_override = {}
-    for field, o in pairs(overrides) do by_override[o.norm] = field end
-    local col, unknown = {}, {}
-    for i, raw in ipairs(header) do
-        local norm = normalize(raw)
-        local field = by_override[norm]
-        if not field then
-            field = CANONICAL[norm] or (extra and extra[norm])
-            if field and overrides[field] then field = nil end -- --column named another column
-        end
-        if field then
-            if col[field] then
-                return nil, ("line %d: CSV header names column %q twice (%s and %s)"):format(line, field,
-                    printable(("%q"):format(header[col[field]])), printable(("%q"):format(raw)))
-            end
-            col[field] = i
-        else
-            unknown[#unknown + 1] = printable(raw)
-        end
-    end
-    for field, o in pairs(overrides) do
-        if not col[field] then
-            local names = {}
-            for i, h in ipairs(header) do names[i] = printable(h) end
-            return nil, ("line %d: --column %s: the CSV header has no such column (got: %s)"):format(
-                line, printable(o.shown), table.concat(names, ","))
-        end
-    end
-    return col, unknown
+-- "; name it with --column contact_id=..." for a header without a contact_id column.
+local function contact_id_hint(header, layout, delimiter)
+    if #header == 1 and delimiter == "," and header[1]:find("[;\t|]") then return "; give --delimiter" end
+    local pick = columns.suggest(header, layout, { "contact_id" }).contact_id
+    if pick then return ("; name it with --column contact_id=\"%s\""):format(printable(pick)) end
+    return "; name it with --column contact_id=NAME"
 end
 
 function Input:open_csv(read, opts)
     local delim, derr = delimiter_option(opts.delimiter)
     if not delim then return nil, derr end
-    local overrides, cerr = column_overrides(opts.columns)
+    local overrides, cerr = columns.overrides(opts.columns, self.profile)
     if not overrides then return nil, cerr end
     local reader = csv.reader(read, { max_record = M.MAX_LINE, delimiter = delim })
     self.reader = reader
     local header, line = read_header(reader)
     if not header then return nil, line end
-    -- A failed file (it has the error column) was written with formula cells neutralised.
+    -- A failed file (it has the error or state column) was written with formula cells neutralised.
     for _, raw in ipairs(header) do
-        if normalize(raw) == FAILED_COLUMN then self.unneutralise = true end
+        if failed_file.own_column(raw) then self.from_failed = true end
     end
-    if self.unneutralise then
+    if self.from_failed then
         for i, raw in ipairs(header) do header[i] = csv.unneutralise(raw) end
     end
-    local col, unknown = map_header(header, line, overrides, self.cxone and CXONE_CANONICAL)
-    if not col then return nil, unknown end
+    local layout, lerr = columns.map_header(header, line, overrides, self.profile)
+    if not layout then return nil, lerr end
+    local col = layout.col
     if not col.contact_id then
         local names = {}
         for i, h in ipairs(header) do names[i] = printable(h) end
         return nil, ("line %d: CSV header has no contact_id column (got: %s)%s"):format(
-            line, table.concat(names, ","), #header == 1 and reader.delimiter == "," and header[1]:find("[;\t|]")
-                and "; give --delimiter" or "; name it with --column contact_id=NAME")
+            line, table.concat(names, ","), contact_id_hint(header, layout, reader.delimiter))
     end
-    local ok, err = check_defaults(self, col)
-    if not ok then return nil, ("line %d: %s"):format(line, err) end
-    if #unknown > 0 then
-        self.warn(("line %d: ignoring unknown CSV column(s): %s"):format(line, table.concat(unknown, ", ")))
+    local ok, err = self:check_defaults(col, { header = header, line = line, layout = layout })
+    if not ok then return nil, err end
+    if #layout.unknown > 0 then
+        self.warn(("line %d: ignoring unknown CSV column(s): %s"):format(line, table.concat(layout.unknown, ", ")))
     end
-    self.col, self.ncols, self.delimiter = col, #header, reader.delimiter
-    self.failed_header = {}
-    for i, h in ipairs(header) do self.failed_header[i] = h end
-    self.error_index = col[FAILED_COLUMN]
-    self.input_width = #header
-    if not self.error_index then
-        self.error_index = #header + 1
-        self.failed_header[self.error_index] = FAILED_COLUMN
-    end
+    self.col, self.ncols, self.delimiter, self.state_col = col, #header, reader.delimiter, layout.state
+    self.failed = failed_layout(header, layout, reader.delimiter, self.converted)
     self.next = Input.next_csv
     return true
 end
 
 function Input:open_lines(read)
     self.lines = lines(read, M.MAX_LINE)
-    self.failed_header = { "contact_id", "category", "subcategory", "idempotency_key", FAILED_COLUMN }
-    self.error_index, self.input_width = 5, 4
     if self.format == "ids" then
-        local ok, err = check_defaults(self, {})
+        local ok, err = self:check_defaults({})
         if not ok then return nil, err end
-        self.failed_header = { "contact_id", "category", "subcategory", FAILED_COLUMN }
-        self.error_index, self.input_width = 4, 3
+        self.failed = failed_layout({ "contact_id", "category", "subcategory" }, {}, ",", self.converted)
         self.next = Input.next_ids
     else
-        local ok, err = check_defaults(self, { category = true, subcategory = true, skill = true,
+        local ok, err = self:check_defaults({ category = true, subcategory = true, skill = true,
             disposition_code = true }) -- JSON Lines: checked per row
         if not ok then return nil, err end
+        self.failed = failed_layout(JSONL_FIELDS[self.profile], {}, ",", self.converted)
         self.next = Input.next_jsonl
     end
     return true
@@ -434,14 +369,16 @@ function Input:read_cells(task)
     end
 end
 
--- Finishes a row: reads its cells, has the library check it (mapping an outcome_code), and
--- records the row for the failed file.
-function Input:finish(row, task, fields)
+-- Finishes a row: reads its cells, has the library check it (mapping an outcome_code), names
+-- spreadsheet damage, and records the row for the failed file. why: a problem already found.
+function Input:finish(row, task, fields, why)
     self:read_cells(task)
-    local why, first, second = validate.task(task, self.profile, self.outcome_map, WORDS)
+    local first, second
+    if not why then why, first, second = validate.task(task, self.profile, self.outcome_map, WORDS) end
     if not why then
         local outcome = validate.PROFILES[self.profile].outcome
         task[outcome[1]], task[outcome[2]] = first, second
+        why = damage.check_task(task)
     end
     task.outcome_code = nil -- the engine gets the fields it maps to
     row.task, row.fields = task, fields
@@ -475,7 +412,7 @@ function Input:next_csv()
         end
         local n = #fields
         if n > 0 and not (fields[1] == "" and self:is_empty(fields)) then
-            if self.unneutralise then
+            if self.from_failed then
                 for i = 1, n do
                     if fields[i]:byte(1) == 39 then fields[i] = csv.unneutralise(fields[i]) end
                 end
@@ -487,16 +424,10 @@ function Input:next_csv()
                 row.error = ("expected %d fields (as in the header), got %d"):format(self.ncols, n)
                 return row
             end
-            local c = self.col
-            local key = c.idempotency_key and fields[c.idempotency_key]
-            if self.cxone then return self:finish(row, self:cxone_task(fields), fields) end
-            return self:finish(row, {
-                contact_id = fields[c.contact_id],
-                category = c.category and fields[c.category],
-                subcategory = c.subcategory and fields[c.subcategory],
-                outcome_code = c.outcome_code and fields[c.outcome_code],
-                idempotency_key = key ~= "" and key or nil,
-            }, fields)
+            local task = self:csv_task(fields)
+            -- A failed file fed back: its state column says which rows to read back first.
+            local why = self.state_col and failed_file.apply_state(task, fields[self.state_col])
+            return self:finish(row, task, fields, why or nil)
         elseif n > 0 then
             self.empty_rows = self.empty_rows + 1
             self.first_empty = self.first_empty or line
@@ -504,12 +435,13 @@ function Input:next_csv()
     end
 end
 
--- cxone: a CSV record's set-disposition fields.
-function Input:cxone_task(fields)
+-- A CSV record's task fields (an empty idempotency_key cell is none).
+function Input:csv_task(fields)
     local task = {}
-    for _, f in ipairs(CXONE_FIELDS) do
+    for _, f in ipairs(columns.FIELDS[self.profile]) do
         task[f] = self.col[f] and fields[self.col[f]]
     end
+    if task.idempotency_key == "" then task.idempotency_key = nil end
     return task
 end
 
@@ -593,7 +525,7 @@ function Input:jsonl_row(text, line)
         return row
     end
     local task, problems = {}, nil
-    for _, name in ipairs(self.cxone and CXONE_FIELDS or FIELDS) do
+    for _, name in ipairs(JSONL_FIELDS[self.profile]) do
         local v, perr = json_field(name, obj[name])
         task[name] = v
         problems = problems or perr
@@ -605,7 +537,7 @@ function Input:jsonl_row(text, line)
     if not self.jsonl_warned then
         local unknown = {}
         for k in pairs(obj) do
-            if not KNOWN[k] and k ~= FAILED_COLUMN and not (self.cxone and CXONE_CANONICAL[k:gsub("_", "")]) then unknown[#unknown + 1] = tostring(k) end
+            if not JSONL_KNOWN[self.profile][k] then unknown[#unknown + 1] = tostring(k) end
         end
         if #unknown > 0 then
             table.sort(unknown)

@@ -1,7 +1,9 @@
 -- Result writers: one JSON object per line for every result, and a CSV of the rows that did not
--- succeed (the input's own columns plus `error`) that can be fixed and fed straight back in.
+-- succeed (the input's own columns plus `error` and `cxone_bulk_state`) that can be fixed and
+-- fed straight back in.
 local cjson = require "cjson"
 local csv = require "cxone.bulk.csv"
+local failed_file = require "cxone.bulk.failed_file"
 
 local M = {}
 
@@ -111,35 +113,44 @@ Failed.__index = Failed
 
 -- Cells of the failed file go through csv.neutralise: the file is meant to be opened in a
 -- spreadsheet, where a cell starting with = + - @ tab or CR would run as a formula. The input
--- reader strips that one apostrophe again when it reads a file with an `error` column, so a
--- re-fed failed file sends exactly the original values.
-local function neutralised_row(cells)
+-- reader strips that one apostrophe again when it reads a failed file (it has the error or
+-- state column), so a re-fed failed file sends exactly the original values.
+local function neutralised_row(cells, d)
     local out = {}
     for i = 1, #cells do out[i] = csv.neutralise(tostring(cells[i] == nil and "" or cells[i])) end
-    return csv.format_row(out)
+    return csv.format_row(out, d)
 end
 
--- fh: an open file handle (nil writes nothing); header: the columns (including `error`);
--- error_index: position of the error column in header; input_width: how many columns the input
--- rows have (#header when the input already had an error column, #header - 1 otherwise).
--- name: the file as the user named it, for errors.
-function M.failed(fh, header, error_index, input_width, name)
-    local self = setmetatable({ fh = fh, input_width = input_width, error_index = error_index,
-        name = name, written = 0 }, Failed)
-    if fh then check("the failed file", name, fh:write(neutralised_row(header))) end
+local BOM = "\239\187\191"
+
+-- fh: an open file handle (nil writes nothing); layout: the input's failed_layout() {header,
+-- error, state, width, prior_state, delimiter, bom} (see cxone.bulk.input); name: the file as
+-- the user named it, for errors. The file is written in the input's delimiter, as UTF-8 (with a
+-- byte-order mark when the input was cp1252, latin1, UTF-16 or had one: spreadsheets then read
+-- it right, and so does this reader, whatever --encoding the same command gives).
+function M.failed(fh, layout, name)
+    local self = setmetatable({ fh = fh, layout = layout, d = layout.delimiter or ",", name = name,
+        written = 0 }, Failed)
+    if fh then
+        check("the failed file", name, fh:write((layout.bom and BOM or "") .. neutralised_row(layout.header, self.d)))
+    end
     return self
 end
 
--- fields: the row as read (may be shorter or longer than the header); message: why it failed.
--- The row keeps the header's width (padded with empty fields) with the error in its column;
--- fields beyond the header are kept after it, so a ragged row stays visibly ragged.
-function Failed:write(fields, message)
+-- fields: the row as read (may be shorter or longer than the header); message: why it failed;
+-- state: failed_file.FAILED (nil), OUTCOME_UNKNOWN or NOT_SENT. The row keeps the header's width
+-- (padded with empty fields) with the error and state in their columns; fields beyond the
+-- header are kept after them, so a ragged row stays visibly ragged.
+function Failed:write(fields, message, state)
+    local l = self.layout
+    state = failed_file.merge(state, l.prior_state and fields[l.prior_state]) -- raises on a bad state
     if not self.fh then return end
     local out = {}
-    for i = 1, self.input_width do out[i] = fields[i] or "" end
-    out[self.error_index] = message or ""
-    for i = self.input_width + 1, #fields do out[#out + 1] = fields[i] end
-    check("the failed file", self.name, self.fh:write(neutralised_row(out)))
+    for i = 1, l.width do out[i] = fields[i] or "" end
+    out[l.error] = message or ""
+    out[l.state] = state
+    for i = l.width + 1, #fields do out[#out + 1] = fields[i] end
+    check("the failed file", self.name, self.fh:write(neutralised_row(out, self.d)))
     self.written = self.written + 1
 end
 

@@ -1,6 +1,10 @@
 -- Progress on stderr: a redrawn bar on a terminal (at most every TTY_INTERVAL seconds), a plain
 -- line every PLAIN_INTERVAL seconds otherwise. The rate is measured over the last RATE_WINDOW
--- seconds, so the ETA follows pauses and slow-downs instead of the whole-run average.
+-- seconds, so the ETA follows pauses and slow-downs instead of the whole-run average. It is
+-- measured against the limit: the first burst is not counted as rate, and a window that still
+-- holds more than the limit allows says "burst", so the figure never reads as the limit ignored.
+local options = require "cxone.bulk.options"
+
 local M = {}
 
 M.TTY_INTERVAL = 0.1
@@ -19,25 +23,41 @@ end
 local Progress = {}
 Progress.__index = Progress
 
+-- Window rates up to this much above the limit are the jitter of answers arriving, not a burst.
+M.JITTER = 1.05
+
+-- The run's limit {rate=, burst=} from its engine options (defaults from cxone.bulk.options).
+function M.limit_of(engine_opts)
+    return { rate = engine_opts.rate or options.BY_NAME.rate.default,
+             burst = engine_opts.burst or options.BY_NAME.burst.default }
+end
+
 -- opts: out (file handle), tty (bool), quiet (bool), now (monotonic clock), total (rows or nil),
--- width (columns for the bar line).
+-- width (columns for the bar line), limit ({rate=, burst=} or nil).
 function M.new(opts)
     local now = opts.now()
     return setmetatable({
+        limit = opts.limit,
         out = opts.out, tty = opts.tty, quiet = opts.quiet, now = opts.now, total = opts.total,
         width = opts.width or 80, start = now, last_draw = nil, samples = { { now, 0 } },
         drawn = false, line_len = 0,
     }, Progress)
 end
 
--- Done per second over the last RATE_WINDOW seconds (whole run while shorter).
+-- Done per second over the last RATE_WINDOW seconds (whole run while shorter); nil while the
+-- window holds a burst (see the top of this file).
 function Progress:rate(t, done)
     local s = self.samples
     s[#s + 1] = { t, done }
     while #s > 2 and t - s[2][1] >= M.RATE_WINDOW do table.remove(s, 1) end
     -- At least a second of history, so the first redraws do not show a burst as the rate.
     local dt = math.max(t - s[1][1], 1)
-    return (done - s[1][2]) / dt
+    local n, limit = done - s[1][2], self.limit
+    if not limit or n == 0 then return n / dt end
+    if s[1][1] == self.start then n = n - limit.burst end -- the window holds the first burst
+    local rate = n / dt
+    if n <= 0 or rate > limit.rate * M.JITTER then return nil end
+    return math.min(rate, limit.rate)
 end
 
 -- The one-line status. st: done, ok, failed, skipped, retries, paused (seconds left or nil).
@@ -45,9 +65,11 @@ function Progress:render(st, t)
     local rate = self:rate(t, st.done)
     local total = self.total
     if total and st.done > total then total = st.done end
-    local eta = (total and rate > 0) and (total - st.done) / rate or nil
-    local counts = ("%s  %.1f/s  ok %d  failed %d"):format(
-        total and ("%d/%d"):format(st.done, total) or ("%d"):format(st.done), rate, st.ok, st.failed)
+    local pace = rate or (self.limit and self.limit.rate) or 0 -- during a burst: the limit ahead
+    local eta = (total and pace > 0) and (total - st.done) / pace or nil
+    local counts = ("%s  %s  ok %d  failed %d"):format(
+        total and ("%d/%d"):format(st.done, total) or ("%d"):format(st.done),
+        rate and ("%.1f/s"):format(rate) or "burst", st.ok, st.failed)
     if st.skipped > 0 then counts = counts .. ("  skipped %d"):format(st.skipped) end
     counts = counts .. ("  retries %d"):format(st.retries)
     if st.paused and st.paused > 0 then counts = counts .. ("  paused %.0fs (429)"):format(st.paused) end

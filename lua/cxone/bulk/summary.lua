@@ -1,5 +1,6 @@
 -- Run tally and the end-of-run summary: totals, skipped rows, retries, 429s, elapsed time,
--- effective rate, and failures grouped by status with one example each.
+-- effective rate, failures grouped by status with one example each, and the outcomes the
+-- engine refused (--validate-outcomes), each with its suggestion.
 local printable = require("cxone.bulk.text").printable
 
 local M = {}
@@ -11,7 +12,39 @@ function M.new()
     return setmetatable({
         done = 0, ok = 0, failed = 0, invalid = 0, cancelled = 0, skipped = 0, replayed = 0,
         retries = 0, groups = {}, group_order = {}, ok_status = {},
+        outcomes = {}, outcome_order = {}, outcomes_more = 0,
     }, Tally)
+end
+
+-- Distinct refused outcomes kept for the summary (the rest are only counted): bounded memory
+-- whatever the input.
+M.MAX_OUTCOMES = 50
+-- Of which the summary shows this many.
+M.SHOW_OUTCOMES = 10
+
+-- The rate the limit allowed over a run: `sent` updates in `elapsed` seconds under limit
+-- {rate=, burst=}. The first `burst` may go at once, so the rate is that of the updates after
+-- them: it never exceeds limit.rate (any window T holds at most burst + rate * T requests).
+-- Returns the rate, and true when every update fitted in the burst.
+function M.steady_rate(sent, elapsed, limit)
+    if not limit then return elapsed > 0 and sent / elapsed or 0, false end
+    if sent <= limit.burst then return 0, true end
+    return elapsed > 0 and (sent - limit.burst) / elapsed or 0, false
+end
+
+-- Records an outcome the engine refused (r.outcome names it; r.error is the engine's words).
+function Tally:add_outcome(r)
+    local o = self.outcomes[r.outcome]
+    if not o then
+        if #self.outcome_order >= M.MAX_OUTCOMES then
+            self.outcomes_more = self.outcomes_more + 1
+            return
+        end
+        o = { count = 0, line = r.line, error = r.error }
+        self.outcomes[r.outcome] = o
+        self.outcome_order[#self.outcome_order + 1] = r.outcome
+    end
+    o.count = o.count + 1
 end
 
 -- The failure group of a result: "invalid", "cancelled", "no response" or the HTTP status.
@@ -22,7 +55,8 @@ local function group_of(r)
     return tostring(r.status)
 end
 
--- Counts one result (r.line is the input line; r.skipped marks a journal skip).
+-- Counts one result (r.line is the input line; r.skipped marks a journal skip; r.outcome names
+-- an outcome the engine refused).
 function Tally:add(r)
     self.done = self.done + 1
     if r.skipped then
@@ -36,6 +70,7 @@ function Tally:add(r)
         if r.replayed then self.replayed = self.replayed + 1 end
         return
     end
+    if r.outcome then self:add_outcome(r) end
     if r.invalid then
         self.invalid = self.invalid + 1
     elseif r.cancelled then
@@ -60,8 +95,9 @@ end
 
 -- The summary as a table for --summary-json: row counts, rows by final status (HTTP status,
 -- "ok" for a dry run's rows, "invalid", "cancelled", "no response", "skipped"), the engine's
--- request counters, elapsed seconds, rate. extra: {target=, exit_code=, dry_run=, interrupted=,
--- error=, error_kind=}.
+-- request counters, elapsed seconds, rate (M.steady_rate; within_burst when every update went in
+-- the first burst). extra: {target=, exit_code=, dry_run=, interrupted=, error=, error_kind=,
+-- limit=, outcomes_checked=}.
 function Tally:to_table(engine, elapsed, extra)
     local by_status = {}
     for k, n in pairs(self.ok_status) do by_status[k] = n end
@@ -71,11 +107,12 @@ function Tally:to_table(engine, elapsed, extra)
         rows = self.done, succeeded = self.ok, failed = self.failed, invalid = self.invalid,
         skipped = self.skipped, cancelled = self.cancelled, replayed = self.replayed,
         by_status = by_status, elapsed = elapsed,
-        rate = (not extra.dry_run and elapsed > 0) and (self.ok + self.failed) / elapsed or 0,
         dry_run = extra.dry_run and true or false, interrupted = extra.interrupted and true or false,
         target = extra.target, exit_code = extra.exit_code, error = extra.error,
-        error_kind = extra.error_kind,
+        error_kind = extra.error_kind, outcomes_checked = extra.outcomes_checked,
     }
+    t.rate, t.within_burst = 0, false
+    if not extra.dry_run then t.rate, t.within_burst = M.steady_rate(self.ok + self.failed, elapsed, extra.limit) end
     if engine then
         t.requests, t.retries = engine.requests or 0, math.max(self.retries, engine.retried or 0)
         t.http_429, t.http_5xx = engine.http_429 or 0, engine.http_5xx or 0
@@ -84,8 +121,44 @@ function Tally:to_table(engine, elapsed, extra)
     return t
 end
 
+-- "effective rate ..." as measured against the limit: never a figure above it.
+local function rate_line(sent, elapsed, limit)
+    local rate, within = M.steady_rate(sent, elapsed, limit)
+    if not limit then return ("  effective rate %.1f updates/s"):format(rate) end
+    if within then
+        return ("  effective rate: burst (all %d updates within the first burst of %g; limit %g/s)"):format(
+            sent, limit.burst, limit.rate)
+    end
+    return ("  effective rate %.1f updates/s after the first burst of %g (limit %g/s)"):format(rate, limit.burst,
+        limit.rate)
+end
+
+-- The outcomes the engine refused, most rows first, each with its first line and the engine's
+-- words (which carry the "did you mean" suggestion).
+function Tally:render_outcomes(add)
+    local order = self.outcome_order
+    if #order == 0 then return end
+    local keys = {}
+    for i, k in ipairs(order) do keys[i] = k end
+    table.sort(keys, function(a, b)
+        local oa, ob = self.outcomes[a], self.outcomes[b]
+        if oa.count ~= ob.count then return oa.count > ob.count end
+        return oa.line < ob.line
+    end)
+    add("outcomes refused (not sent):")
+    for i = 1, math.min(#keys, M.SHOW_OUTCOMES) do
+        local o = self.outcomes[keys[i]]
+        local msg = printable(tostring(o.error or "?"):gsub("%s+", " "))
+        if #msg > 240 then msg = msg:sub(1, 240):gsub("[,;]?%s+%S*$", "") .. " ..." end -- at a word
+        add("  %6d   line %d: %s", o.count, o.line, msg)
+    end
+    local more = #keys - M.SHOW_OUTCOMES + self.outcomes_more
+    if more > 0 then add("  and %d more outcome(s): see the failed file", more) end
+end
+
 -- The summary text. engine: the job's summary table (may be nil for a dry run); elapsed: seconds;
--- extra: {interrupted=bool, dry_run=bool, unwritten=string|nil, target=string|nil}.
+-- extra: {interrupted=bool, dry_run=bool, unwritten=string|nil, target=string|nil, limit={rate=,
+-- burst=}|nil, unchecked=string|nil (a check the dry run skipped)}.
 function Tally:render(engine, elapsed, extra)
     extra = extra or {}
     local out = {}
@@ -111,9 +184,8 @@ function Tally:render(engine, elapsed, extra)
             add("  pauses     %9d   (%.1f s paused)", engine.pauses, engine.pause_seconds or 0)
         end
     end
-    if not extra.dry_run and elapsed > 0 then
-        add("  effective rate %.1f updates/s", sent / elapsed)
-    end
+    if not extra.dry_run and elapsed > 0 and sent > 0 then add("%s", rate_line(sent, elapsed, extra.limit)) end
+    if extra.unchecked then add("  note: %s", extra.unchecked) end
     if #self.group_order > 0 then
         add("failures by status:")
         local keys = {}
@@ -133,6 +205,7 @@ function Tally:render(engine, elapsed, extra)
             add("  %-11s %6d   e.g. %s: %s", k, g.count, where, msg)
         end
     end
+    self:render_outcomes(add)
     if extra.unwritten then add("%s", extra.unwritten) end
     return table.concat(out, "\n") .. "\n"
 end
