@@ -114,6 +114,21 @@ describe("a rerun with the journal, cxone profile (no idempotency key)", functio
         applied_once(m, 2)
     end)
 
+    it("without a journal: the failed file marks 'outcome unknown', and feeding it back reads those first", function()
+        m:config({ error_after_mutate = 1.0 })
+        local input = C.write(dir .. "/in.csv", cxone_csv(3))
+        local failed = dir .. "/f.csv"
+        local code, _, err = C.run(cxone_args(m, { "--max-retries", "0", "-o", dir .. "/r1.jsonl", "--failed", failed,
+            input }), { env = ENV })
+        assert.equal(1, code, err)
+        assert.matches("outcome unknown", C.read(failed), 1, true)
+        m:config({ error_after_mutate = 0 })
+        code, _, err = C.run(cxone_args(m, { "-o", dir .. "/r2.jsonl", failed }), { env = ENV })
+        assert.equal(0, code, err)
+        for _, r in ipairs(C.jsonl(dir .. "/r2.jsonl")) do assert.is_true(r.verified, r.error) end
+        applied_once(m, 3)
+    end)
+
     it("the library's journal option does the same for a script", function()
         m:config({ error_after_mutate = 1.0 })
         local tasks = {}
