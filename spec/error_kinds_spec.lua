@@ -114,6 +114,23 @@ describe("error kinds: tutorial profile", function()
         assert.equal("network", s.error_kind)
     end)
 
+    it("--validate-outcomes with a wrong client secret, real or dry run: exit 3, kind auth", function()
+        local m = Mock.start { "--rate", "0", "--quiet" }
+        local dir = C.tmpdir()
+        finally(function()
+            m:stop()
+            C.rmdir(dir)
+        end)
+        C.write(dir .. "/in.csv", C.csv(C.rows(3)))
+        for _, extra in ipairs({ {}, { "--dry-run" } }) do
+            local argv = { "--base-url", m.url, "--validate-outcomes" }
+            for _, a in ipairs(extra) do argv[#argv + 1] = a end
+            local code, err, s = run(dir, argv, { CXONE_CLIENT_SECRET = "not-the-secret" })
+            assert.equal(3, code, err)
+            assert.equal("auth", s.error_kind)
+        end
+    end)
+
     it("each failed result names its kind: not_found, rejected", function()
         local m = Mock.start { "--rate", "0", "--quiet" }
         finally(function() m:stop() end)

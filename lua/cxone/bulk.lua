@@ -658,6 +658,17 @@ local function skill_dispositions(r)
   return known
 end
 
+-- The kind of a failed fetch: the batch's own when it was cancelled by a whole-batch error
+-- (wrong credentials), "api" when the answer came but was unusable, else the fetch's.
+function Job:_fetch_kind(r)
+  if r.ok then return "api" end
+  if r.cancelled then
+    local _, fatal, kind = self._c:counters()
+    if fatal then return kind end
+  end
+  return r.error_kind
+end
+
 -- Takes the outcome hierarchy out of the results (it is not a task's result).
 function Job:_take_fetch(results)
   for i = #results, 1, -1 do
@@ -668,7 +679,7 @@ function Job:_take_fetch(results)
       if ok and known ~= nil then
         self._skills[r.contact_id], self._gate = known, "open"
       else
-        self:_abort(new_error(r.ok and "api" or r.error_kind, fmt(
+        self:_abort(new_error(self:_fetch_kind(r), fmt(
           "could not fetch the dispositions of skill %s (validate_outcomes): %s", r.contact_id,
           tostring(ok and err or known))))
       end
@@ -679,7 +690,7 @@ function Job:_take_fetch(results)
       if tree then
         self._outcomes, self._gate = tree, "open"
       else
-        self:_abort(new_error(r.ok and "api" or r.error_kind,
+        self:_abort(new_error(self:_fetch_kind(r),
           "could not fetch the outcome hierarchy (validate_outcomes): " .. tostring(err)))
       end
     end

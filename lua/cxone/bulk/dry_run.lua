@@ -14,7 +14,7 @@ local M = {}
 -- or the check could not start (run.fatal says why: the real run would stop the same way).
 local function open_probe(run, cli)
     if not run.engine_opts.validate_outcomes then return nil end
-    local probe, err, skipped = probe_mod.open(run.bulk, run.engine_opts, function()
+    local probe, err, skipped, kind = probe_mod.open(run.bulk, run.engine_opts, function()
         run:check_signal()
         return run.stopping
     end)
@@ -22,7 +22,7 @@ local function open_probe(run, cli)
         run.unchecked = skipped
         run:warn(skipped)
     elseif not probe and not run.interrupted then
-        run.fatal, run.fatal_kind = cli.strip_label(err), run.bulk.error_kind(err)
+        run.fatal, run.fatal_kind = cli.strip_label(err), kind
     end
     return probe
 end
@@ -31,10 +31,10 @@ end
 -- false when the run must stop (the check itself failed).
 local function describe_row(run, row, describe, probe, cli)
     local d, err = describe(row.task)
-    local why, perr
-    if d and probe then why, perr = probe:check(row.task) end
+    local why, perr, pkind
+    if d and probe then why, perr, pkind = probe:check(row.task) end
     if perr then
-        if not run.interrupted then run.fatal, run.fatal_kind = cli.strip_label(perr), run.bulk.error_kind(perr) end
+        if not run.interrupted then run.fatal, run.fatal_kind = cli.strip_label(perr), pkind end
         return false
     end
     if not d then

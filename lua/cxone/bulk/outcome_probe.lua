@@ -35,7 +35,7 @@ Probe.__index = Probe
 
 -- Opens a probe: bulk is the cxone.bulk module, engine_opts the run's options, idle() is called
 -- between waits and returns true to give up (a signal). Returns the probe; or nil, nil, reason
--- when the check is skipped; or nil, err when the engine refused to start (err as raised).
+-- when the check is skipped; or nil, err, nil, kind when the engine refused to start.
 function M.open(bulk, engine_opts, idle)
     local missing = M.missing_credential(engine_opts.api)
     if missing then
@@ -46,18 +46,18 @@ function M.open(bulk, engine_opts, idle)
     for k, v in pairs(engine_opts) do o[k] = v end
     o.validate_outcomes = true
     local ok, job = pcall(bulk.open, o)
-    if not ok then return nil, job end
+    if not ok then return nil, job, nil, bulk.error_kind(job) end
     local self = setmetatable({ job = job, idle = idle or function() return false end, n = 0 }, Probe)
-    local werr = self:wait()
+    local werr, wkind = self:wait()
     if werr then
         self:close()
-        return nil, werr
+        return nil, werr, nil, wkind
     end
     return self
 end
 
 -- Polls until the job's pending fetch has arrived. Returns nil, or the whole-batch error (the
--- hierarchy could not be fetched, bad credentials) or "interrupted".
+-- hierarchy could not be fetched, bad credentials) and its kind, or "interrupted".
 function Probe:wait()
     local job = self.job
     while job._gate ~= "open" do
@@ -68,7 +68,7 @@ function Probe:wait()
 end
 
 -- Why the engine would refuse this task's outcome ("task: ..."), or nil when it would send it;
--- or nil, err when the check itself failed (whole-batch error, interrupted).
+-- or nil, err, kind when the check itself failed (whole-batch error, interrupted).
 function Probe:check(task)
     local job = self.job
     self.n = self.n + 1
@@ -76,8 +76,8 @@ function Probe:check(task)
         local p = job:_prepare(task, self.n)
         if not p.need_skill then return p.invalid end
         job:_fetch_skill(p.need_skill)
-        local err = self:wait()
-        if err then return nil, err end
+        local err, kind = self:wait()
+        if err then return nil, err, kind end
     end
     return nil, "the dispositions of a skill could not be fetched"
 end
