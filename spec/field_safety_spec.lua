@@ -345,12 +345,20 @@ describe("cxone-bulk signals, pipes and write errors", function()
         assert.equal(4, code, err)
         assert.matches("cannot write results to stdout", err)
         assert.matches("rows", err) -- the summary
-        local jfailed = 0
-        for _, r in ipairs(C.jsonl(journal)) do if r.ok == false then jfailed = jfailed + 1 end end
+        local jfailed, jok = 0, 0
+        for _, r in ipairs(C.jsonl(journal)) do
+            if r.ok == false and not r.cancelled then jfailed = jfailed + 1 end
+            if r.ok == true then jok = jok + 1 end
+        end
         assert.is_true(jfailed >= 1, "no failed row was journaled")
-        local lines = 0
-        for _ in (C.read(failed) or ""):gmatch("[^\n]+") do lines = lines + 1 end
-        assert.equal(jfailed + 1, lines) -- header + every failed row the journal recorded
+        local lines, unsent = 0, 0
+        for line in (C.read(failed) or ""):gmatch("[^\n]+") do
+            lines = lines + 1
+            if line:match(",not sent$") then unsent = unsent + 1 end
+        end
+        -- header + every failed row the journal recorded + every row never sent (issue 20 item 1)
+        assert.equal(jfailed + unsent + 1, lines)
+        assert.equal(433, jok + jfailed + unsent)
     end)
 
     it("a write error on any output is an error exit naming the file", function()

@@ -188,6 +188,21 @@ static int sys_lock(lua_State *L)
     return 1;
 }
 
+/* sys.linked(fh) -> true while the open file still has a name (false once it was removed, or
+ * its directory was: writes would succeed into a file nobody can find) | nil, message. */
+static int sys_linked(lua_State *L)
+{
+    FILE *f = sys_checkfile(L, 1);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, strerror(errno));
+        return 2;
+    }
+    lua_pushboolean(L, !S_ISREG(st.st_mode) || st.st_nlink > 0);
+    return 1;
+}
+
 /* sys.ignore_signal(name): the signal is ignored (SIGPIPE: writes to a closed pipe fail with
  * EPIPE instead of killing the process, so the run can save what it has and say why). */
 static int sys_ignore_signal(lua_State *L)
@@ -212,7 +227,8 @@ void cxb_lua_sys_open(lua_State *L)
         {"signal_trap", sys_signal_trap}, {"signal_caught", sys_signal_caught},
         {"signal_pending", sys_signal_pending}, {"ignore_signal", sys_ignore_signal},
         {"file_id", sys_file_id},     {"realpath", sys_realpath},
-        {"lock", sys_lock},           {NULL, NULL}};
+        {"lock", sys_lock},           {"linked", sys_linked},
+        {NULL, NULL}};
     lua_newtable(L);
     cxb_setfuncs(L, funcs);
 }

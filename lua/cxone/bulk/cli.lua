@@ -19,6 +19,7 @@ local watch_mod = require "cxone.bulk.watch"
 local probe_mod = require "cxone.bulk.outcome_probe" -- its missing_credential
 local options = require "cxone.bulk.options"
 local printable = require("cxone.bulk.text").printable
+local unsent_mod = require "cxone.bulk.unsent"
 local cjson = require "cjson"
 
 local M = {}
@@ -175,8 +176,18 @@ function Run:load_engine()
     return true
 end
 
+-- A password in --shared-limit would be on the command line, where ps shows it to every user.
+local function shared_limit_password(url)
+    local userinfo = url and url:match("^%a[%w+.-]*://([^/?#]*)@")
+    return userinfo ~= nil and userinfo:find(":", 1, true) ~= nil
+end
+
 function Run:check_options()
     local opts = self.opts
+    if shared_limit_password(opts["shared-limit"]) then
+        return nil, "--shared-limit must not carry a password (redis://user:PASSWORD@...): the command line "
+            .. "is visible to every user of the machine (ps); set CXONE_REDIS_PASSWORD instead"
+    end
     self.engine_opts = args.engine_opts(opts)
     self.batch_id = opts["batch-id"] or ""
     if opts["outcome-map"] then
@@ -453,6 +464,7 @@ function Run:check_signal()
     local sig = self.sys.signal_caught()
     if not sig then return end
     self.signals = self.signals + 1
+    self.stop_signal = self.stop_signal or sig
     self.interrupted = true
     self:stop_intake()
     local now, job = self.sys.monotime(), self.job
@@ -513,12 +525,30 @@ function Run:fill()
     end
 end
 
+-- Outputs removed while the run writes them (rm, their directory deleted) take every write without
+-- an error and are gone at the end: checked twice a second, such a file stops the run (exit 4).
+M.LINK_CHECK_SECONDS = 0.5
+function Run:check_outputs_linked()
+    local now = self.sys.monotime()
+    if self.link_checked and now - self.link_checked < M.LINK_CHECK_SECONDS then return end
+    self.link_checked = now
+    for _, o in ipairs({ { "results", self.results_fh, self.out_path }, { "failed", self.failed_fh, self.opts.failed } }) do
+        local what, fh, path = o[1], o[2], o[3]
+        if fh and fh ~= io.stdout and self.sys.linked(fh) == false then
+            self:write_out(what, function()
+                error(("cannot write the %s file %s: it was removed while the run was writing it"):format(what, path), 0)
+            end)
+        end
+    end
+end
+
 function Run:take_results(results)
     for i = 1, #results do
         local r = results[i]
         local row = self.feeder:finish(r.index)
         if row then self:finish(row, r) end
     end
+    self:check_outputs_linked()
     if #results > 0 then self:write_out("results", function() self.results:flush() end) end
 end
 
@@ -579,6 +609,14 @@ end
 -- Reporting and cleaning up
 ---------------------------------------------------------------------------------------------
 
+-- After an early stop: every row without a result gets one (not sent), and the run says how to
+-- finish the batch (lua/cxone/bulk/unsent.lua).
+function Run:settle_unsent()
+    local why = self.stop_signal or (self.fatal and "a whole-batch error") or "an output could not be written"
+    local ok, n, unread = pcall(unsent_mod.settle, self, why)
+    if ok then self.unsent_lines = unsent_mod.lines(self, n, unread) end
+end
+
 -- Flushes and closes every output, noting the first that could not be written. Idempotent.
 function Run:cleanup()
     if self.cleaned then return end
@@ -631,6 +669,7 @@ function Run:report(elapsed)
             { dry_run = opts["dry-run"], interrupted = self.interrupted, unwritten = unwritten,
               target = self:target_text(), limit = self.limit, unchecked = self.unchecked }))
     end
+    for _, line in ipairs(self.unsent_lines or {}) do stderr("%s", line) end
     local status = self:exit_status()
     if self.summary_fh then
         local ok, err = self:write_summary_json(elapsed, status)
@@ -679,6 +718,7 @@ function Run:execute()
         if self.opts["dry-run"] then self:dry_run() else self:send() end
     end)
     if not rok then self.fatal = tostring(rerr) end
+    if self.stopping and not self.opts["dry-run"] then self:settle_unsent() end
     self.progress:finish(self:progress_state())
     self:cleanup()
     return self:report(self.sys.monotime() - started)
@@ -701,7 +741,7 @@ function M.main(argv)
         io.stdout:write("cxone-bulk ", ok and bulk._VERSION or "(engine not found)", "\n")
         return M.EXIT_OK
     end
-    local run = setmetatable({ opts = opts, signals = 0, invalid_shown = 0, dead_outputs = {} }, Run)
+    local run = setmetatable({ opts = opts, argv = argv, signals = 0, invalid_shown = 0, dead_outputs = {} }, Run)
     local status = run:execute()
     run:cleanup() -- whatever happened: the --strict copy of stdin is removed, outputs closed
     return status

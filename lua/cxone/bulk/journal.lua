@@ -327,7 +327,7 @@ function M.open(path, sys, current_input)
         return nil, rerr
     end
     local self = setmetatable({ fh = fh, path = path, fsync = sys.fsync, now = sys.monotime,
-        unsynced = 0, last_sync = sys.monotime(), state = st }, Journal)
+        unsynced = 0, last_sync = sys.monotime(), state = st, linked = sys.linked }, Journal)
     -- A torn last line would swallow the next record: start on a fresh line.
     local size = fh:seek("end")
     if size and size > 0 then
@@ -386,6 +386,12 @@ end
 function Journal:sync()
     local ok, err = self.fsync(self.fh)
     if not ok then error(("cannot fsync the journal %s: %s"):format(self.path, tostring(err)), 0) end
+    -- A journal removed while the run writes it (rm, its directory deleted) takes every write
+    -- without error and is gone for the rerun, and its lock no longer keeps out a new run on the
+    -- path: stop instead.
+    if self.linked and self.linked(self.fh) == false then
+        error(("cannot write the journal %s: the file was removed while the run was writing it"):format(self.path), 0)
+    end
     self.unsynced, self.last_sync = 0, self.now()
 end
 
