@@ -70,6 +70,8 @@ static const struct key_spec KEYS[] = {
      "cxone profile: fraction of set-dispositions applied, then answered 500 (0)"},
     {"deny_set_disposition", KK_BOOL, OFF(deny_set_disposition), 0, 0, NULL,
      "cxone profile: the API user's role lacks the permission to set dispositions (403)"},
+    {"discovery_error_rate", KK_FRACTION, OFF(discovery_error_rate), 0, 1, "P",
+     "cxone profile: fraction of discovery requests (/.well-known/*) answered 503 (0)"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 

@@ -222,3 +222,10 @@ const struct outcome_sub *outcomes_find(const struct outcomes *o, const char *ca
     }
     return NULL;
 }
+
+json_t *outcome_value_json(const struct outcome_sub *s)
+{
+    if (!s)
+        return json_null();
+    return json_pack("{s:s,s:s}", "category", s->cat->name, "subcategory", s->name);
+}

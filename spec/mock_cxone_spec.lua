@@ -260,7 +260,8 @@ end)
 describe("cxone-mock cxone profile: dispositions", function()
     local m, tok
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "50" }
+        -- no initial values: a contact shows {} until it is dispositioned
+        m = Mock.start { "--rate", "0", "--contacts", "50", "--initial-values", "none" }
         tok = token(m)
     end)
     lazy_teardown(function() m:stop() end)
@@ -392,7 +393,8 @@ describe("cxone-mock cxone profile: faults and stats", function()
     local m, tok
     local T = { skill = "1001", dispositionCode = "3" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "50" }
+        -- no initial values: a contact shows {} until it is dispositioned
+        m = Mock.start { "--rate", "0", "--contacts", "50", "--initial-values", "none" }
         tok = token(m)
     end)
     lazy_teardown(function() m:stop() end)

@@ -291,7 +291,8 @@ end)
 describe("cxone-mock contacts API", function()
     local m, tok
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "1000" }
+        -- no initial values: a contact's outcome is null until it is written
+        m = Mock.start { "--rate", "0", "--contacts", "1000", "--initial-values", "none" }
         tok = m:token()
     end)
     lazy_teardown(function() m:stop() end)
