@@ -1,6 +1,6 @@
 # mk/mock.mk — the mock CXone server, build/cxone-mock (see docs/mock.md).
 #   make mock-bin      build it
-#   make mock-spec     run spec/mock_spec.lua against it
+#   make mock-spec     run the mock's own specs (MOCK_SPECS, mk/spec.mk) against it
 #   make mock-bench    wrk benchmark of keep-alive PUTs (needs wrk)
 #   make mock-valgrind short run under valgrind --leak-check=full
 
@@ -22,7 +22,7 @@ $(MOCK_BIN): $(MOCK_OBJS)
 	$(CC) $(SAN) -o $@ $^ $(MOCK_LIBS)
 
 mock-spec: $(MOCK_BIN)
-	$(LUA) /usr/bin/busted spec/mock_spec.lua
+	$(LUA) /usr/bin/busted $(MOCK_SPECS)
 
 mock-bench: $(MOCK_BIN)
 	sh mock/bench/run.sh

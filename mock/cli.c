@@ -233,17 +233,14 @@ static bool startup_takes_value(const char *flag)
     return false;
 }
 
-/* Flags without a value that are not run-time settings; true when arg was one. */
-static bool switch_flag(struct mock_options *o, const char *arg)
+/* The field of a flag without a value that is not a run-time setting, or NULL. */
+static bool *switch_field(struct mock_options *o, const char *flag)
 {
-    bool *dst = strcmp(arg, "--any-contact") == 0 ? &o->any_contact
-                : strcmp(arg, "--quiet") == 0     ? &o->quiet
-                : strcmp(arg, "--verbose") == 0   ? &o->verbose
-                : strcmp(arg, "--history") == 0   ? &o->history
-                                                  : NULL;
-    if (dst)
-        *dst = true;
-    return dst != NULL;
+    return strcmp(flag, "--any-contact") == 0 ? &o->any_contact
+           : strcmp(flag, "--quiet") == 0     ? &o->quiet
+           : strcmp(flag, "--verbose") == 0   ? &o->verbose
+           : strcmp(flag, "--history") == 0   ? &o->history
+                                              : NULL;
 }
 
 /* A run-time setting given as a flag: applied to o->cfg in command-line order. */
@@ -279,7 +276,10 @@ static int one_flag(struct mock_options *o, int argc, char **argv, int *i, char 
     bool is_cfg = config_flag_lookup(flag, &cfg_takes) == 1;
     bool takes = is_cfg ? cfg_takes : startup_takes_value(flag);
     if (!is_cfg && !takes) {
-        snprintf(err, errlen, "unknown option '%s'", flag);
+        if (switch_field(o, flag))
+            snprintf(err, errlen, "%s takes no value", flag);
+        else
+            snprintf(err, errlen, "unknown option '%s'", flag);
         return -1;
     }
     if (eq) {
@@ -308,8 +308,11 @@ int cli_parse(int argc, char **argv, struct mock_options *o, char *err, size_t e
             cli_usage(stdout);
             return 1;
         }
-        if (switch_flag(o, arg))
+        bool *on = switch_field(o, arg);
+        if (on) {
+            *on = true;
             continue;
+        }
         if (one_flag(o, argc, argv, &i, err, errlen) != 0)
             return -1;
     }
