@@ -11,7 +11,7 @@
 
 static void base_url(const struct mock *m, char out[40])
 {
-    snprintf(out, 40, "http://127.0.0.1:%u", m->port);
+    snprintf(out, 40, "http://127.0.0.1:%u", mock_port(m));
 }
 
 /* discovery_error_rate: the document is unavailable (503 + Retry-After: 1). true when drawn. */

@@ -69,7 +69,7 @@ struct mock {
     size_t max_body;
     bool verbose;
     bool history;                 /* per-contact histories are kept */
-    unsigned port;                /* bound port, for the discovery documents' URLs */
+    _Atomic unsigned port;        /* bound port, for the discovery documents' URLs (mock_port) */
     unsigned families;            /* API profiles served */
     _Atomic long suspended;       /* connections waiting in the delayer */
 };
@@ -143,6 +143,9 @@ void cxone_dispatch(struct mock *m, struct req *r, struct MHD_Connection *c);
 void cxone_token(struct mock *m, struct req *r, struct MHD_Connection *c);
 void discovery_openid(struct mock *m, struct req *r);
 void discovery_cxone(struct mock *m, struct req *r, struct MHD_Connection *c);
+
+/* The bound port (0 only before it is known: a --port 0 server prints it after it is set). */
+unsigned mock_port(const struct mock *m);
 
 /* Lifecycle (server.c). */
 int mock_init(struct mock *m, struct mock_options *opt, char *err, size_t errlen);

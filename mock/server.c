@@ -295,6 +295,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     fprintf(stderr, "cxone-mock: libmicrohttpd: %s\n", msg);
 }
 
+unsigned mock_port(const struct mock *m)
+{
+    return atomic_load(&m->port);
+}
+
 int mock_listen(struct mock *m, unsigned port, unsigned threads, bool quiet, unsigned *bound, char *err,
                 size_t errlen)
 {
@@ -303,6 +308,9 @@ int mock_listen(struct mock *m, unsigned port, unsigned threads, bool quiet, uns
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* A fixed port is known before the first request can arrive; port 0 is learnt below,
+     * before it is printed, so no client can ask for it earlier. */
+    atomic_store(&m->port, port);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
     if (!quiet)
         flags |= MHD_USE_ERROR_LOG;
@@ -328,7 +336,7 @@ int mock_listen(struct mock *m, unsigned port, unsigned threads, bool quiet, uns
         return -1;
     }
     *bound = info->port;
-    m->port = info->port;
+    atomic_store(&m->port, info->port);
     return 0;
 }
 
