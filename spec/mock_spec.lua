@@ -596,6 +596,17 @@ describe("cxone-mock tenant rate limit", function()
         m:stop()
     end)
 
+    it("takes a lower limit set mid-run at once: the bucket is cut to the new burst", function()
+        local m = Mock.start { "--rate", "1000", "--burst", "100" }
+        local tok = m:token()
+        assert.equal(200, (get(m, tok, "/api/v2/contacts/contact-000001")))
+        m:config { rate = 0.2, burst = 2 } -- one token per 5 s: nothing refills during the test
+        local statuses = {}
+        for i = 1, 4 do statuses[i] = (get(m, tok, "/api/v2/contacts/contact-00000" .. i)) end
+        assert.same({ 200, 200, 429, 429 }, statuses)
+        m:stop()
+    end)
+
     it("uses an HTTP-date with --retry-after-date", function()
         local m = Mock.start { "--rate", "0.2", "--burst", "1", "--retry-after-date" }
         local tok = m:token()
