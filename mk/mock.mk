@@ -3,6 +3,7 @@
 #   make mock-spec     run the mock's own specs (MOCK_SPECS, mk/spec.mk) against it
 #   make mock-bench    wrk benchmark of keep-alive PUTs (needs wrk)
 #   make mock-valgrind short run under valgrind --leak-check=full
+#   make mock-deps     fails when two files of mock/ depend on each other in a loop
 
 MOCK_BIN    = build/cxone-mock
 MOCK_SRCS   = $(sort $(wildcard mock/*.c))
@@ -10,7 +11,7 @@ MOCK_OBJS   = $(MOCK_SRCS:mock/%.c=build/mock-obj/%.o)
 MOCK_CFLAGS = $(CFLAGS) $(SAN) $(WARN) $(DEFS) $(shell $(PKG_CONFIG) --cflags libmicrohttpd jansson)
 MOCK_LIBS   = $(shell $(PKG_CONFIG) --libs libmicrohttpd jansson) -lpthread -lm
 
-.PHONY: mock-bin mock-spec mock-bench mock-valgrind
+.PHONY: mock-bin mock-spec mock-bench mock-valgrind mock-deps
 mock-bin: $(MOCK_BIN)
 
 build/mock-obj/%.o: mock/%.c $(wildcard mock/*.h)
@@ -29,3 +30,6 @@ mock-bench: $(MOCK_BIN)
 
 mock-valgrind: $(MOCK_BIN)
 	sh mock/bench/valgrind.sh
+
+mock-deps: $(MOCK_BIN)
+	sh mock/bench/deps.sh build/mock-obj

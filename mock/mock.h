@@ -144,8 +144,12 @@ void cxone_token(struct mock *m, struct req *r, struct MHD_Connection *c);
 void discovery_openid(struct mock *m, struct req *r);
 void discovery_cxone(struct mock *m, struct req *r, struct MHD_Connection *c);
 
-/* The bound port (0 only before it is known: a --port 0 server prints it after it is set). */
-unsigned mock_port(const struct mock *m);
+/* The bound port (0 only before it is known: a --port 0 server prints it after it is set).
+ * Inline, so handlers that need it do not depend on server.c. */
+static inline unsigned mock_port(const struct mock *m)
+{
+    return atomic_load(&m->port);
+}
 
 /* Lifecycle (server.c). */
 int mock_init(struct mock *m, struct mock_options *opt, char *err, size_t errlen);

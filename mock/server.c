@@ -295,11 +295,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     fprintf(stderr, "cxone-mock: libmicrohttpd: %s\n", msg);
 }
 
-unsigned mock_port(const struct mock *m)
-{
-    return atomic_load(&m->port);
-}
-
 int mock_listen(struct mock *m, unsigned port, unsigned threads, bool quiet, unsigned *bound, char *err,
                 size_t errlen)
 {
