@@ -30,13 +30,9 @@ struct initial_values {
     size_t n_entries;
 };
 
-/* The splitmix64 finaliser: spreads every input bit over the output. */
-static uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+/* hash_finish is the splitmix64 finaliser: every input bit spreads over the output, so the
+ * draws below (mix(h ^ 1), mix(h ^ 2), ...) are independent of each other. */
+#define mix hash_finish
 
 void iv_free(struct initial_values *iv)
 {
@@ -255,7 +251,7 @@ static const struct iv_entry *file_entry(const struct initial_values *iv, const 
     return n ? &iv->entries[json_integer_value(n)] : NULL;
 }
 
-/* The contact's hash under the seed, or 0 with *none when it starts without a value. */
+/* The contact's hash under the seed; *none when it starts without a value. */
 static uint64_t draw(const struct initial_values *iv, const char *id, size_t len, bool *none)
 {
     uint64_t h = mix(hash_bytes(id, len) ^ iv->seed_mix);
