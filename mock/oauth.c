@@ -161,7 +161,8 @@ static bool client_creds(struct reply *rep, const char *auth, const struct form 
         cr->secret_len = f->len[F_SECRET];
         return true;
     }
-    oauth_error(rep, 401, "invalid_client", "client authentication required (HTTP Basic or client_id and client_secret)");
+    oauth_error(rep, 401, "invalid_client",
+                "client authentication required (HTTP Basic or client_id and client_secret)");
     rep->www_authenticate = BASIC_REALM;
     return false;
 }
