@@ -80,6 +80,18 @@ local function set(m, tok, id, info)
   return st, decode(b)
 end
 
+-- Every mock a test starts is stopped after it, even when an assertion failed halfway.
+local running = {}
+local function start(argv)
+  local m = Mock.start(argv)
+  running[#running + 1] = m
+  return m
+end
+local function stop_all()
+  for _, m in ipairs(running) do m:stop() end
+  running = {}
+end
+
 local function values_file(t)
   return U.write_file(os.tmpname(), cjson.encode(t))
 end
@@ -98,11 +110,13 @@ local SKILL_1001 = { [1] = "Sale", [2] = "Callback Requested", [3] = "Not Intere
   [5] = "Wrong Number" }
 
 describe("cxone-mock initial values: tutorial outcomes", function()
+  after_each(stop_all)
+
   it("are seeded: in the hierarchy, about a tenth null, the same for the same seed, others for another", function()
     local list = ids(300)
-    local a = Mock.start { "--rate", "0" }
-    local b = Mock.start { "--rate", "0", "--seed", "1" }
-    local c = Mock.start { "--rate", "0", "--seed", "2" }
+    local a = start { "--rate", "0" }
+    local b = start { "--rate", "0", "--seed", "1" }
+    local c = start { "--rate", "0", "--seed", "2" }
     local va, vb, vc = outcomes_of(a, list), outcomes_of(b, list), outcomes_of(c, list)
     a:stop(); b:stop(); c:stop()
     local nulls, differ, kinds = 0, 0, {}
@@ -131,12 +145,12 @@ describe("cxone-mock initial values: tutorial outcomes", function()
 
   it("depend only on seed and id: --any-contact gives a contact first read late the same value", function()
     local list = { "contact-000007", "contact-000123", "contact-000999" }
-    local known = Mock.start { "--rate", "0", "--no-value-fraction", "0" }
-    local any = Mock.start { "--rate", "0", "--any-contact", "--no-value-fraction", "0" }
+    local known = start { "--rate", "0", "--no-value-fraction", "0" }
+    local any = start { "--rate", "0", "--any-contact", "--no-value-fraction", "0" }
     local tok = any:token()
     for i = 1, 30 do put(any, tok, string.format("other-%d", i), SALE) end
     local late = outcomes_of(any, { "contact-000123", "contact-000999", "contact-000007", "never-seen-id" })
-    local fresh = Mock.start { "--rate", "0", "--any-contact", "--no-value-fraction", "0" }
+    local fresh = start { "--rate", "0", "--any-contact", "--no-value-fraction", "0" }
     local again = outcomes_of(fresh, { "never-seen-id" })
     local ref = outcomes_of(known, list)
     known:stop(); any:stop(); fresh:stop()
@@ -149,9 +163,9 @@ describe("cxone-mock initial values: tutorial outcomes", function()
 
   it("--no-value-fraction 0 gives every contact a value, 1 none; --initial-values none none", function()
     local list = ids(50)
-    local all = Mock.start { "--rate", "0", "--no-value-fraction", "0" }
-    local none = Mock.start { "--rate", "0", "--no-value-fraction", "1" }
-    local off = Mock.start { "--rate", "0", "--initial-values", "none" }
+    local all = start { "--rate", "0", "--no-value-fraction", "0" }
+    local none = start { "--rate", "0", "--no-value-fraction", "1" }
+    local off = start { "--rate", "0", "--initial-values", "none" }
     local va, vn, vo = outcomes_of(all, list), outcomes_of(none, list), outcomes_of(off, list)
     all:stop(); none:stop(); off:stop()
     for i = 1, #list do
@@ -163,7 +177,7 @@ describe("cxone-mock initial values: tutorial outcomes", function()
   end)
 
   it("a PUT replaces the value; a reset brings the initial value back", function()
-    local m = Mock.start { "--rate", "0", "--no-value-fraction", "0" }
+    local m = start { "--rate", "0", "--no-value-fraction", "0" }
     local tok = m:token()
     local before = outcomes_of(m, { "contact-000001" })[1]
     local st, after = put(m, tok, "contact-000001", VOICEMAIL)
@@ -177,10 +191,12 @@ describe("cxone-mock initial values: tutorial outcomes", function()
 end)
 
 describe("cxone-mock initial values: cxone dispositions", function()
+  after_each(stop_all)
+
   it("are seeded from the first skill, some with notes, about a tenth {}; stable per seed", function()
     local list = ids(200)
-    local a = Mock.start { "--rate", "0" }
-    local b = Mock.start { "--rate", "0", "--api", "cxone" }
+    local a = start { "--rate", "0" }
+    local b = start { "--rate", "0", "--api", "cxone" }
     local va, vb = dispositions_of(a, list), dispositions_of(b, list)
     a:stop(); b:stop()
     local empty, notes = 0, 0
@@ -200,7 +216,7 @@ describe("cxone-mock initial values: cxone dispositions", function()
 
   it("a contact with no outcome has no disposition either (one draw per contact)", function()
     local list = ids(200)
-    local m = Mock.start { "--rate", "0" }
+    local m = start { "--rate", "0" }
     local o, d = outcomes_of(m, list), dispositions_of(m, list)
     m:stop()
     local none = 0
@@ -212,7 +228,7 @@ describe("cxone-mock initial values: cxone dispositions", function()
   end)
 
   it("set-disposition replaces the value; a reset brings the initial value back", function()
-    local m = Mock.start { "--rate", "0", "--no-value-fraction", "0" }
+    local m = start { "--rate", "0", "--no-value-fraction", "0" }
     local tok = cxone_token(m)
     local before = dispositions_of(m, { "contact-000003" })[1]
     assert.equal(202, (set(m, tok, "contact-000003", { skill = "1002", dispositionCode = "12", notes = "n1" })))
@@ -227,6 +243,8 @@ describe("cxone-mock initial values: cxone dispositions", function()
 end)
 
 describe("cxone-mock --values-file", function()
+  after_each(stop_all)
+
   it("sets the values of the contacts it names, which become known contacts", function()
     local f = values_file {
       ["contact-000001"] = { category = "Follow-up", subcategory = "Email Sent" },
@@ -235,7 +253,7 @@ describe("cxone-mock --values-file", function()
       ["blank"] = cjson.null,
       ["empty"] = {},
     }
-    local m = Mock.start { "--rate", "0", "--contacts", "2", "--no-value-fraction", "0", "--values-file", f }
+    local m = start { "--rate", "0", "--contacts", "2", "--no-value-fraction", "0", "--values-file", f }
     os.remove(f)
     local o = outcomes_of(m, { "contact-000001", "vip%2F7", "both", "blank", "empty", "contact-000002" })
     local d = dispositions_of(m, { "contact-000001", "vip%2F7", "both", "blank", "empty" })
@@ -263,7 +281,7 @@ describe("cxone-mock --values-file", function()
 
   it("combines with --initial-values none: only the file's contacts have values", function()
     local f = values_file { ["contact-000002"] = { category = "Not Contacted", subcategory = "Busy" } }
-    local m = Mock.start { "--rate", "0", "--initial-values", "none", "--values-file", f }
+    local m = start { "--rate", "0", "--initial-values", "none", "--values-file", f }
     os.remove(f)
     local o = outcomes_of(m, { "contact-000001", "contact-000002" })
     m:stop()
@@ -302,9 +320,11 @@ describe("cxone-mock --values-file", function()
 end)
 
 describe("cxone-mock --history", function()
+  after_each(stop_all)
+
   it("records each contact read or written: its initial value, then every applied write", function()
     local f = values_file { ["contact-000005"] = cjson.null }
-    local m = Mock.start { "--rate", "0", "--history", "--no-value-fraction", "0", "--values-file", f }
+    local m = start { "--rate", "0", "--history", "--no-value-fraction", "0", "--values-file", f }
     os.remove(f)
     local tok = m:token()
     local v1 = outcomes_of(m, { "contact-000001" })[1].outcome
@@ -330,7 +350,7 @@ describe("cxone-mock --history", function()
   end)
 
   it("records dispositions the same way; tutorial and cxone histories are kept apart", function()
-    local m = Mock.start { "--rate", "0", "--history", "--no-value-fraction", "0", "--any-contact" }
+    local m = start { "--rate", "0", "--history", "--no-value-fraction", "0", "--any-contact" }
     local tok = cxone_token(m)
     local v0 = dispositions_of(m, { "late-contact" })[1]
     set(m, tok, "late-contact", { skill = "1001", dispositionCode = "Sale", notes = "first" })
@@ -350,7 +370,7 @@ describe("cxone-mock --history", function()
   end)
 
   it("is asked for with ?history=1 only: 400 naming --history when it is off", function()
-    local m = Mock.start { "--rate", "0" }
+    local m = start { "--rate", "0" }
     local s = m:stats()
     assert.is_nil(s.outcome_history)
     assert.is_nil(s.disposition_history)
@@ -364,6 +384,8 @@ describe("cxone-mock --history", function()
 end)
 
 describe("cxone-mock initial-value flags", function()
+  after_each(stop_all)
+
   it("--help lists them", function()
     local rc, out = Mock.run { "--help" }
     assert.equal(0, rc)
