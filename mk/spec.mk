@@ -4,7 +4,7 @@ SPEC_ENV     = LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="$(BUILD)
 SPEC_FILES  ?= spec
 # Specs of the mock server itself (C, not the module): they say nothing about a Lua ABI or the
 # module's memory safety, so the matrix and sanitizer runs leave them to `make test`.
-MOCK_SPECS   = spec/mock_spec.lua spec/mock_cxone_spec.lua
+MOCK_SPECS   = spec/mock_spec.lua spec/mock_cxone_spec.lua spec/mock_values_spec.lua
 ENGINE_SPECS = $(filter-out $(MOCK_SPECS),$(sort $(wildcard spec/*_spec.lua)))
 SPEC_LUAS   ?= lua5.4
 

@@ -115,10 +115,7 @@ static void reply_contact(struct reply *rep, const struct req *r, const struct c
         p += sizeof tail - 1;
     }
     *p = '\0';
-    reply_static(rep, 200, "", 0); /* drop any previous body */
-    rep->body = out;
-    rep->len = (size_t)(p - out);
-    rep->body_static = false;
+    reply_owned(rep, 200, out, (size_t)(p - out));
 }
 
 static void not_found(struct req *r)
@@ -144,10 +141,7 @@ static bool claim_key(struct mock *m, struct req *r, const char *key, size_t kle
         r->idem_claimed = true;
         return true;
     case IDEM_REPLAY:
-        reply_static(rep, status, "", 0); /* releases any previous body */
-        rep->body = body;
-        rep->len = blen;
-        rep->body_static = false;
+        reply_owned(rep, status, body, blen);
         rep->replayed = true;
         stats_bump(&m->stats, SC_REPLAYS);
         return false;
@@ -274,10 +268,12 @@ void api_get_contact(struct mock *m, struct req *r, struct MHD_Connection *c)
         return;
     }
     struct contact_view v;
-    if (contacts_get(m->contacts, r->id, r->id_len, &v) != CONTACT_OK) {
+    if (contacts_read(m->contacts, r->id, r->id_len, &v) != CONTACT_OK) {
         not_found(r);
         return;
     }
+    if (v.count == 0) /* never written: the value it started with */
+        v.outcome = iv_outcome(m->initial, r->id, r->id_len, &v.updated_ms);
     reply_contact(&r->reply, r, &v);
 }
 

@@ -6,6 +6,10 @@
 
 #include "mock.h"
 
+/* Defaults of --seed and --no-value-fraction (the help text prints these). */
+#define CLI_DEFAULT_SEED 1
+#define CLI_DEFAULT_NO_VALUE_FRACTION 0.1
+
 /* Defaults for every option. 0, or -1 on allocation failure. */
 int cli_defaults(struct mock_options *o);
 void cli_free(struct mock_options *o);

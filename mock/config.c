@@ -70,6 +70,8 @@ static const struct key_spec KEYS[] = {
      "cxone profile: fraction of set-dispositions applied, then answered 500 (0)"},
     {"deny_set_disposition", KK_BOOL, OFF(deny_set_disposition), 0, 0, NULL,
      "cxone profile: the API user's role lacks the permission to set dispositions (403)"},
+    {"discovery_error_rate", KK_FRACTION, OFF(discovery_error_rate), 0, 1, "P",
+     "cxone profile: fraction of discovery requests (/.well-known/*) answered 503 (0)"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -162,6 +164,42 @@ static int fail(char *err, size_t errlen, const char *fmt, const char *key, doub
     return -1;
 }
 
+static int apply_string(struct mock_config *c, const struct key_spec *k, const json_t *v, char *err, size_t errlen)
+{
+    if (!json_is_string(v))
+        return fail(err, errlen, "%s must be a string", k->key, 0, 0);
+    size_t len = json_string_length(v);
+    const char *s = json_string_value(v);
+    if ((double)len < k->min || (double)len > k->max)
+        return fail(err, errlen, "%s must be %g to %g bytes long", k->key, k->min, k->max);
+    if (has_control_chars(s, len))
+        return fail(err, errlen, "%s must not contain control characters", k->key, 0, 0);
+    char *copy = strdup(s);
+    if (!copy)
+        return fail(err, errlen, "%s: out of memory", k->key, 0, 0);
+    char **field = str_field(c, k);
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+static int apply_statuses(struct mock_config *c, const struct key_spec *k, const json_t *v, char *err, size_t errlen)
+{
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    if (n == 0 || n > MAX_ERROR_STATUSES)
+        return fail(err, errlen, "%s must be an array of 1 to %g HTTP status codes", k->key, MAX_ERROR_STATUSES, 0);
+    int tmp[MAX_ERROR_STATUSES];
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(v, i);
+        if (!json_is_integer(e) || json_integer_value(e) < 100 || json_integer_value(e) > 599)
+            return fail(err, errlen, "%s must hold integers between %g and %g", k->key, k->min, k->max);
+        tmp[i] = (int)json_integer_value(e);
+    }
+    memcpy(c->error_statuses, tmp, n * sizeof tmp[0]);
+    c->n_error_statuses = n;
+    return 0;
+}
+
 /* Validates one value and stores it into c (strings are replaced by fresh copies). */
 static int apply_one(struct mock_config *c, const struct key_spec *k, const json_t *v, bool *revoke,
                      char *err, size_t errlen)
@@ -170,9 +208,7 @@ static int apply_one(struct mock_config *c, const struct key_spec *k, const json
     case KK_FRACTION:
     case KK_NUMBER:
     case KK_INT: {
-        if (!json_is_number(v))
-            return fail(err, errlen, "%s must be a number between %g and %g", k->key, k->min, k->max);
-        double d = json_number_value(v);
+        double d = json_is_number(v) ? json_number_value(v) : NAN;
         if (!isfinite(d) || d < k->min || d > k->max)
             return fail(err, errlen, "%s must be a number between %g and %g", k->key, k->min, k->max);
         if (k->kind == KK_INT && floor(d) != d)
@@ -180,23 +216,8 @@ static int apply_one(struct mock_config *c, const struct key_spec *k, const json
         *num_field(c, k) = d;
         return 0;
     }
-    case KK_STRING: {
-        if (!json_is_string(v))
-            return fail(err, errlen, "%s must be a string", k->key, 0, 0);
-        size_t len = json_string_length(v);
-        const char *s = json_string_value(v);
-        if ((double)len < k->min || (double)len > k->max)
-            return fail(err, errlen, "%s must be %g to %g bytes long", k->key, k->min, k->max);
-        if (has_control_chars(s, len))
-            return fail(err, errlen, "%s must not contain control characters", k->key, 0, 0);
-        char *copy = strdup(s);
-        if (!copy)
-            return fail(err, errlen, "%s: out of memory", k->key, 0, 0);
-        char **field = str_field(c, k);
-        free(*field);
-        *field = copy;
-        return 0;
-    }
+    case KK_STRING:
+        return apply_string(c, k, v, err, errlen);
     case KK_BOOL:
     case KK_ACTION:
         if (!json_is_boolean(v))
@@ -206,22 +227,8 @@ static int apply_one(struct mock_config *c, const struct key_spec *k, const json
         else if (revoke)
             *revoke = *revoke || json_is_true(v);
         return 0;
-    case KK_STATUSES: {
-        size_t n = json_is_array(v) ? json_array_size(v) : 0;
-        if (n == 0 || n > MAX_ERROR_STATUSES)
-            return fail(err, errlen, "%s must be an array of 1 to %g HTTP status codes", k->key,
-                        MAX_ERROR_STATUSES, 0);
-        int tmp[MAX_ERROR_STATUSES];
-        for (size_t i = 0; i < n; i++) {
-            const json_t *e = json_array_get(v, i);
-            if (!json_is_integer(e) || json_integer_value(e) < 100 || json_integer_value(e) > 599)
-                return fail(err, errlen, "%s must hold integers between %g and %g", k->key, k->min, k->max);
-            tmp[i] = (int)json_integer_value(e);
-        }
-        memcpy(c->error_statuses, tmp, n * sizeof tmp[0]);
-        c->n_error_statuses = n;
-        return 0;
-    }
+    case KK_STATUSES:
+        return apply_statuses(c, k, v, err, errlen);
     }
     return fail(err, errlen, "%s: unsupported key kind", k->key, 0, 0);
 }
@@ -343,60 +350,76 @@ static int parse_double(const char *s, double *out)
     return 0;
 }
 
-int config_flag_to_json(const char *flag, const char *value, json_t **out, char *err, size_t errlen)
+/* "500,503" -> [500, 503]. NULL with err set when malformed (or out of memory). */
+static json_t *statuses_json(const char *flag, const char *value, char *err, size_t errlen)
 {
-    const struct key_spec *k = flag_key(flag);
-    if (!k)
-        return 0;
+    json_t *v = json_array();
+    const char *p = value;
+    while (v && *p) {
+        char *end;
+        errno = 0;
+        long n = strtol(p, &end, 10);
+        if (end == p || errno || (*end && *end != ',')) {
+            json_decref(v);
+            snprintf(err, errlen, "%s needs comma-separated status codes, e.g. 500,503", flag);
+            return NULL;
+        }
+        if (json_array_append_new(v, json_integer(n)) != 0) {
+            json_decref(v);
+            v = NULL;
+        }
+        p = *end ? end + 1 : end;
+    }
+    if (!v)
+        snprintf(err, errlen, "out of memory");
+    return v;
+}
+
+/* The flag's value as the JSON value of its key. NULL with err set when malformed. */
+static json_t *flag_value(const struct key_spec *k, const char *flag, const char *value, char *err, size_t errlen)
+{
+    double d;
     json_t *v = NULL;
     switch (k->kind) {
     case KK_FRACTION:
     case KK_NUMBER:
-    case KK_INT: {
-        double d;
+    case KK_INT:
         if (parse_double(value, &d) != 0) {
             snprintf(err, errlen, "%s needs a number", flag);
-            return -1;
+            return NULL;
         }
         v = json_real(d);
         break;
-    }
     case KK_STRING:
-        v = json_string(value);
-        if (!v) {
+        if (!(v = json_string(value))) {
             snprintf(err, errlen, "%s needs valid UTF-8 text", flag);
-            return -1;
+            return NULL;
         }
         break;
     case KK_BOOL:
+    case KK_ACTION:
         v = json_true();
         break;
-    case KK_STATUSES: {
-        v = json_array();
-        const char *p = value;
-        while (v && *p) {
-            char *end;
-            errno = 0;
-            long n = strtol(p, &end, 10);
-            if (end == p || errno || (*end && *end != ',')) {
-                json_decref(v);
-                snprintf(err, errlen, "%s needs comma-separated status codes, e.g. 500,503", flag);
-                return -1;
-            }
-            if (json_array_append_new(v, json_integer(n)) != 0) {
-                json_decref(v);
-                v = NULL;
-                break;
-            }
-            p = *end ? end + 1 : end;
-        }
-        break;
+    case KK_STATUSES:
+        return statuses_json(flag, value, err, errlen);
     }
-    case KK_ACTION:
+    if (!v)
+        snprintf(err, errlen, "out of memory");
+    return v;
+}
+
+int config_flag_to_json(const char *flag, const char *value, json_t **out, char *err, size_t errlen)
+{
+    const struct key_spec *k = flag_key(flag);
+    if (!k || k->kind == KK_ACTION)
         return 0;
-    }
+    json_t *v = flag_value(k, flag, value, err, errlen);
+    if (!v)
+        return -1;
     json_t *o = json_object();
-    if (!v || !o || json_object_set_new(o, k->key, v) != 0) {
+    if (!o || json_object_set_new(o, k->key, v) != 0) { /* set_new takes v even when it fails */
+        if (!o)
+            json_decref(v);
         json_decref(o);
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -34,8 +34,9 @@ struct mock_config {
     char *access_key_secret;      /* accepted access key secret (password grant password) */
     char *tenant_id;              /* tenantId claim and the known tenant of discovery */
     char *area;                   /* area of the cxone-configuration document */
-    bool deny_set_disposition;
-    double error_after_mutate;    /* fraction of set-dispositions applied, then answered 500 */    /* the API user's role lacks the permission: 403 */
+    bool deny_set_disposition;    /* the API user's role lacks the permission: 403 */
+    double error_after_mutate;    /* fraction of set-dispositions applied, then answered 500 */
+    double discovery_error_rate;  /* fraction of discovery requests answered 503 */
 };
 
 /* Defaults; strings are heap copies. 0 or -1 on allocation failure. */

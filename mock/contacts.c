@@ -19,12 +19,16 @@ struct contact {
     int64_t updated_ms;
     uint32_t count;
     bool dynamic; /* created by --any-contact on first mutation; removed by reset */
+    bool read;    /* history: a client read it */
+    uint32_t hist_n, hist_cap; /* history: the outcomes applied, in order */
+    const struct outcome_sub **hist;
     uint16_t id_len;
     char id[];
 };
 
 struct contacts {
     bool any;
+    bool history;
     size_t mask; /* buckets - 1 */
     struct contact **buckets;
     size_t known;
@@ -40,7 +44,7 @@ static size_t pow2_at_least(size_t n)
     return p;
 }
 
-struct contacts *contacts_new(bool any_contact, size_t expected)
+struct contacts *contacts_new(bool any_contact, size_t expected, bool history)
 {
     struct contacts *c = calloc(1, sizeof *c);
     if (!c)
@@ -57,6 +61,7 @@ struct contacts *contacts_new(bool any_contact, size_t expected)
     }
     c->mask = nb - 1;
     c->any = any_contact;
+    c->history = history;
     for (size_t i = 0; i < CONTACT_STRIPES; i++)
         pthread_mutex_init(&c->stripes[i], NULL);
     return c;
@@ -70,6 +75,7 @@ void contacts_free(struct contacts *c)
         struct contact *e = c->buckets[b];
         while (e) {
             struct contact *next = e->next;
+            free(e->hist);
             free(e);
             e = next;
         }
@@ -137,14 +143,20 @@ static void snapshot(const struct contact *e, struct contact_view *out)
     out->updated_ms = e->updated_ms;
 }
 
-enum contact_result contacts_get(struct contacts *c, const char *id, size_t len, struct contact_view *out)
+/* read: a client's read, remembered (and, under --any-contact, given a record) with history. */
+static enum contact_result lookup(struct contacts *c, const char *id, size_t len, struct contact_view *out, bool read)
 {
     uint64_t h = hash_bytes(id, len);
     pthread_mutex_t *mu = stripe_of(c, h);
+    read = read && c->history && len > 0 && len <= CONTACT_ID_MAX;
     pthread_mutex_lock(mu);
     struct contact *e = find(c, h, id, len);
-    if (e)
+    if (!e && read && c->any)
+        e = insert(c, h, id, len, true);
+    if (e) {
+        e->read = e->read || read;
         snapshot(e, out);
+    }
     pthread_mutex_unlock(mu);
     if (e)
         return CONTACT_OK;
@@ -152,6 +164,31 @@ enum contact_result contacts_get(struct contacts *c, const char *id, size_t len,
         return CONTACT_NOT_FOUND;
     memset(out, 0, sizeof *out); /* exists (any-contact) but never touched */
     return CONTACT_OK;
+}
+
+enum contact_result contacts_get(struct contacts *c, const char *id, size_t len, struct contact_view *out)
+{
+    return lookup(c, id, len, out, false);
+}
+
+enum contact_result contacts_read(struct contacts *c, const char *id, size_t len, struct contact_view *out)
+{
+    return lookup(c, id, len, out, true);
+}
+
+/* Appends an applied outcome to e's history (called with its stripe locked). -1: no memory. */
+static int remember(struct contact *e, const struct outcome_sub *outcome)
+{
+    if (e->hist_n == e->hist_cap) {
+        uint32_t cap = e->hist_cap ? e->hist_cap * 2 : 4;
+        const struct outcome_sub **p = realloc(e->hist, cap * sizeof *p);
+        if (!p)
+            return -1;
+        e->hist = p;
+        e->hist_cap = cap;
+    }
+    e->hist[e->hist_n++] = outcome;
+    return 0;
 }
 
 static void raise_max(_Atomic uint64_t *max, uint64_t v)
@@ -173,9 +210,9 @@ enum contact_result contacts_mutate(struct contacts *c, const char *id, size_t l
     struct contact *e = find(c, h, id, len);
     if (!e && c->any)
         e = insert(c, h, id, len, true);
-    if (!e) {
+    if (!e || (c->history && remember(e, outcome) != 0)) {
         pthread_mutex_unlock(mu);
-        return c->any ? CONTACT_NOMEM : CONTACT_NOT_FOUND;
+        return c->any || e ? CONTACT_NOMEM : CONTACT_NOT_FOUND;
     }
     e->count++;
     e->outcome = outcome;
@@ -198,6 +235,10 @@ void contacts_reset(struct contacts *c)
             struct contact **pp = &c->buckets[b];
             while (*pp) {
                 struct contact *e = *pp;
+                free(e->hist);
+                e->hist = NULL;
+                e->hist_n = e->hist_cap = 0;
+                e->read = false;
                 if (e->dynamic) {
                     *pp = e->next;
                     free(e);
@@ -239,6 +280,37 @@ json_t *contacts_mutations_json(struct contacts *c)
                                       e->outcome->cat->name, "subcategory", e->outcome->name);
                 bad |= json_object_setn_new(o, e->id, e->id_len, v);
             }
+        pthread_mutex_unlock(&c->stripes[s]);
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* [{"category","subcategory"}, ...] of the outcomes applied to e. */
+static json_t *history_of(const struct contact *e)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; a && i < e->hist_n; i++)
+        if (json_array_append_new(a, outcome_value_json(e->hist[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
+}
+
+json_t *contacts_history_json(struct contacts *c)
+{
+    json_t *o = c->history ? json_object() : NULL;
+    int bad = !o;
+    for (size_t s = 0; s < CONTACT_STRIPES && !bad; s++) {
+        pthread_mutex_lock(&c->stripes[s]);
+        for (size_t b = s; b <= c->mask && !bad; b += CONTACT_STRIPES)
+            for (struct contact *e = c->buckets[b]; e && !bad; e = e->next)
+                if (e->read || e->count > 0)
+                    bad |= json_object_setn_new(o, e->id, e->id_len, history_of(e));
         pthread_mutex_unlock(&c->stripes[s]);
     }
     if (bad) {

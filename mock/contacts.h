@@ -25,8 +25,10 @@ struct contact_view {
 enum contact_result { CONTACT_OK = 0, CONTACT_NOT_FOUND = 1, CONTACT_NOMEM = -1 };
 
 /* any_contact: every id exists (records are created on first mutation).
- * expected: how many ids will be added up front (sizes the table). */
-struct contacts *contacts_new(bool any_contact, size_t expected);
+ * expected: how many ids will be added up front (sizes the table).
+ * history: keep every applied outcome per contact and remember which contacts were read
+ * (contacts_history_json); off, a mutation costs no more than without it. */
+struct contacts *contacts_new(bool any_contact, size_t expected, bool history);
 void contacts_free(struct contacts *c);
 /* Adds a known id (duplicates are ignored). 0 or -1 on allocation failure. */
 int contacts_add(struct contacts *c, const char *id, size_t len);
@@ -38,11 +40,14 @@ long contacts_count_file(const char *path);
 int contacts_add_file(struct contacts *c, const char *path, char *err, size_t errlen);
 
 enum contact_result contacts_get(struct contacts *c, const char *id, size_t len, struct contact_view *out);
+/* contacts_get for a client's read of the contact (GET /api/v2/contacts/{id}): with history,
+ * the contact is remembered as read. */
+enum contact_result contacts_read(struct contacts *c, const char *id, size_t len, struct contact_view *out);
 /* Applies an outcome: count++, outcome, updated time; *out is the state after it. */
 enum contact_result contacts_mutate(struct contacts *c, const char *id, size_t len,
                                     const struct outcome_sub *outcome, int64_t now_ms,
                                     struct contact_view *out);
-/* Forgets every mutation (known ids stay known). */
+/* Forgets every mutation and the history (known ids stay known). */
 void contacts_reset(struct contacts *c);
 
 struct contacts_totals {
@@ -51,5 +56,8 @@ struct contacts_totals {
 void contacts_totals(struct contacts *c, struct contacts_totals *out);
 /* {"<id>": {"count": n, "category": "...", "subcategory": "..."}, ...} for mutated ids. */
 json_t *contacts_mutations_json(struct contacts *c);
+/* With history: {"<id>": [{"category","subcategory"}, ...]} — the outcomes applied, in order —
+ * for every contact read or mutated; NULL without history or out of memory. */
+json_t *contacts_history_json(struct contacts *c);
 
 #endif

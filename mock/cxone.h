@@ -1,4 +1,5 @@
-/* Shared by the cxone profile's route handlers (cxone_routes.c, set_disposition.c). */
+/* The cxone profile's API route handlers: checks shared by them (cxone_checks.c), set-disposition
+ * (set_disposition.c), the reads (cxone_routes.c). */
 #ifndef CXONE_MOCK_CXONE_H
 #define CXONE_MOCK_CXONE_H
 

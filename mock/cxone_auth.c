@@ -36,7 +36,7 @@ static void snapshot(struct mock *m, struct cxone_settings *s)
 static char *id_token(const struct mock *m, const struct cxone_settings *s)
 {
     char iss[40];
-    snprintf(iss, sizeof iss, "http://127.0.0.1:%u", m->port);
+    snprintf(iss, sizeof iss, "http://127.0.0.1:%u", mock_port(m));
     json_int_t now = (json_int_t)time(NULL);
     json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "iss", iss, "sub", "cxone-mock-api-user", "aud", s->id,
                           "tenantId", s->tenant, "iat", now, "exp", now + (json_int_t)s->expires_in);

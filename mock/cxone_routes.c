@@ -11,8 +11,6 @@
 #include "cxone.h"
 #include "mock.h"
 
-#define REALM "Bearer realm=\"cxone-mock\""
-
 /* "v" digits "." digits, e.g. v13.0 or v33.0 (the versions public code uses). */
 static bool version_ok(const char *v, size_t n)
 {
@@ -93,65 +91,37 @@ enum stat_route cxone_stat_route(const struct req *r)
     return SR_OTHER;
 }
 
-/* Bearer token of /auth/token: 401 when missing, unknown, expired, revoked, or issued by the
- * tutorial's /oauth2/token (another issuer). Fills r->reply and returns false on refusal. */
-bool cxone_authorize(struct mock *m, struct req *r, struct MHD_Connection *c)
+/* The read-back of a contact never dispositioned: the value it started with, or an empty
+ * object when it has none (the real API's answer for that case is not documented). */
+static json_t *initial_disposition(struct mock *m, const struct req *r)
 {
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *why = NULL;
-    unsigned scopes = 0;
-    if (!h || !has_prefix_ci(h, "Bearer ")) {
-        why = "missing bearer token (Authorization: Bearer <token>)";
-    } else {
-        const char *t = h + 7;
-        while (*t == ' ')
-            t++;
-        size_t len = strlen(t);
-        while (len > 0 && t[len - 1] == ' ')
-            len--;
-        enum token_status st = tokens_check(m->tokens, t, len, req_now(r), &scopes);
-        why = st == TOKEN_EXPIRED   ? "access token expired"
-              : st == TOKEN_REVOKED ? "access token revoked"
-              : st == TOKEN_UNKNOWN || !(scopes & SCOPE_CXONE) ? "unknown access token"
-                                                                : NULL;
+    struct iv_disposition d;
+    if (!iv_disposition(m->initial, r->id, r->id_len, &d))
+        return json_object();
+    char date[32];
+    format_iso8601_ms(d.updated_ms, date);
+    json_t *o = json_pack("{s:I,s:s,s:s}", "dispositionId", (json_int_t)d.def->id, "dispositionName", d.def->name,
+                          "lastUpdated", date);
+    if (o && d.notes && json_object_set_new(o, "notes", json_string(d.notes)) != 0) {
+        json_decref(o);
+        o = NULL;
     }
-    if (!why)
-        return true;
-    reply_error(&r->reply, 401, "invalid_token", "%s", why);
-    r->reply.www_authenticate = REALM ", error=\"invalid_token\"";
-    return false;
-}
-
-/* 400 naming the path segment when the contact or skill id is unusable. */
-bool cxone_id_ok(struct req *r, const char *what)
-{
-    if (!r->id_error)
-        return true;
-    reply_error(&r->reply, 400, "invalid_request", "%s: %s", what, r->id_error);
-    return false;
-}
-
-bool cxone_contact_known(struct mock *m, struct req *r)
-{
-    struct contact_view v;
-    if (contacts_get(m->contacts, r->id, r->id_len, &v) == CONTACT_OK)
-        return true;
-    reply_error(&r->reply, 404, "not_found", "contact \"%.200s\" not found", r->id);
-    return false;
+    return o;
 }
 
 void cxone_get_disposition(struct mock *m, struct req *r, struct MHD_Connection *c)
 {
     if (!cxone_authorize(m, r, c) || !cxone_id_ok(r, "contactId") || !cxone_contact_known(m, r))
         return;
-    int nomem = 0;
-    json_t *d = dispositions_get(m->dispositions, r->id, r->id_len, &nomem);
+    int nomem = dispositions_touch(m->dispositions, r->id, r->id_len) != 0;
+    json_t *d = nomem ? NULL : dispositions_get(m->dispositions, r->id, r->id_len, &nomem);
+    if (!d && !nomem)
+        d = initial_disposition(m, r);
     if (nomem) {
         reply_error(&r->reply, 503, "internal_error", "out of memory");
         return;
     }
-    /* No disposition yet: an empty object (the real API's answer here is not documented). */
-    reply_json(&r->reply, 200, d ? d : json_object());
+    reply_json(&r->reply, 200, d);
 }
 
 void cxone_skill_dispositions(struct mock *m, struct req *r, struct MHD_Connection *c)

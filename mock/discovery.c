@@ -11,11 +11,27 @@
 
 static void base_url(const struct mock *m, char out[40])
 {
-    snprintf(out, 40, "http://127.0.0.1:%u", m->port);
+    snprintf(out, 40, "http://127.0.0.1:%u", mock_port(m));
+}
+
+/* discovery_error_rate: the document is unavailable (503 + Retry-After: 1). true when drawn. */
+static bool unavailable(struct mock *m, struct req *r)
+{
+    pthread_rwlock_rdlock(&m->cfg_lock);
+    double rate = m->cfg.discovery_error_rate;
+    pthread_rwlock_unlock(&m->cfg_lock);
+    if (!rng_chance(&m->rng, rate))
+        return false;
+    reply_error(&r->reply, 503, "temporarily_unavailable", "fault injected by the mock (discovery_error_rate)");
+    reply_retry_after(&r->reply, 1, false);
+    stats_bump(&m->stats, SC_DISCOVERY_INJECTED_ERRORS);
+    return true;
 }
 
 void discovery_openid(struct mock *m, struct req *r)
 {
+    if (unavailable(m, r))
+        return;
     char base[40], token[64];
     base_url(m, base);
     snprintf(token, sizeof token, "%s/auth/token", base);
@@ -50,6 +66,8 @@ static char *tenant_param(struct req *r, struct MHD_Connection *c)
 
 void discovery_cxone(struct mock *m, struct req *r, struct MHD_Connection *c)
 {
+    if (unavailable(m, r))
+        return;
     char *tenant = tenant_param(r, c);
     if (!tenant)
         return;

@@ -8,15 +8,20 @@
 struct disposition_store {
     pthread_mutex_t mu;
     json_t *by_contact; /* id -> {"count", "skill", "dispositionId", ..., "lastUpdated"} */
+    json_t *history;    /* id -> [value, ...] applied; NULL without history */
     uint64_t total, distinct, max_per;
 };
 
-struct disposition_store *dispositions_new(void)
+struct disposition_store *dispositions_new(bool history)
 {
     struct disposition_store *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    if (!(s->by_contact = json_object())) {
+    s->by_contact = json_object();
+    s->history = history ? json_object() : NULL;
+    if (!s->by_contact || (history && !s->history)) {
+        json_decref(s->by_contact);
+        json_decref(s->history);
         free(s);
         return NULL;
     }
@@ -29,6 +34,7 @@ void dispositions_free(struct disposition_store *s)
     if (!s)
         return;
     json_decref(s->by_contact);
+    json_decref(s->history);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -50,20 +56,31 @@ static json_t *record(const struct disposition_set *d, int64_t now_ms)
     return o;
 }
 
-int dispositions_apply(struct disposition_store *s, const char *id, size_t len, const struct disposition_set *d,
-                       int64_t now_ms)
+/* The history array of contact id, created empty when missing (called with mu held). */
+static json_t *history_slot(struct disposition_store *s, const char *id, size_t len)
 {
-    json_t *rec = record(d, now_ms);
-    if (!rec)
-        return -1;
-    pthread_mutex_lock(&s->mu);
+    json_t *a = json_object_getn(s->history, id, len);
+    if (!a && (a = json_array()) && json_object_setn_new(s->history, id, len, a) != 0)
+        a = NULL;
+    return a;
+}
+
+/* Stores rec (consumed) as the contact's disposition, counts it; with history, appends value
+ * (consumed) to the contact's history first, so a failure applies nothing. mu held. */
+static int store(struct disposition_store *s, const char *id, size_t len, json_t *rec, json_t *value)
+{
     const json_t *old = json_object_getn(s->by_contact, id, len);
     uint64_t count = (uint64_t)json_integer_value(json_object_get(old, "count")) + 1;
-    int rc = json_object_set_new(rec, "count", json_integer((json_int_t)count));
+    json_t *hist = s->history ? history_slot(s, id, len) : NULL;
+    int rc = s->history && (!hist || !value || json_array_append(hist, value) != 0) ? -1 : 0;
     if (rc == 0)
-        rc = json_object_setn_new(s->by_contact, id, len, rec);
-    else
-        json_decref(rec);
+        rc = json_object_set_new(rec, "count", json_integer((json_int_t)count));
+    if (rc == 0 && json_object_setn(s->by_contact, id, len, rec) != 0) {
+        rc = -1;
+        json_array_remove(hist, json_array_size(hist) - 1);
+    }
+    json_decref(rec);
+    json_decref(value);
     if (rc == 0) {
         s->total++;
         if (count == 1)
@@ -71,8 +88,40 @@ int dispositions_apply(struct disposition_store *s, const char *id, size_t len, 
         if (count > s->max_per)
             s->max_per = count;
     }
+    return rc;
+}
+
+int dispositions_apply(struct disposition_store *s, const char *id, size_t len, const struct disposition_set *d,
+                       int64_t now_ms)
+{
+    json_t *rec = record(d, now_ms);
+    if (!rec)
+        return -1;
+    json_t *value = s->history ? disposition_value_json(d->def, d->notes) : NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = store(s, id, len, rec, value);
     pthread_mutex_unlock(&s->mu);
-    return rc == 0 ? 0 : -1;
+    return rc;
+}
+
+int dispositions_touch(struct disposition_store *s, const char *id, size_t len)
+{
+    if (!s->history)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    json_t *a = history_slot(s, id, len);
+    pthread_mutex_unlock(&s->mu);
+    return a ? 0 : -1;
+}
+
+json_t *dispositions_history_json(struct disposition_store *s)
+{
+    if (!s->history)
+        return NULL;
+    pthread_mutex_lock(&s->mu);
+    json_t *copy = json_deep_copy(s->history);
+    pthread_mutex_unlock(&s->mu);
+    return copy;
 }
 
 json_t *dispositions_get(struct disposition_store *s, const char *id, size_t len, int *nomem)
@@ -99,6 +148,7 @@ void dispositions_reset(struct disposition_store *s)
 {
     pthread_mutex_lock(&s->mu);
     json_object_clear(s->by_contact);
+    json_object_clear(s->history);
     s->total = s->distinct = s->max_per = 0;
     pthread_mutex_unlock(&s->mu);
 }

@@ -17,8 +17,10 @@
 #include "delayer.h"
 #include "dispositions.h"
 #include "idem_store.h"
+#include "initial_values.h"
 #include "outcomes.h"
 #include "ratelimit.h"
+#include "reply.h"
 #include "skills.h"
 #include "stats.h"
 #include "tokens.h"
@@ -40,7 +42,9 @@ struct mock_options {
     char *outcomes_file;
     char *skills_file;     /* cxone profile: skills and their dispositions (NULL: built in) */
     bool quiet, verbose;
+    bool history;          /* keep per-contact value histories (GET /_mock/stats?history=1) */
     unsigned families;     /* API_TUTORIAL | API_CXONE */
+    struct iv_options values; /* what contacts hold before they are written */
     struct mock_config cfg;
 };
 
@@ -53,6 +57,7 @@ struct mock {
     struct disposition_store *dispositions; /* cxone profile: per-contact dispositions */
     struct body_cache *bodies;    /* PUT body -> outcome, see body_cache.h */
     struct contacts *contacts;
+    struct initial_values *initial; /* each contact's value before it is written */
     struct idem_store *idem;
     struct tokens *tokens;
     struct ratelimit limiter;
@@ -63,7 +68,8 @@ struct mock {
     uint64_t start_ns;
     size_t max_body;
     bool verbose;
-    unsigned port;                /* bound port, for the discovery documents' URLs */
+    bool history;                 /* per-contact histories are kept */
+    _Atomic unsigned port;        /* bound port, for the discovery documents' URLs (mock_port) */
     unsigned families;            /* API profiles served */
     _Atomic long suspended;       /* connections waiting in the delayer */
 };
@@ -75,19 +81,6 @@ enum route {
     /* the cxone profile */
     RT_CXONE_TOKEN, RT_OIDC_CONFIG, RT_CXONE_CONFIG, RT_SET_DISPOSITION, RT_GET_DISPOSITION,
     RT_SKILL_DISPOSITIONS
-};
-
-/* The answer being prepared for one request. */
-struct reply {
-    unsigned status;              /* 0 = not decided yet */
-    char *body;                   /* malloc'd, or static when body_static */
-    size_t len;
-    bool body_static;
-    bool replayed;                /* Idempotent-Replayed: true */
-    bool no_store;                /* Cache-Control: no-store (token responses) */
-    const char *allow;            /* Allow header for 405 */
-    const char *www_authenticate;
-    char retry_after[40];         /* empty = no Retry-After */
 };
 
 /* Fault settings snapshot taken when an /api/ request arrives. */
@@ -134,10 +127,13 @@ struct req {
     char body_inline[1024];
 };
 
-/* Decodes one raw path segment seg[0..n) into r->id (or sets r->id_error) (server.c). */
+/* Requests (request.c). */
+/* Decodes one raw path segment seg[0..n) into r->id (or sets r->id_error). */
 void req_decode_id(struct req *r, const char *seg, size_t n);
-/* 405 with an Allow header (server.c). */
+/* 405 with an Allow header. */
 void method_not_allowed(struct req *r, const char *allow);
+/* The mock_now() clock at the request's arrival (saves reading it again on the hot path). */
+double req_now(const struct req *r);
 
 /* The cxone profile (cxone_routes.c, cxone_auth.c, discovery.c). cxone_route() recognises
  * its paths (true when it set r->route or r->api); cxone_dispatch() answers them. */
@@ -148,27 +144,19 @@ void cxone_token(struct mock *m, struct req *r, struct MHD_Connection *c);
 void discovery_openid(struct mock *m, struct req *r);
 void discovery_cxone(struct mock *m, struct req *r, struct MHD_Connection *c);
 
+/* The bound port (0 only before it is known: a --port 0 server prints it after it is set).
+ * Inline, so handlers that need it do not depend on server.c. */
+static inline unsigned mock_port(const struct mock *m)
+{
+    return atomic_load(&m->port);
+}
+
 /* Lifecycle (server.c). */
 int mock_init(struct mock *m, struct mock_options *opt, char *err, size_t errlen);
 int mock_listen(struct mock *m, unsigned port, unsigned threads, bool quiet, unsigned *bound,
                 char *err, size_t errlen);
 void mock_shutdown(struct mock *m);
 void mock_destroy(struct mock *m);
-
-/* Monotonic seconds since an arbitrary origin, the clock of tokens/idempotency/limiter. */
-double mock_now(void);
-
-
-/* The mock_now() clock at the request's arrival (saves reading it again on the hot path). */
-double req_now(const struct req *r);
-
-/* Replies (server.c). body_json is consumed. */
-void reply_json(struct reply *rep, unsigned status, json_t *body_json);
-void reply_error(struct reply *rep, unsigned status, const char *error, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void reply_static(struct reply *rep, unsigned status, const char *body, size_t len);
-/* Retry-After of secs seconds, as delta-seconds or an HTTP-date. */
-void reply_retry_after(struct reply *rep, double secs, bool as_date);
 
 /* Route handlers: they fill r->reply (and for PUT may claim an idempotency key). */
 void api_put_contact(struct mock *m, struct req *r, struct MHD_Connection *c);
@@ -178,6 +166,9 @@ void oauth_token(struct mock *m, struct req *r, struct MHD_Connection *c);
 void admin_config(struct mock *m, struct req *r);
 void admin_stats(struct mock *m, struct req *r, struct MHD_Connection *c);
 void admin_reset(struct mock *m, struct req *r);
+
+/* With --history: adds "outcome_history" and "disposition_history" to obj (history.c). 0 or -1. */
+int history_to_json(struct mock *m, json_t *obj);
 
 /* Applies a JSON config object under the config lock (admin.c). 0 or -1 with err. */
 int mock_apply_config(struct mock *m, const json_t *obj, char *err, size_t errlen);

@@ -130,93 +130,94 @@ static void issue(struct mock *m, struct reply *rep, const struct token_settings
     stats_bump(&m->stats, SC_TOKENS_ISSUED);
 }
 
+/* The client's credentials, from HTTP Basic or the client_id / client_secret form fields (one
+ * method per request, RFC 6749 §2.3). false with a reply prepared when they are missing or
+ * malformed; *basic tells which method was used. */
+static bool client_creds(struct reply *rep, const char *auth, const struct form *f, struct creds *cr, bool *basic)
+{
+    *basic = false;
+    if (auth) {
+        if (!has_prefix_ci(auth, "Basic ")) {
+            oauth_error(rep, 401, "invalid_client", "the token endpoint takes HTTP Basic client authentication");
+            rep->www_authenticate = BASIC_REALM;
+            return false;
+        }
+        if (!oauth_parse_basic(auth, cr)) {
+            oauth_error(rep, 401, "invalid_client", "malformed HTTP Basic credentials");
+            rep->www_authenticate = BASIC_REALM;
+            return false;
+        }
+        *basic = true;
+        if (f->val[F_SECRET] || (f->val[F_ID] && !ct_equal(f->val[F_ID], f->len[F_ID], cr->id, cr->id_len))) {
+            oauth_error(rep, 400, "invalid_request", "the client authenticated twice (Basic header and form fields)");
+            return false;
+        }
+        return true;
+    }
+    if (f->val[F_ID] && f->val[F_SECRET] && f->len[F_ID] <= CRED_MAX && f->len[F_SECRET] <= CRED_MAX) {
+        memcpy(cr->id, f->val[F_ID], f->len[F_ID] + 1);
+        memcpy(cr->secret, f->val[F_SECRET], f->len[F_SECRET] + 1);
+        cr->id_len = f->len[F_ID];
+        cr->secret_len = f->len[F_SECRET];
+        return true;
+    }
+    oauth_error(rep, 401, "invalid_client",
+                "client authentication required (HTTP Basic or client_id and client_secret)");
+    rep->www_authenticate = BASIC_REALM;
+    return false;
+}
+
+/* Client then grant checks on a parsed form; true when a token may be issued. */
+static bool check(struct reply *rep, const char *auth, const struct form *f, const struct token_settings *s)
+{
+    struct creds cr;
+    bool basic = false, ok = false;
+    if (!client_creds(rep, auth, f, &cr, &basic)) {
+        explicit_bzero(&cr, sizeof cr);
+        return false;
+    }
+    /* Evaluate both comparisons so timing does not tell which part was wrong. */
+    bool id_ok = ct_equal(cr.id, cr.id_len, s->id, strlen(s->id));
+    bool secret_ok = ct_equal(cr.secret, cr.secret_len, s->secret, strlen(s->secret));
+    explicit_bzero(&cr, sizeof cr);
+    if (!(id_ok && secret_ok)) {
+        oauth_error(rep, 401, "invalid_client", "client authentication failed");
+        if (basic)
+            rep->www_authenticate = BASIC_REALM;
+    } else if (!f->val[F_GRANT]) {
+        oauth_error(rep, 400, "invalid_request", "grant_type is required");
+    } else if (strcmp(f->val[F_GRANT], "client_credentials") != 0) {
+        oauth_error(rep, 400, "unsupported_grant_type", "only grant_type=client_credentials is supported");
+    } else {
+        ok = true;
+    }
+    return ok;
+}
+
 void oauth_token(struct mock *m, struct req *r, struct MHD_Connection *c)
 {
     struct reply *rep = &r->reply;
     struct token_settings s;
     snapshot(m, &s);
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    char *scratch = NULL;
+    struct form f;
+    char why[96];
     if (rng_chance(&m->rng, s.error_rate)) {
         oauth_error(rep, 503, "temporarily_unavailable", "fault injected by the mock (token_error_rate)");
         reply_retry_after(rep, 1, false);
         stats_bump(&m->stats, SC_TOKEN_INJECTED_ERRORS);
-        return;
-    }
-    if (r->body_len > 0) {
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (!ct || !has_prefix_ci(ct, "application/x-www-form-urlencoded")) {
-            oauth_error(rep, 400, "invalid_request",
-                        "the token request body must be application/x-www-form-urlencoded");
-            return;
-        }
-    }
-    char *scratch = malloc(2 * r->body_len + 16);
-    if (!scratch) {
+    } else if (r->body_len > 0 && (!ct || !has_prefix_ci(ct, "application/x-www-form-urlencoded"))) {
+        oauth_error(rep, 400, "invalid_request", "the token request body must be application/x-www-form-urlencoded");
+    } else if (!(scratch = malloc(2 * r->body_len + 16))) {
         oauth_error(rep, 503, "temporarily_unavailable", "out of memory");
-        return;
-    }
-    struct form f;
-    char why[96];
-    bool form_ok = oauth_parse_form(r->body, r->body_len, scratch, &f, why, sizeof why);
-    struct creds cr;
-    bool have = false, basic = false;
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!form_ok) {
+    } else if (!oauth_parse_form(r->body, r->body_len, scratch, &f, why, sizeof why)) {
         oauth_error(rep, 400, "invalid_request", "%s", why);
-        goto out;
+    } else if (check(rep, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), &f, &s)) {
+        issue(m, rep, &s);
     }
-    if (auth) {
-        if (!has_prefix_ci(auth, "Basic ")) {
-            oauth_error(rep, 401, "invalid_client", "the token endpoint takes HTTP Basic client authentication");
-            rep->www_authenticate = BASIC_REALM;
-            goto out;
-        }
-        if (!oauth_parse_basic(auth, &cr)) {
-            oauth_error(rep, 401, "invalid_client", "malformed HTTP Basic credentials");
-            rep->www_authenticate = BASIC_REALM;
-            goto out;
-        }
-        basic = have = true;
-        /* RFC 6749 §2.3: one authentication method per request. */
-        if (f.val[F_SECRET] ||
-            (f.val[F_ID] && !ct_equal(f.val[F_ID], f.len[F_ID], cr.id, cr.id_len))) {
-            oauth_error(rep, 400, "invalid_request",
-                        "the client authenticated twice (Basic header and form fields)");
-            goto out;
-        }
-    } else if (f.val[F_ID] && f.val[F_SECRET] && f.len[F_ID] <= CRED_MAX && f.len[F_SECRET] <= CRED_MAX) {
-        memcpy(cr.id, f.val[F_ID], f.len[F_ID] + 1);
-        memcpy(cr.secret, f.val[F_SECRET], f.len[F_SECRET] + 1);
-        cr.id_len = f.len[F_ID];
-        cr.secret_len = f.len[F_SECRET];
-        have = true;
-    }
-    if (!have) {
-        oauth_error(rep, 401, "invalid_client",
-                    "client authentication required (HTTP Basic or client_id and client_secret)");
-        rep->www_authenticate = BASIC_REALM;
-        goto out;
-    }
-    /* Evaluate both comparisons so timing does not tell which part was wrong. */
-    bool id_ok = ct_equal(cr.id, cr.id_len, s.id, strlen(s.id));
-    bool secret_ok = ct_equal(cr.secret, cr.secret_len, s.secret, strlen(s.secret));
-    if (!(id_ok && secret_ok)) {
-        oauth_error(rep, 401, "invalid_client", "client authentication failed");
-        if (basic)
-            rep->www_authenticate = BASIC_REALM;
-        goto out;
-    }
-    if (!f.val[F_GRANT]) {
-        oauth_error(rep, 400, "invalid_request", "grant_type is required");
-        goto out;
-    }
-    if (strcmp(f.val[F_GRANT], "client_credentials") != 0) {
-        oauth_error(rep, 400, "unsupported_grant_type", "only grant_type=client_credentials is supported");
-        goto out;
-    }
-    issue(m, rep, &s);
-out:
-    explicit_bzero(scratch, 2 * r->body_len + 16);
+    if (scratch)
+        explicit_bzero(scratch, 2 * r->body_len + 16);
     free(scratch);
-    explicit_bzero(&cr, sizeof cr);
     explicit_bzero(&s, sizeof s);
 }

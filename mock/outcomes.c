@@ -60,6 +60,45 @@ static const char *name_of(const json_t *obj, const char *field, char *err, size
     return json_string_value(v);
 }
 
+/* Subcategory js (at where) of cat, appended to cat->subs. 0 or -1 with err. */
+static int parse_sub(struct outcome_cat *cat, const json_t *js, const char *where, char *err, size_t errlen)
+{
+    if (!json_is_object(js)) {
+        snprintf(err, errlen, "%s must be an object", where);
+        return -1;
+    }
+    const char *sname = name_of(js, "name", err, errlen, where);
+    if (!sname)
+        return -1;
+    for (size_t k = 0; k < cat->n_subs; k++)
+        if (strcmp(cat->subs[k].name, sname) == 0) {
+            snprintf(err, errlen, "%s: duplicate subcategory \"%.64s\"", where, sname);
+            return -1;
+        }
+    const json_t *jd = json_object_get(js, "description");
+    if (jd && !json_is_string(jd)) {
+        snprintf(err, errlen, "%s: \"description\" must be a string", where);
+        return -1;
+    }
+    struct outcome_sub *s = &cat->subs[cat->n_subs];
+    s->name = strdup(sname);
+    if (jd) {
+        s->description = strdup(json_string_value(jd));
+    } else {
+        size_t n = strlen(cat->name) + strlen(sname) + 4;
+        s->description = malloc(n);
+        if (s->description)
+            snprintf(s->description, n, "%s - %s", cat->name, sname);
+    }
+    s->cat = cat;
+    cat->n_subs++;
+    if (!s->name || !s->description) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_cat(struct outcome_cat *cat, const json_t *jc, size_t idx, char *err, size_t errlen)
 {
     char where[96];
@@ -83,41 +122,9 @@ static int parse_cat(struct outcome_cat *cat, const json_t *jc, size_t idx, char
         return -1;
     }
     for (size_t j = 0; j < json_array_size(subs); j++) {
-        const json_t *js = json_array_get(subs, j);
         snprintf(where, sizeof where, "categories[%zu].subcategories[%zu]", idx, j);
-        if (!json_is_object(js)) {
-            snprintf(err, errlen, "%s must be an object", where);
+        if (parse_sub(cat, json_array_get(subs, j), where, err, errlen) != 0)
             return -1;
-        }
-        const char *sname = name_of(js, "name", err, errlen, where);
-        if (!sname)
-            return -1;
-        for (size_t k = 0; k < cat->n_subs; k++)
-            if (strcmp(cat->subs[k].name, sname) == 0) {
-                snprintf(err, errlen, "%s: duplicate subcategory \"%.64s\"", where, sname);
-                return -1;
-            }
-        const json_t *jd = json_object_get(js, "description");
-        if (jd && !json_is_string(jd)) {
-            snprintf(err, errlen, "%s: \"description\" must be a string", where);
-            return -1;
-        }
-        struct outcome_sub *s = &cat->subs[cat->n_subs];
-        s->name = strdup(sname);
-        if (jd) {
-            s->description = strdup(json_string_value(jd));
-        } else {
-            size_t n = strlen(name) + strlen(sname) + 4;
-            s->description = malloc(n);
-            if (s->description)
-                snprintf(s->description, n, "%s - %s", name, sname);
-        }
-        s->cat = cat;
-        cat->n_subs++;
-        if (!s->name || !s->description) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
     }
     return 0;
 }
@@ -221,4 +228,11 @@ const struct outcome_sub *outcomes_find(const struct outcomes *o, const char *ca
         return NULL;
     }
     return NULL;
+}
+
+json_t *outcome_value_json(const struct outcome_sub *s)
+{
+    if (!s)
+        return json_null();
+    return json_pack("{s:s,s:s}", "category", s->cat->name, "subcategory", s->name);
 }

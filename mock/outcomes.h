@@ -33,5 +33,9 @@ struct outcomes *outcomes_load(const char *path, char *err, size_t errlen);
 const struct outcome_sub *outcomes_find(const struct outcomes *o, const char *cat, size_t cat_len,
                                         const char *sub, size_t sub_len);
 void outcomes_free(struct outcomes *o);
+/* A contact's outcome as a value: {"category","subcategory"}, or JSON null for none (NULL only
+ * when out of memory). */
+struct json_t;
+struct json_t *outcome_value_json(const struct outcome_sub *s);
 
 #endif

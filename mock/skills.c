@@ -230,3 +230,16 @@ const struct disposition_def *skill_disposition(const struct skill *sk, const ch
     }
     return NULL;
 }
+
+json_t *disposition_value_json(const struct disposition_def *d, const char *notes)
+{
+    if (!d)
+        return json_null();
+    json_t *o = json_pack("{s:I,s:I,s:s}", "skill", (json_int_t)d->skill->id, "dispositionId", (json_int_t)d->id,
+                          "dispositionName", d->name);
+    if (o && notes && json_object_set_new(o, "notes", json_string(notes)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}

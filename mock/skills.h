@@ -34,5 +34,9 @@ void skills_free(struct skills *s);
 const struct skill *skills_find(const struct skills *s, const char *id, size_t len);
 /* The disposition of sk whose id (decimal) or exact name is code[0..len), or NULL. */
 const struct disposition_def *skill_disposition(const struct skill *sk, const char *code, size_t len);
+/* A contact's disposition as a value: {"skill","dispositionId","dispositionName","notes"?}, or
+ * JSON null when d is NULL (NULL only when out of memory). */
+struct json_t;
+struct json_t *disposition_value_json(const struct disposition_def *d, const char *notes);
 
 #endif

@@ -16,7 +16,11 @@ static const char *const ROUTE_NAMES[SR_COUNT] = {
 static const char *const COUNTER_NAMES[SC_COUNT] = {
     "replays", "conflicts_409", "mismatch_422", "rate_limited", "injected_errors",
     "token_injected_errors", "dropped", "late", "tokens_issued",
-    "errors_after_mutate",
+    "errors_after_mutate", "discovery_injected_errors",
+};
+
+static const char *const LOG_NAMES[LOG_COUNT] = {
+    "api_request_ms", "put_request_ms", "set_disposition_request_ms", "token_request_ms", "discovery_request_ms",
 };
 
 void stats_init(struct stats *s, uint64_t start_ns)
@@ -28,9 +32,8 @@ void stats_init(struct stats *s, uint64_t start_ns)
 
 void stats_destroy(struct stats *s)
 {
-    free(s->api.ms);
-    free(s->put.ms);
-    free(s->set_disposition.ms);
+    for (int i = 0; i < LOG_COUNT; i++)
+        free(s->logs[i].us);
     pthread_mutex_destroy(&s->times_mu);
 }
 
@@ -45,8 +48,10 @@ void stats_reset(struct stats *s)
         atomic_store(&s->counters[i], 0);
     atomic_store(&s->peak, atomic_load(&s->in_flight));
     pthread_mutex_lock(&s->times_mu);
-    s->api.n = s->put.n = s->set_disposition.n = 0;
-    s->api.truncated = s->put.truncated = s->set_disposition.truncated = false;
+    for (int i = 0; i < LOG_COUNT; i++) {
+        s->logs[i].n = 0;
+        s->logs[i].truncated = false;
+    }
     pthread_mutex_unlock(&s->times_mu);
 }
 
@@ -68,7 +73,7 @@ void stats_bump(struct stats *s, enum stat_counter c)
 }
 
 /* Called with times_mu held. Grows geometrically up to STATS_MAX_TIMES entries. */
-static void log_time(struct time_log *l, uint32_t ms)
+static void log_time(struct time_log *l, uint64_t us)
 {
     if (l->n == l->cap) {
         if (l->cap >= STATS_MAX_TIMES) {
@@ -78,28 +83,44 @@ static void log_time(struct time_log *l, uint32_t ms)
         size_t ncap = l->cap ? l->cap * 2 : 4096;
         if (ncap > STATS_MAX_TIMES)
             ncap = STATS_MAX_TIMES;
-        uint32_t *p = realloc(l->ms, ncap * sizeof *p);
+        uint64_t *p = realloc(l->us, ncap * sizeof *p);
         if (!p) {
             l->truncated = true;
             return;
         }
-        l->ms = p;
+        l->us = p;
         l->cap = ncap;
     }
-    l->ms[l->n++] = ms;
+    l->us[l->n++] = us;
 }
 
-uint64_t stats_api_arrival(struct stats *s, enum arrival_log which)
+uint64_t stats_arrival(struct stats *s, enum arrival_log which)
 {
     pthread_mutex_lock(&s->times_mu);
     /* Read the clock under the lock so the logs are non-decreasing. */
     uint64_t now = mono_ns();
-    uint32_t ms = (uint32_t)((now - s->start_ns) / 1000000u);
-    log_time(&s->api, ms);
-    if (which == ARRIVAL_PUT)
-        log_time(&s->put, ms);
-    else if (which == ARRIVAL_SET_DISPOSITION)
-        log_time(&s->set_disposition, ms);
+    uint64_t us = (now - s->start_ns) / 1000u;
+    switch (which) {
+    case ARRIVAL_PUT:
+        log_time(&s->logs[LOG_PUT], us);
+        log_time(&s->logs[LOG_API], us);
+        break;
+    case ARRIVAL_SET_DISPOSITION:
+        log_time(&s->logs[LOG_SET_DISPOSITION], us);
+        log_time(&s->logs[LOG_API], us);
+        break;
+    case ARRIVAL_API:
+        log_time(&s->logs[LOG_API], us);
+        break;
+    case ARRIVAL_TOKEN:
+        log_time(&s->logs[LOG_TOKEN], us);
+        break;
+    case ARRIVAL_DISCOVERY:
+        log_time(&s->logs[LOG_DISCOVERY], us);
+        break;
+    case ARRIVAL_NONE:
+        break;
+    }
     pthread_mutex_unlock(&s->times_mu);
     return now;
 }
@@ -117,13 +138,14 @@ void stats_leave(struct stats *s)
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
-/* Largest number of entries of a sorted log within any 1000 ms window [t, t+999]. */
-static uint64_t max_in_window(const struct time_log *l)
+/* Most entries of a sorted log whose instants all lie within window_us of each other (span
+ * strictly below it): the busiest half-open window [t, t + window) of the run. */
+static uint64_t max_in_window(const struct time_log *l, uint64_t window_us)
 {
     uint64_t best = 0;
     size_t lo = 0;
     for (size_t hi = 0; hi < l->n; hi++) {
-        while (l->ms[hi] - l->ms[lo] >= 1000)
+        while (l->us[hi] - l->us[lo] >= window_us)
             lo++;
         if (hi - lo + 1 > best)
             best = hi - lo + 1;
@@ -131,56 +153,71 @@ static uint64_t max_in_window(const struct time_log *l)
     return best;
 }
 
+/* The log as integer milliseconds since start. */
 static json_t *times_json(const struct time_log *l)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < l->n; i++)
-        if (json_array_append_new(a, json_integer(l->ms[i])) != 0) {
+        if (json_array_append_new(a, json_integer((json_int_t)(l->us[i] / 1000u))) != 0) {
             json_decref(a);
             return NULL;
         }
     return a;
 }
 
-/* The arrival logs (and the 1 s window maximum) into obj. Copies them under the lock and
- * builds JSON outside it: arrivals keep flowing. 0 or -1. */
-static int logs_to_json(struct stats *s, json_t *obj, bool with_times)
+/* Copies the logs under the lock (JSON is built outside it: arrivals keep flowing). false
+ * when out of memory (then nothing is held). */
+static bool copy_logs(struct stats *s, struct time_log copy[LOG_COUNT])
 {
-    int bad = 0;
-    enum { L_API, L_PUT, L_SETDISP, L_COUNT };
-    static const char *const names[L_COUNT] = {"api_request_ms", "put_request_ms", "set_disposition_request_ms"};
-    const struct time_log *live[L_COUNT] = {&s->api, &s->put, &s->set_disposition};
-    struct time_log copy[L_COUNT];
-    memset(copy, 0, sizeof copy);
-    bool nomem = false;
+    bool ok = true;
+    memset(copy, 0, LOG_COUNT * sizeof copy[0]);
     pthread_mutex_lock(&s->times_mu);
-    for (int i = 0; i < L_COUNT; i++) {
-        copy[i].n = live[i]->n;
-        copy[i].truncated = live[i]->truncated;
-        copy[i].ms = malloc((copy[i].n + 1) * sizeof *copy[i].ms);
-        if (!copy[i].ms)
-            nomem = true;
+    for (int i = 0; ok && i < LOG_COUNT; i++) {
+        copy[i].n = s->logs[i].n;
+        copy[i].truncated = s->logs[i].truncated;
+        copy[i].us = malloc((copy[i].n + 1) * sizeof *copy[i].us);
+        if (!copy[i].us)
+            ok = false;
         else if (copy[i].n)
-            memcpy(copy[i].ms, live[i]->ms, copy[i].n * sizeof *copy[i].ms);
+            memcpy(copy[i].us, s->logs[i].us, copy[i].n * sizeof *copy[i].us);
     }
     pthread_mutex_unlock(&s->times_mu);
-    if (!nomem) {
-        bad |= json_object_set_new(obj, "max_api_requests_in_1s",
-                                   json_integer((json_int_t)max_in_window(&copy[L_API])));
-        bad |= json_object_set_new(obj, "api_requests_logged", json_integer((json_int_t)copy[L_API].n));
-    }
-    for (int i = 0; !nomem && with_times && i < L_COUNT; i++) {
-        char key[64];
-        bad |= json_object_set_new(obj, names[i], times_json(&copy[i]));
-        snprintf(key, sizeof key, "%s_truncated", names[i]);
-        bad |= json_object_set_new(obj, key, json_boolean(copy[i].truncated));
-    }
-    for (int i = 0; i < L_COUNT; i++)
-        free(copy[i].ms);
-    return bad || nomem ? -1 : 0;
+    for (int i = 0; !ok && i < LOG_COUNT; i++)
+        free(copy[i].us);
+    return ok;
 }
 
-int stats_to_json(struct stats *s, json_t *obj, bool with_times)
+static int set_int(json_t *obj, const char *key, uint64_t v)
+{
+    return json_object_set_new(obj, key, json_integer((json_int_t)v));
+}
+
+/* The arrival logs (and the window maxima) into obj. 0 or -1. */
+static int logs_to_json(struct stats *s, json_t *obj, bool with_times, uint64_t window_ms)
+{
+    struct time_log copy[LOG_COUNT];
+    if (!copy_logs(s, copy))
+        return -1;
+    int bad = set_int(obj, "max_api_requests_in_1s", max_in_window(&copy[LOG_API], 1000000u));
+    bad |= set_int(obj, "api_requests_logged", copy[LOG_API].n);
+    bad |= set_int(obj, "token_requests_logged", copy[LOG_TOKEN].n);
+    if (window_ms > 0) {
+        bad |= set_int(obj, "window_ms", window_ms);
+        bad |= set_int(obj, "max_api_requests_in_window", max_in_window(&copy[LOG_API], window_ms * 1000u));
+        bad |= set_int(obj, "max_token_requests_in_window", max_in_window(&copy[LOG_TOKEN], window_ms * 1000u));
+    }
+    for (int i = 0; with_times && i < LOG_COUNT; i++) {
+        char key[64];
+        bad |= json_object_set_new(obj, LOG_NAMES[i], times_json(&copy[i]));
+        snprintf(key, sizeof key, "%s_truncated", LOG_NAMES[i]);
+        bad |= json_object_set_new(obj, key, json_boolean(copy[i].truncated));
+    }
+    for (int i = 0; i < LOG_COUNT; i++)
+        free(copy[i].us);
+    return bad ? -1 : 0;
+}
+
+int stats_to_json(struct stats *s, json_t *obj, bool with_times, uint64_t window_ms)
 {
     int bad = 0;
     json_t *by_status = json_object();
@@ -205,6 +242,6 @@ int stats_to_json(struct stats *s, json_t *obj, bool with_times)
     bad |= json_object_set_new(obj, "peak_concurrency", json_integer((json_int_t)atomic_load(&s->peak)));
     bad |= json_object_set_new(obj, "in_flight", json_integer((json_int_t)atomic_load(&s->in_flight)));
 
-    bad |= logs_to_json(s, obj, with_times);
+    bad |= logs_to_json(s, obj, with_times, window_ms);
     return bad ? -1 : 0;
 }

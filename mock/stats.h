@@ -1,5 +1,6 @@
-/* Request accounting for GET /_mock/stats: lock-free counters plus the arrival times of
- * /api/ requests (appended under one small mutex so they stay in arrival order). */
+/* Request accounting for GET /_mock/stats: lock-free counters plus the arrival instants of
+ * every request a client of the tenant makes (API, token, discovery), appended under one
+ * small mutex so each log stays in arrival order. */
 #ifndef CXONE_MOCK_STATS_H
 #define CXONE_MOCK_STATS_H
 
@@ -38,14 +39,28 @@ enum stat_counter {
     SC_LATE,
     SC_TOKENS_ISSUED,
     SC_ERRORS_AFTER_MUTATE,
+    SC_DISCOVERY_INJECTED_ERRORS,
     SC_COUNT
 };
 
+/* Arrival instants in microseconds since start (CLOCK_MONOTONIC), non-decreasing. */
 struct time_log {
-    uint32_t *ms;
+    uint64_t *us;
     size_t n, cap;
     bool truncated;
 };
+
+/* Which logs an arrival goes to: every API request to the API log, PUTs and set-dispositions
+ * to theirs as well; token and discovery requests to their own. */
+enum arrival_log {
+    ARRIVAL_API,
+    ARRIVAL_PUT,
+    ARRIVAL_SET_DISPOSITION,
+    ARRIVAL_TOKEN,
+    ARRIVAL_DISCOVERY,
+    ARRIVAL_NONE
+};
+enum { LOG_API, LOG_PUT, LOG_SET_DISPOSITION, LOG_TOKEN, LOG_DISCOVERY, LOG_COUNT };
 
 struct stats {
     uint64_t start_ns;
@@ -55,7 +70,7 @@ struct stats {
     _Atomic uint64_t counters[SC_COUNT];
     _Atomic int64_t in_flight, peak;
     pthread_mutex_t times_mu;
-    struct time_log api, put, set_disposition;
+    struct time_log logs[LOG_COUNT];
 };
 
 void stats_init(struct stats *s, uint64_t start_ns);
@@ -66,14 +81,13 @@ void stats_reset(struct stats *s);
 void stats_count_request(struct stats *s, enum stat_route r);
 void stats_count_status(struct stats *s, unsigned status);
 void stats_bump(struct stats *s, enum stat_counter c);
-/* Which mutation log an API arrival also goes to. */
-enum arrival_log { ARRIVAL_OTHER, ARRIVAL_PUT, ARRIVAL_SET_DISPOSITION };
-/* Logs an API arrival now; returns the CLOCK_MONOTONIC time it logged, in ns. */
-uint64_t stats_api_arrival(struct stats *s, enum arrival_log log);
+/* Logs an arrival now (not ARRIVAL_NONE); returns the CLOCK_MONOTONIC time it logged, in ns. */
+uint64_t stats_arrival(struct stats *s, enum arrival_log log);
 void stats_enter(struct stats *s); /* an /api/ request started */
 void stats_leave(struct stats *s); /* ... and finished */
 
-/* Adds the counters (and, if with_times, the arrival arrays) to obj. 0 or -1. */
-int stats_to_json(struct stats *s, json_t *obj, bool with_times);
+/* Adds the counters (and, if with_times, the arrival arrays) to obj; window_ms > 0 adds the
+ * most API and token requests within any window of that many milliseconds. 0 or -1. */
+int stats_to_json(struct stats *s, json_t *obj, bool with_times, uint64_t window_ms);
 
 #endif

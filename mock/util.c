@@ -14,6 +14,11 @@ uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+double mock_now(void)
+{
+    return (double)mono_ns() / 1e9;
+}
+
 int64_t unix_ms(void)
 {
     struct timespec ts;

@@ -11,6 +11,8 @@
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t mono_ns(void);
+/* Monotonic seconds since an arbitrary origin: the clock of tokens, idempotency and the limiter. */
+double mock_now(void);
 /* Wall clock (CLOCK_REALTIME) in milliseconds since the Unix epoch. */
 int64_t unix_ms(void);
 /* "2025-01-31T12:00:00.123Z" (at most 31 bytes with the NUL). */

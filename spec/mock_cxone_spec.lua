@@ -82,7 +82,7 @@ describe("cxone-mock cxone profile: command line", function()
         local rc, out = Mock.run { "--help" }
         assert.equal(0, rc)
         for _, flag in ipairs { "--api", "--skills", "--access-key-id", "--access-key-secret", "--tenant-id",
-            "--area", "--deny-set-disposition", "--error-after-mutate" } do
+            "--area", "--deny-set-disposition", "--error-after-mutate", "--discovery-error-rate" } do
             assert.truthy(out:find(flag, 1, true), "usage lacks " .. flag)
         end
     end)
@@ -260,7 +260,8 @@ end)
 describe("cxone-mock cxone profile: dispositions", function()
     local m, tok
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "50" }
+        -- no initial values: a contact shows {} until it is dispositioned
+        m = Mock.start { "--rate", "0", "--contacts", "50", "--initial-values", "none" }
         tok = token(m)
     end)
     lazy_teardown(function() m:stop() end)
@@ -392,7 +393,8 @@ describe("cxone-mock cxone profile: faults and stats", function()
     local m, tok
     local T = { skill = "1001", dispositionCode = "3" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "50" }
+        -- no initial values: a contact shows {} until it is dispositioned
+        m = Mock.start { "--rate", "0", "--contacts", "50", "--initial-values", "none" }
         tok = token(m)
     end)
     lazy_teardown(function() m:stop() end)
@@ -468,6 +470,32 @@ describe("cxone-mock cxone profile: faults and stats", function()
         assert.truthy(took >= 0.38, took)
     end)
 
+    it("discovery_error_rate answers /.well-known/* 503 with Retry-After: 1, and nothing else", function()
+        m:config { discovery_error_rate = 1 }
+        local st, body, h = call(m, "GET", "/.well-known/openid-configuration")
+        local st2, body2 = call(m, "GET", "/.well-known/cxone-configuration?tenantId=" .. TENANT)
+        local tst = auth(m)
+        local dst = disposition(m, tok, "contact-000001")
+        m:config { discovery_error_rate = 0 }
+        assert.equal(503, st)
+        assert.equal("temporarily_unavailable", body.error)
+        assert.matches("discovery_error_rate", body.message)
+        assert.equal("1", h["retry-after"])
+        assert.equal(503, st2)
+        assert.equal("temporarily_unavailable", body2.error)
+        assert.equal(200, tst)
+        assert.equal(200, dst)
+        local s = m:stats()
+        assert.equal(2, s.discovery_injected_errors)
+        assert.equal(0, s.injected_errors)
+        assert.equal(0, s.token_injected_errors)
+        assert.equal(200, (call(m, "GET", "/.well-known/openid-configuration")))
+        local o = Mock.start { "--discovery-error-rate", "1" }
+        assert.equal(503, (call(o, "GET", "/.well-known/openid-configuration")))
+        assert.equal(1, o:config {}.discovery_error_rate)
+        o:stop()
+    end)
+
     it("counts requests per route, applications per contact and logs set-disposition arrivals", function()
         set(m, tok, "contact-000010", T)
         set(m, tok, "contact-000010", T)
@@ -491,6 +519,11 @@ describe("cxone-mock cxone profile: faults and stats", function()
         assert.equal(3, #s.set_disposition_request_ms)
         assert.equal(0, #s.put_request_ms)
         assert.equal(5, #s.api_request_ms) -- discovery and token requests are not API requests
+        assert.equal(1, #s.token_request_ms) -- they have logs of their own
+        assert.equal(1, s.token_requests_logged)
+        assert.equal(2, #s.discovery_request_ms)
+        assert.is_false(s.token_request_ms_truncated)
+        assert.is_false(s.discovery_request_ms_truncated)
         local light = m:stats("mutations=0")
         assert.is_nil(light.set_dispositions)
         assert.is_nil(light.set_disposition_request_ms)

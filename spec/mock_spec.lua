@@ -291,7 +291,8 @@ end)
 describe("cxone-mock contacts API", function()
     local m, tok
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "1000" }
+        -- no initial values: a contact's outcome is null until it is written
+        m = Mock.start { "--rate", "0", "--contacts", "1000", "--initial-values", "none" }
         tok = m:token()
     end)
     lazy_teardown(function() m:stop() end)
@@ -595,6 +596,17 @@ describe("cxone-mock tenant rate limit", function()
         m:stop()
     end)
 
+    it("takes a lower limit set mid-run at once: the bucket is cut to the new burst", function()
+        local m = Mock.start { "--rate", "1000", "--burst", "100" }
+        local tok = m:token()
+        assert.equal(200, (get(m, tok, "/api/v2/contacts/contact-000001")))
+        m:config { rate = 0.2, burst = 2 } -- one token per 5 s: nothing refills during the test
+        local statuses = {}
+        for i = 1, 4 do statuses[i] = (get(m, tok, "/api/v2/contacts/contact-00000" .. i)) end
+        assert.same({ 200, 200, 429, 429 }, statuses)
+        m:stop()
+    end)
+
     it("uses an HTTP-date with --retry-after-date", function()
         local m = Mock.start { "--rate", "0.2", "--burst", "1", "--retry-after-date" }
         local tok = m:token()
@@ -787,6 +799,51 @@ describe("cxone-mock stats and reset", function()
         end
         assert.equal(best, s.max_api_requests_in_1s)
         assert.equal(1, s.requests.by_route["other"])
+        assert.equal(0, s.discovery_injected_errors)
+        assert.same({}, s.token_request_ms) -- the token was taken before the reset
+        assert.same({}, s.discovery_request_ms)
+        assert.is_false(s.token_request_ms_truncated)
+        assert.is_nil(s.max_api_requests_in_window) -- only with ?window_ms=
+    end)
+
+    it("logs token requests apart and gives the busiest window of ?window_ms=W", function()
+        m:reset()
+        m:token()
+        m:token()
+        get(m, tok, "/api/v2/contacts/contact-000001")
+        Mock.sleep(1.2)
+        for i = 1, 3 do get(m, tok, "/api/v2/contacts/contact-00000" .. i) end
+        m:request("GET", "/oauth2/token") -- a 405 reached the token endpoint too
+        local s = m:stats("window_ms=1000")
+        assert.equal(3, #s.token_request_ms)
+        assert.equal(3, s.token_requests_logged)
+        assert.equal(4, #s.api_request_ms)
+        assert.equal(1000, s.window_ms)
+        -- most entries whose ms instants lie within w - 1 of each other
+        local function busiest(t, w)
+            local best, lo = 0, 1
+            for hi = 1, #t do
+                while t[hi] - t[lo] >= w do lo = lo + 1 end
+                if hi - lo + 1 > best then best = hi - lo + 1 end
+            end
+            return best
+        end
+        -- the server counts on microsecond instants, the arrays are whole milliseconds
+        local a = s.api_request_ms
+        assert.truthy(s.max_api_requests_in_window >= busiest(a, 999), cjson.encode(a))
+        assert.truthy(s.max_api_requests_in_window <= busiest(a, 1001), cjson.encode(a))
+        assert.truthy(s.max_api_requests_in_window <= 3) -- the 1.2 s pause splits the groups
+        assert.equal(s.max_api_requests_in_1s, s.max_api_requests_in_window)
+        local wide = m:stats("mutations=0&window_ms=60000")
+        assert.equal(4, wide.max_api_requests_in_window)
+        assert.equal(3, wide.max_token_requests_in_window)
+        assert.is_nil(wide.token_request_ms)
+        for _, q in ipairs { "window_ms=0", "window_ms=abc", "window_ms=86400001", "window_ms=-5", "window_ms=",
+            "window_ms=5x" } do
+            local st, body = m:request("GET", "/_mock/stats?" .. q)
+            assert.equal(400, st, q)
+            assert.matches("window_ms", body)
+        end
     end)
 
     it("?mutations=0 leaves out the per-contact map and the arrays", function()
@@ -794,6 +851,8 @@ describe("cxone-mock stats and reset", function()
         assert.is_nil(s.mutations)
         assert.is_nil(s.api_request_ms)
         assert.is_nil(s.put_request_ms)
+        assert.is_nil(s.token_request_ms)
+        assert.is_nil(s.discovery_request_ms)
         assert.is_number(s.total_mutations)
         assert.is_number(s.max_api_requests_in_1s)
     end)

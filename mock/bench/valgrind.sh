@@ -1,14 +1,21 @@
 #!/bin/sh
 # Short run of the mock under valgrind memcheck: every route (both API profiles), a delayed (suspended) answer,
-# a dropped connection, an oversized body, admin calls, then SIGTERM. Fails on any error or leak.
+# a dropped connection, an oversized body, initial values (seeded and from a file) with --history,
+# admin calls, then SIGTERM. Fails on any error or leak.
 #   sh mock/bench/valgrind.sh     (from the repo root; needs valgrind, curl)
 set -eu
 BIN=${CXONE_MOCK:-build/cxone-mock}
 command -v valgrind >/dev/null || { echo "mock-valgrind: valgrind is not installed" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Initial values from a file (plus the seeded ones) and --history: reads, writes and the histories.
+cat >"$tmp/values.json" <<'JSON'
+{"contact-000001": {"category": "Follow-up", "subcategory": "Email Sent"},
+ "vip-1": {"skill": 1002, "dispositionId": 11, "notes": "promised"}, "blank": null}
+JSON
 valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
-  --error-exitcode=1 --log-file="$tmp/vg.log" "$BIN" --port 0 --contacts 50 >"$tmp/port" 2>"$tmp/err" &
+  --error-exitcode=1 --log-file="$tmp/vg.log" "$BIN" --port 0 --contacts 50 --history --values-file "$tmp/values.json" \
+  >"$tmp/port" 2>"$tmp/err" &
 pid=$!
 i=0
 while [ ! -s "$tmp/port" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
@@ -60,8 +67,17 @@ c -X POST -d '{"drop_after_mutate":0,"late_after_mutate":1,"late_seconds":5}' "$
 # A late answer still pending at SIGTERM: the mock must answer it and free everything.
 curl -s -o /dev/null --max-time 20 -X PUT -H "$A" -H 'Idempotency-Key: v4' -d "$B" "$u/api/v2/contacts/contact-000006" &
 sleep 1
+c -H "$A" "$u/api/v2/contacts/contact-000007"
+c -H "$A" "$u/api/v2/contacts/blank"
+c -H "$CA" "$S/contacts/vip-1/disposition"
+c -H "$CA" "$S/contacts/contact-000009/disposition"
+c -X POST -d '{"discovery_error_rate":1}' "$u/_mock/config"
+c "$u/.well-known/openid-configuration"
+c -X POST -d '{"discovery_error_rate":0}' "$u/_mock/config"
 c "$u/_mock/stats"
 c "$u/_mock/stats?mutations=0"
+c "$u/_mock/stats?history=1&window_ms=5000"
+c "$u/_mock/stats?window_ms=0"
 c -X POST "$u/_mock/reset"
 echo
 kill -TERM $pid
