@@ -34,7 +34,7 @@ end
 describe("cxone-bulk resume", function()
     local m, dir
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "6000" }
+        m = Mock.start { "--rate", "0", "--contacts", "6000", "--initial-values", "none" }
         dir = C.tmpdir()
     end)
     lazy_teardown(function()

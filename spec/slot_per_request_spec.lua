@@ -139,9 +139,10 @@ describe("one limiter slot per request, in a fleet through Redis", function()
     print(string.format("\n  fleet of %d: %d requests, %d tokens, busiest second %d (bound %d), worst excess %.2f",
       P, #times, st.tokens_issued, max_in_window(times, 1000), BURST + RATE, excess))
     assert.equal(P * EACH, total)
-    assert.is_true(max_in_window(times, 1000) <= BURST + RATE, "busiest second " .. max_in_window(times, 1000))
     -- docs/limiter.md: a fleet keeps burst + rate * (W + RTT), and 60 threads on this 2-core
-    -- machine wake up to ~30 ms late: 90/s * 0.03 s + 1 for millisecond stamps.
+    -- machine wake up to ~30 ms late: 90/s * 0.03 s + 1 for millisecond stamps. (Before slots
+    -- were taken after the token: busiest second 114, worst excess 25.)
+    assert.is_true(max_in_window(times, 1000) <= BURST + RATE + 4, "busiest second " .. max_in_window(times, 1000))
     assert.is_true(excess <= 4, "a window exceeded burst + rate*W by " .. excess)
   end)
 
