@@ -14,12 +14,15 @@ local function count_lines(path)
   return n
 end
 
--- Every index 1..n exactly once; returns the results by index.
+-- Every index 1..n exactly once; returns the results by index. A job's journal also holds its
+-- header and end lines, which have no index.
 local function by_index(results, n)
   local seen, dup = {}, {}
   for _, r in ipairs(results) do
-    if seen[r.index] then dup[#dup + 1] = r.index end
-    seen[r.index] = r
+    if r.index ~= nil then
+      if seen[r.index] then dup[#dup + 1] = r.index end
+      seen[r.index] = r
+    end
   end
   assert.are.same({}, dup)
   local missing = {}
