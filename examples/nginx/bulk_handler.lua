@@ -177,7 +177,7 @@ function M.start_job()
   if not st then return refuse(status, err) end
   local ok, terr = ngx.timer.at(0, J.run, st, tasks, batch_id)
   if not ok then
-    J.unclaim(id)
+    J.unclaim(st)
     return refuse(503, "cannot start a timer: " .. tostring(terr))
   end
   E.handover() -- the timer releases the slot when the job ends

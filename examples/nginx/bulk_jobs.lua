@@ -224,10 +224,12 @@ function J.claim(id, tasks, batch_id, digest)
   return st, status, msg
 end
 
---- The request could not hand the job to a timer: forget the claim.
-function J.unclaim(id)
-  owned[id] = nil
-  dict():delete(id)
+--- The request could not hand the job `st` to a timer: forget the claim, and the journal if
+-- this request created it (nothing ran: the id stays free for any task list).
+function J.unclaim(st)
+  owned[st.id] = nil
+  dict():delete(st.id)
+  if not st.resumed then os.remove(st.journal) end
 end
 
 ---------------------------------------------------------------------------------------------
@@ -335,6 +337,35 @@ local function run_engine(job, journal, map, st)
   return exiting
 end
 
+-- Sends `todo` (journal indexes in `map`) and journals every result; sets the final state.
+local function run_batch(st, journal, todo, map, batch_id)
+  st.state = "running"
+  publish(st)
+  local ok, job = E.start(todo, batch_id)
+  if not ok then
+    journal_all_cancelled(journal, todo, map, st, "job not started: " .. job)
+    st.state, st.error = "failed", job
+    return
+  end
+  local loop_ok, exiting = pcall(run_engine, job, journal, map, st)
+  if not loop_ok then
+    -- Only a journal write can raise here; stop sending rather than lose results silently.
+    job:cancel("journal write failed")
+    st.error = tostring(exiting)
+  end
+  local summary = job:summary()
+  if job:done() then
+    local t0 = bulk.sys.monotime()
+    job:close() -- every worker thread is already idle: this only reaps them
+    st.close_ms = (bulk.sys.monotime() - t0) * 1000
+  end -- else (a journal failure) __gc releases its threads without joining them
+  st.error = st.error or summary.error
+  if exiting == true or st.cancelled > 0 then st.state = "cancelled"
+  elseif st.error then st.state = "failed"
+  else st.state = "done" end
+  st.requests, st.elapsed = summary.requests, summary.elapsed
+end
+
 local function run_job(premature, st, tasks, batch_id)
   local journal, err = io.open(st.journal, "a")
   if not journal then
@@ -349,32 +380,10 @@ local function run_job(premature, st, tasks, batch_id)
   elseif #todo == 0 then
     st.state = "done"
   else
-    st.state = "running"
-    publish(st)
-    local ok, job = E.start(todo, batch_id)
-    if not ok then
-      journal_all_cancelled(journal, todo, map, st, "job not started: " .. job)
-      st.state, st.error = "failed", job
-    else
-      local loop_ok, exiting = pcall(run_engine, job, journal, map, st)
-      if not loop_ok then
-        -- Only a journal write can raise here; stop sending rather than lose results silently.
-        job:cancel("journal write failed")
-        st.error = tostring(exiting)
-      end
-      local summary = job:summary()
-      if job:done() then
-        local t0 = bulk.sys.monotime()
-        job:close() -- every worker thread is already idle: this only reaps them
-        st.close_ms = (bulk.sys.monotime() - t0) * 1000
-      end -- else (a journal failure) __gc releases its threads without joining them
-      st.state = (exiting == true or st.cancelled > 0) and "cancelled" or ((summary.error or st.error) and "failed" or "done")
-      st.error = st.error or summary.error
-      st.requests, st.elapsed = summary.requests, summary.elapsed
-    end
+    run_batch(st, journal, todo, map, batch_id)
   end
-  journal:write(cjson.encode { job_end = st }, "\n")
-  journal:close()
+  assert(journal:write(cjson.encode { job_end = st }, "\n"))
+  assert(journal:close())
 end
 
 --- The timer: runs the claimed job `st` (see J.claim), then releases the worker's job slot.
