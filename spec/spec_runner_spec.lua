@@ -3,6 +3,7 @@
 -- now counts skips in its closing line and fails when a spec that must run did not; the nginx
 -- helper builds the module before it decides whether nginx can run.
 local U = require "spec.helpers.util"
+local N = require "spec.helpers.nginx"
 
 local LUA = jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 local BUILD = "build/" .. LUA
@@ -16,7 +17,7 @@ describe(".ci/run-specs", function()
   local function run_specs(body, env)
     local file = dir .. "/fixture_spec.lua"
     U.write_file(file, body)
-    return U.run(string.format("env %s sh .ci/run-specs %s %s %s", env or "", LUA, BUILD, U.quote(file)))
+    return N.run(string.format("env %s sh .ci/run-specs %s %s %s", env or "", LUA, BUILD, U.quote(file)))
   end
 
   local WITH_SKIP = [[
@@ -57,7 +58,7 @@ describe("the nginx spec helper on a fresh tree", function()
     finally(function() U.rmdir(dir) end)
     -- What a clone holds (no build/): the sources, the build rules and the helpers.
     assert(U.run(string.format("cp -r Makefile mk src lua spec examples %s/", U.quote(dir))))
-    local ok, out = U.run(string.format("cd %s && LUA_PATH='lua/?.lua;./?.lua;;' LUA_CPATH=';;' %s -e %s",
+    local ok, out = N.run(string.format("cd %s && LUA_PATH='lua/?.lua;./?.lua;;' LUA_CPATH=';;' %s -e %s",
       U.quote(dir), LUA, U.quote('print(require("spec.helpers.nginx").available())')))
     assert.is_true(ok, out)
     assert.matches("^true", out)

@@ -9,10 +9,18 @@ local N = {}
 N.NGINX = "/usr/sbin/nginx"
 N.LUA_MODULE = "/usr/lib/nginx/modules/ngx_http_lua_module.so"
 
-local sh_quote, exists, run, sleep = U.quote, U.exists, U.run, U.sleep
+local sh_quote, exists, sleep = U.quote, U.exists, U.sleep
 N.q = sh_quote
-N.run = run
 N.sleep = sleep
+
+--- Runs a shell command (stderr merged); returns ok, output. The exit status is read from the
+-- output: on Lua 5.1 and LuaJIT, closing a popen'ed file gives true whatever the command did.
+function N.run(cmd)
+  local _, out = U.run("{ " .. cmd .. "\n} 2>&1; echo \"__exit=$?\"")
+  local code = tonumber(out:match("__exit=(%d+)%s*$"))
+  return code == 0, (out:gsub("__exit=%d+%s*$", ""))
+end
+local run = N.run
 
 function N.now()
   return require("cxone.bulk").sys.monotime()
@@ -117,9 +125,13 @@ end
 --- Renders the example conf into a new prefix (or `o.prefix`, to start again where a stopped
 -- nginx left its journals) and starts nginx (daemonised, pid file).
 -- o: { values = {render placeholders}, env = {NAME = value}, tag = "...", prefix = dir }
+local seeded
 function N.start(o)
   o = o or {}
-  math.randomseed(os.time() + require("cxone.bulk").sys.getpid())
+  if not seeded then -- once: two starts within a second must not draw the same port
+    math.randomseed(os.time() + require("cxone.bulk").sys.getpid())
+    seeded = true
+  end
   local prefix = o.prefix or N.tempdir(o.tag or "nginx")
   for _, d in ipairs { "logs", "tmp", "journal" } do assert(run("mkdir -p " .. sh_quote(prefix .. "/" .. d))) end
   local values = {}
