@@ -422,6 +422,14 @@ describe("nginx example as a production host", function()
     end
   end)
 
+  it("GET /ping names a fleet-wide bucket by its key, never the Redis password in its URL", function()
+    ng = N.start { tag = "nginx-label", env = CREDS, values = { BASE_URL = m.url, WORKERS = 1,
+      SHARED_LIMIT = "redis://:pw-s3cret@127.0.0.1:1/0?key=tenant-42" } }
+    local _, text = ng:get("/ping")
+    assert.are.equal("redis key tenant-42", cjson.decode(text).shared_limit)
+    assert.is_nil(text:find("s3cret", 1, true), text)
+  end)
+
   -- Twenty batches reaching one worker together: each bulk.start makes the batch's threads (a few
   -- ms each here); run back to back in one turn of the event loop they held it 230-310 ms.
   it("/ping answers within 50 ms while 20 batches arrive together and run", function()

@@ -87,6 +87,15 @@ function E.limit_name()
   return limit_name
 end
 
+--- The bucket as it may be shown (GET /ping): a host-wide name as it is, a redis:// or unix://
+-- URL as its scheme and key only (never a user:password it may hold).
+function E.limit_label()
+  local name = E.limit_name()
+  local scheme = name:match("^(%a[%w+.-]*)://")
+  if not scheme then return name end
+  return scheme .. " key " .. (name:match("[?&]key=([^&#]*)") or "?")
+end
+
 local function engine_opts(batch_id)
   local o = {}
   for k, v in pairs(conf.opts) do o[k] = v end

@@ -203,7 +203,7 @@ end
 function M.ping()
   ngx.header.content_type = "application/json"
   ngx.say(cjson.encode { pong = true, worker_pid = ngx.worker.pid(), running = E.running.jobs,
-                         batches = E.running.batches, shared_limit = E.limit_name() })
+                         batches = E.running.batches, shared_limit = E.limit_label() })
 end
 
 return M
