@@ -283,18 +283,24 @@ describe("nginx example as a production host", function()
     assert.is_true(stats.max_api_requests_in_1s <= BURST + RATE,
       "busiest second " .. stats.max_api_requests_in_1s .. "; worst window " .. where)
     assert.is_true(excess <= 2, string.format("a window exceeded burst + rate*T by %.1f: %s", excess, where))
+  end)
 
-    -- Every worker names the same bucket, derived from the base URL and the client id.
+  it("every worker names one bucket after the base URL and client id (docs' formula); a request cannot "
+    .. "choose the rate", function()
+    ng = N.start { tag = "nginx-name", env = CREDS, values = { BASE_URL = m.url, WORKERS = 2 } }
     local names = {}
     for _ = 1, 8 do names[ng:ping().shared_limit or "none"] = true end
     local name = next(names)
-    assert.matches("^cxb%-%x+$", name)
     assert.is_nil(next(names, name), "workers disagree on the bucket")
-    -- A caller cannot choose the rate (or any engine option).
+    local ok, out = N.run(string.format("printf 'cxb-%%s\\n' \"$(printf '%%s\\n%%s' %s %s | md5sum | cut -c1-20)\"",
+      N.q(m.url), N.q(CREDS.CXONE_CLIENT_ID)))
+    assert.is_true(ok, out)
+    assert.are.equal((out:gsub("%s+$", "")), name)
     local status, reply = ng:post_json("/batch", { tasks = H.tasks(1), rate = 1000, shared_limit = "mine" })
     assert.are.equal(400, status)
     assert.matches('unknown field "', reply.error)
     assert.matches("server's configuration", reply.error)
+    assert.are.equal(0, m:stats().requests.total)
   end)
 
   it("five slow uploads to a worker that runs one job: one 202, four 429; the slot comes back on every path", function()
