@@ -165,7 +165,9 @@ function N.start(o)
     if not out:find("Address already in use", 1, true) then break end
     values.PORT = nil -- someone else has that port: pick another
   end
-  error("nginx did not start: " .. tostring(last) .. "\n" .. (N.read_file(prefix .. "/logs/error.log") or ""))
+  local log = N.read_file(prefix .. "/logs/error.log") or ""
+  if not o.prefix then run("rm -rf " .. sh_quote(prefix)) end
+  error("nginx did not start: " .. tostring(last) .. "\n" .. log)
 end
 
 function Nginx:wait_ready(seconds)
