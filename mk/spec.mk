@@ -10,15 +10,18 @@ SPEC_LUAS   ?= lua5.4
 
 .PHONY: spec spec-one test
 
-# Runs every spec file under one interpreter; prints a closing "N passed, N failed" line.
+# Runs every spec file under one interpreter; prints a closing "N passed, N failed, N skipped"
+# line. A skipped spec fails the run unless SPEC_ALLOW_SKIP=1 (.ci/run-specs).
 spec: module mock-bin
 	@sh .ci/run-specs "$(LUA)" "$(BUILD)" $(SPEC_FILES)
 
-# The README's test command: packages, lint, build, C unit tests, every spec on Lua 5.4, and the
-# smoke spec on 5.2/5.3. The whole suite on 5.1 and LuaJIT is `make matrix-test` (CI runs it).
+# The README's test command: packages, lint, build (the module nginx loads too: the nginx specs
+# run on LuaJIT), C unit tests, every spec on Lua 5.4, and the smoke spec on 5.2/5.3. The whole
+# suite on 5.1 and LuaJIT is `make matrix-test` (CI runs it).
 test: deps
 	$(MAKE) lint
 	$(MAKE) all
+	$(MAKE) luajit-module
 	$(MAKE) ctest
 	@for l in $(SPEC_LUAS); do $(MAKE) LUA=$$l module spec || exit 1; done
 	$(MAKE) matrix-smoke

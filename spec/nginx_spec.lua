@@ -6,6 +6,8 @@ local Mock = require "spec.helpers.mock"
 local H = require "spec.helpers.engine"
 local cjson = require "cjson"
 
+-- This interpreter, for a child process (LUA_PATH and LUA_CPATH are inherited).
+local LUA = jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 local CREDS = { CXONE_CLIENT_ID = H.CREDS.client_id, CXONE_CLIENT_SECRET = H.CREDS.client_secret }
 
 local function count_lines(path)
@@ -14,12 +16,15 @@ local function count_lines(path)
   return n
 end
 
--- Every index 1..n exactly once; returns the results by index.
+-- Every index 1..n exactly once; returns the results by index. A job's journal also holds its
+-- header and end lines, which have no index.
 local function by_index(results, n)
   local seen, dup = {}, {}
   for _, r in ipairs(results) do
-    if seen[r.index] then dup[#dup + 1] = r.index end
-    seen[r.index] = r
+    if r.index ~= nil then
+      if seen[r.index] then dup[#dup + 1] = r.index end
+      seen[r.index] = r
+    end
   end
   assert.are.same({}, dup)
   local missing = {}
@@ -49,11 +54,7 @@ local function threads_not_blocking(pid)
   return bad, count
 end
 
-local ready, why = N.available()
-if ready then
-  local ok, out = N.run("make --no-print-directory -s luajit-module")
-  if not ok then ready, why = nil, "cannot build the LuaJIT module: " .. out end
-end
+local ready, why = N.available() -- builds the LuaJIT module
 
 describe("nginx + lua-nginx-module (example conf)", function()
   if not ready then
@@ -198,6 +199,267 @@ describe("nginx + lua-nginx-module (example conf)", function()
     assert.matches("worker exiting, cancelling", ng:error_log())
     print(string.format("\n  nginx quit: %d ok, %d cancelled, %d outcome-unknown; all processes gone %.2f s "
       .. "after SIGQUIT", ok, cancelled, unknown, took))
+  end)
+end)
+
+-- Issue 24: the example as a production host. Each block starts its own nginx and mock (the
+-- mock's own limit off, so its counts show what was sent).
+describe("nginx example as a production host", function()
+  if not ready then
+    pending("nginx example not runnable here: " .. tostring(why))
+    return
+  end
+
+  local m, ng, dir
+  before_each(function()
+    m = Mock.start { "--rate", "0", "--latency-ms", "2", "--any-contact" }
+    dir = N.tempdir("nginx-prod")
+  end)
+  after_each(function()
+    if ng then pcall(ng.stop, ng) end
+    ng = nil
+    if m then m:stop() end
+    N.run("rm -rf " .. N.q(dir))
+  end)
+
+  local function body_file(name, doc)
+    local path = dir .. "/" .. name .. ".json"
+    N.write_file(path, cjson.encode(doc))
+    return path
+  end
+
+  -- A curl POST in the background; `extra` adds flags (--limit-rate ...). The body goes to `out`,
+  -- the status code to out .. ".status".
+  local function spawn_post(path, file, extra, out)
+    return N.spawn(string.format("curl -sN -m 60 %s -H 'Content-Type: application/json' --data-binary @%s "
+      .. "-w '%%{http_code}' -o %s %s", extra or "", N.q(file), N.q(out), N.q(ng.url .. path)), out .. ".status")
+  end
+
+  -- Several POSTs from one curl at once (--parallel): they reach nginx together, as from a
+  -- client library or a balancer fanning out. posts: { {path, file, out}, ... }; every status
+  -- code goes to `codes` (one line each).
+  local function spawn_parallel(posts, codes)
+    local parts = {}
+    for i, p in ipairs(posts) do
+      parts[i] = string.format("-sN -m 60 -H 'Content-Type: application/json' --data-binary @%s -w '%%{http_code}\\n' "
+        .. "-o %s %s", N.q(p[2]), N.q(p[3]), N.q(ng.url .. p[1]))
+    end
+    return N.spawn("curl --parallel --parallel-immediate --parallel-max 50 " .. table.concat(parts, " --next "), codes)
+  end
+
+  local function wait_all(pids, seconds)
+    for _, pid in ipairs(pids) do assert.is_true((N.wait_gone(pid, seconds)), "a curl did not finish") end
+  end
+
+  it("concurrent /batch streams and /jobs on two workers draw from one bucket: burst + rate in any window", function()
+    local RATE, BURST = 45, 20
+    ng = N.start { tag = "nginx-bucket", env = CREDS,
+      values = { BASE_URL = m.url, RATE = RATE, BURST = BURST, WORKERS = 2, MAX_JOBS = 2 } }
+    local posts = {}
+    for b = 1, 8 do
+      posts[b] = { "/batch", body_file("b" .. b, { tasks = H.tasks(15, b * 100), batch_id = "s" .. b }), dir .. "/out" .. b }
+    end
+    for j = 1, 2 do
+      posts[#posts + 1] = { "/jobs?id=bucket" .. j, body_file("j" .. j, { tasks = H.tasks(15, 5000 + j * 100) }),
+                            dir .. "/job" .. j }
+    end
+    wait_all({ spawn_parallel(posts, dir .. "/codes") }, 30)
+    local codes = {}
+    for c in (N.read_file(dir .. "/codes") or ""):gmatch("%d+") do codes[#codes + 1] = c end
+    table.sort(codes)
+    assert.are.same({ "200", "200", "200", "200", "200", "200", "200", "200", "202", "202" }, codes)
+    for j = 1, 2 do
+      local st = ng:wait_job("bucket" .. j, 30, function(x) return x.state ~= "running" and x.state ~= "queued" end)
+      assert.are.equal("done", st.state, cjson.encode(st))
+    end
+    local stats = m:stats()
+    assert.are.equal(150, stats.distinct_mutated)
+    assert.are.equal(1, stats.max_mutations_per_contact)
+    local times = stats.api_request_ms
+    local excess, where = N.worst_excess(times, RATE, BURST)
+    print(string.format("\n  one bucket: 8 streams + 2 jobs, %d requests in %.2f s, busiest second %d (bound %d), "
+      .. "worst window %s, excess %.1f", #times, (times[#times] - times[1]) / 1000, stats.max_api_requests_in_1s,
+      BURST + RATE, where, excess))
+    assert.is_true(stats.max_api_requests_in_1s <= BURST + RATE,
+      "busiest second " .. stats.max_api_requests_in_1s .. "; worst window " .. where)
+    assert.is_true(excess <= 2, string.format("a window exceeded burst + rate*T by %.1f: %s", excess, where))
+  end)
+
+  it("every worker names one bucket after the base URL and client id (docs' formula); a request cannot "
+    .. "choose the rate", function()
+    ng = N.start { tag = "nginx-name", env = CREDS, values = { BASE_URL = m.url, WORKERS = 2 } }
+    local names = {}
+    for _ = 1, 8 do names[ng:ping().shared_limit or "none"] = true end
+    local name = next(names)
+    assert.is_nil(next(names, name), "workers disagree on the bucket")
+    local ok, out = N.run(string.format("printf 'cxb-%%s\\n' \"$(printf '%%s\\n%%s' %s %s | md5sum | cut -c1-20)\"",
+      N.q(m.url), N.q(CREDS.CXONE_CLIENT_ID)))
+    assert.is_true(ok, out)
+    assert.are.equal((out:gsub("%s+$", "")), name)
+    local status, reply = ng:post_json("/batch", { tasks = H.tasks(1), rate = 1000, shared_limit = "mine" })
+    assert.are.equal(400, status)
+    assert.matches('unknown field "', reply.error)
+    assert.matches("server's configuration", reply.error)
+    assert.are.equal(0, m:stats().requests.total)
+  end)
+
+  it("five slow uploads to a worker that runs one job: one 202, four 429; the slot comes back on every path", function()
+    ng = N.start { tag = "nginx-slots", env = CREDS, values = { BASE_URL = m.url, RATE = 1000, BURST = 50, WORKERS = 1 } }
+    local file = body_file("slow", { tasks = H.tasks(600) })
+    local pids, outs = {}, {}
+    for i = 1, 5 do
+      outs[i] = dir .. "/slow" .. i
+      pids[i] = spawn_post("/jobs?id=slow" .. i, file, "--limit-rate 40k", outs[i])
+    end
+    wait_all(pids, 30)
+    local codes, accepted = {}, nil
+    for i = 1, 5 do
+      local code = N.read_file(outs[i] .. ".status")
+      codes[#codes + 1] = code
+      if code == "202" then accepted = "slow" .. i end
+    end
+    table.sort(codes)
+    assert.are.same({ "202", "429", "429", "429", "429" }, codes)
+    local st = ng:wait_job(accepted, 20, function(x) return x.state == "done" end)
+    assert.are.equal("done", st.state, cjson.encode(st))
+    assert.are.equal(600, m:stats().distinct_mutated)
+
+    -- A client that hangs up mid-upload, then a refused body: each gives its slot back.
+    N.run(string.format("curl -s -m 0.3 --limit-rate 20k -H 'Content-Type: application/json' --data-binary @%s "
+      .. "-o /dev/null %s", N.q(file), N.q(ng.url .. "/jobs?id=gone")))
+    local status, reply = ng:post_json("/jobs?id=bad", { tasks = H.tasks(1), workers = 64 })
+    assert.are.equal(400, status, cjson.encode(reply))
+    assert.matches('unknown field "workers"', reply.error)
+    N.sleep(0.1)
+    assert.are.equal(0, ng:ping().running)
+    status, reply = ng:post_json("/jobs?id=after", { tasks = H.tasks(3, 9000) })
+    assert.are.equal(202, status, cjson.encode(reply))
+  end)
+
+  it("kill -9 of the worker running a job: status says interrupted; same id + other tasks refused; "
+    .. "same tasks resume it, every contact applied once", function()
+    ng = N.start { tag = "nginx-kill", env = CREDS, values = { BASE_URL = m.url, RATE = 100, BURST = 10, WORKERS = 1 } }
+    local tasks = H.tasks(300)
+    local status, reply = ng:post_json("/jobs?id=kill1", { tasks = tasks })
+    assert.are.equal(202, status, cjson.encode(reply))
+    local st = ng:wait_job("kill1", 10, function(x) return (x.done or 0) >= 60 end)
+    assert.are.equal("running", st.state)
+    N.kill(reply.worker_pid, "KILL")
+    assert.is_true((N.wait_gone(reply.worker_pid, 5)))
+
+    local t0 = N.now()
+    st = ng:wait_job("kill1", 5, function(x) return x.state ~= "running" end)
+    assert.are.equal("interrupted", st.state, cjson.encode(st))
+    assert.matches("pid " .. string.format("%d", reply.worker_pid) .. "%) is gone", st.error)
+    assert.matches("resubmit POST /jobs%?id=kill1 with the same tasks", st.error)
+    print(string.format("\n  killed worker: status 'interrupted' %.2f s after the kill, %d of 300 journaled",
+      N.now() - t0, st.done))
+
+    local other = H.tasks(300)
+    other[300].subcategory = "Sale"
+    status, reply = ng:post_json("/jobs?id=kill1", { tasks = other })
+    assert.are.equal(409, status, cjson.encode(reply))
+    assert.matches("job id kill1 was used for a different task list %(300 tasks", reply.error)
+    status, reply = ng:post_json("/jobs?id=kill1", { tasks = tasks, batch_id = "another" })
+    assert.are.equal(409, status, cjson.encode(reply))
+    assert.matches('batch_id "kill1"; this request has batch_id "another"', reply.error)
+
+    local before = m:stats().requests.by_route["PUT /api/v2/contacts"]
+    status, reply = ng:post_json("/jobs?id=kill1", { tasks = tasks })
+    assert.are.equal(202, status, cjson.encode(reply))
+    assert.is_true(reply.resumed)
+    st = ng:wait_job("kill1", 20, function(x) return x.state ~= "running" and x.state ~= "queued" end)
+    assert.are.equal("done", st.state, cjson.encode(st))
+    assert.are.equal(300, st.ok)
+    assert.is_true(st.skipped >= 60, "journaled successes skipped: " .. tostring(st.skipped))
+    local stats = m:stats()
+    assert.are.equal(300 - st.skipped, stats.requests.by_route["PUT /api/v2/contacts"] - before,
+      "the resumed run sends exactly the tasks the journal does not record as applied")
+    assert.are.equal(300, stats.distinct_mutated)
+    assert.are.equal(1, stats.max_mutations_per_contact)
+    -- The journal: the last result of every index is a success.
+    local last = {}
+    for _, r in ipairs(N.read_jsonl(reply.journal)) do if r.index then last[r.index] = r end end
+    for i = 1, 300 do assert.is_true(last[i] and last[i].ok, "task " .. i) end
+  end)
+
+  it("after a restart the journal answers: status from its end line, other tasks refused, same tasks "
+    .. "resume with nothing left to send", function()
+    local values = { BASE_URL = m.url, RATE = 1000, BURST = 50, WORKERS = 1 }
+    ng = N.start { tag = "nginx-restart", env = CREDS, values = values, keep = true }
+    local tasks = H.tasks(40)
+    assert.are.equal(202, (ng:post_json("/jobs?id=job3", { tasks = tasks })))
+    assert.are.equal("done", ng:wait_job("job3", 10, function(x) return x.state == "done" end).state)
+    assert.is_true((ng:quit(5)))
+    values.PORT = nil
+    local prefix = ng.prefix
+    ng = N.start { prefix = prefix, env = CREDS, values = values }
+    local _, text = ng:get("/jobs/status?id=job3")
+    local st = cjson.decode(text)
+    assert.are.equal("done", st.state, text)
+    assert.are.equal(40, st.ok)
+    local status, reply = ng:post_json("/jobs?id=job3", { tasks = H.tasks(41) })
+    assert.are.equal(409, status, cjson.encode(reply))
+    assert.matches("different task list", reply.error)
+    local sent = m:stats().requests.by_route["PUT /api/v2/contacts"]
+    status, reply = ng:post_json("/jobs?id=job3", { tasks = tasks })
+    assert.are.equal(202, status, cjson.encode(reply))
+    st = ng:wait_job("job3", 10, function(x) return x.state == "done" end)
+    assert.are.equal(40, st.skipped)
+    assert.are.equal(sent, m:stats().requests.by_route["PUT /api/v2/contacts"])
+  end)
+
+  it("journals are created 0640 although nginx workers run with umask 0", function()
+    ng = N.start { tag = "nginx-mode", env = CREDS, values = { BASE_URL = m.url, RATE = 1000, BURST = 50, WORKERS = 1 } }
+    local status, reply = ng:post_json("/jobs?id=mode1", { tasks = H.tasks(2) })
+    assert.are.equal(202, status, cjson.encode(reply))
+    ng:wait_job("mode1", 10, function(x) return x.state == "done" end)
+    local worker = ng:worker_pids()[1]
+    local umask = (N.read_file("/proc/" .. worker .. "/status") or ""):match("Umask:%s*(%d+)")
+    print("\n  nginx worker umask " .. tostring(umask) .. ", journal mode " .. N.mode(reply.journal))
+    assert.are.equal("640", N.mode(reply.journal))
+    -- The primitive itself, whatever the umask.
+    for _, mask in ipairs { "000", "077", "022" } do
+      local path = dir .. "/made-" .. mask
+      local ok, out = N.run(string.format("umask %s && %s -e %s", mask, LUA,
+        N.q('assert(require("cxone.bulk").sys.create_file(' .. string.format("%q", path) .. ', "0640"))')))
+      assert.is_true(ok, out)
+      assert.are.equal("640", N.mode(path))
+    end
+  end)
+
+  it("GET /ping names a fleet-wide bucket by its key, never the Redis password in its URL", function()
+    ng = N.start { tag = "nginx-label", env = CREDS, values = { BASE_URL = m.url, WORKERS = 1,
+      SHARED_LIMIT = "redis://:pw-s3cret@127.0.0.1:1/0?key=tenant-42" } }
+    local _, text = ng:get("/ping")
+    assert.are.equal("redis key tenant-42", cjson.decode(text).shared_limit)
+    assert.is_nil(text:find("s3cret", 1, true), text)
+  end)
+
+  -- Twenty batches reaching one worker together: each bulk.start makes the batch's threads (a few
+  -- ms each here); run back to back in one turn of the event loop they held it 230-310 ms.
+  it("/ping answers within 50 ms while 20 batches arrive together and run", function()
+    ng = N.start { tag = "nginx-ping", env = CREDS, values = { BASE_URL = m.url, RATE = 200, BURST = 50, WORKERS = 1 } }
+    local posts = {}
+    for b = 1, 20 do
+      posts[b] = { "/batch", body_file("p" .. b, { tasks = H.tasks(20, b * 100), batch_id = "ping" .. b }), dir .. "/pout" .. b }
+    end
+    local stop = ng:ping_prober()
+    N.sleep(0.1)
+    local t0 = N.now()
+    wait_all({ spawn_parallel(posts, dir .. "/codes") }, 30)
+    local took = N.now() - t0
+    local times, bad = stop()
+    assert.are.same({}, bad)
+    table.sort(times)
+    local worst = times[#times]
+    print(string.format("\n  /ping while 20 batches ran (%.2f s): %d probes, median %.1f ms, worst %.1f ms", took,
+      #times, times[math.ceil(#times / 2)] * 1000, worst * 1000))
+    for b = 1, 20 do
+      assert.is_truthy((N.read_file(dir .. "/pout" .. b) or ""):find('"summary"', 1, true), "batch " .. b .. " did not end")
+    end
+    assert.are.equal(400, m:stats().distinct_mutated)
+    assert.is_true(worst <= 0.05, string.format("slowest /ping took %.1f ms", worst * 1000))
   end)
 end)
 

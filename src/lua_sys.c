@@ -2,6 +2,7 @@
 #include "compat.h"
 #include "lua_sys.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -219,6 +220,56 @@ static int sys_signal_pending(lua_State *L)
     return 1;
 }
 
+/* Permission bits from an octal string ("0640"): 0..0777, or -1. */
+static int sys_parse_mode(const char *s)
+{
+    if (!*s || strlen(s) > 4)
+        return -1;
+    int mode = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '7')
+            return -1;
+        mode = mode * 8 + (*s - '0');
+    }
+    return mode <= 0777 ? mode : -1;
+}
+
+/* sys.create_file(path, mode) -> true (created) | false (it existed: left as it is) | nil,
+ * message. The new file is empty and gets exactly `mode` (an octal string such as "0640"),
+ * whatever the process umask: a daemon's umask (nginx's is 0) must not make a journal
+ * world-writable, and io.open can only create 0666 & ~umask. Never follows a symlink. */
+static int sys_create_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int mode = sys_parse_mode(luaL_checkstring(L, 2));
+    if (mode < 0)
+        return luaL_argerror(L, 2, "permission bits as an octal string, \"0000\" to \"0777\"");
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0 && errno == EEXIST) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    /* open() applied the umask: set the bits exactly. */
+    if (fd < 0 || fchmod(fd, (mode_t)mode) != 0) {
+        int e = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(e));
+        return 2;
+    }
+    if (close(fd) != 0) {
+        int e = errno;
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(e));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void cxb_lua_sys_open(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
@@ -228,6 +279,7 @@ void cxb_lua_sys_open(lua_State *L)
         {"signal_pending", sys_signal_pending}, {"ignore_signal", sys_ignore_signal},
         {"file_id", sys_file_id},     {"realpath", sys_realpath},
         {"lock", sys_lock},           {"linked", sys_linked},
+        {"create_file", sys_create_file},
         {NULL, NULL}};
     lua_newtable(L);
     cxb_setfuncs(L, funcs);

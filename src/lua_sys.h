@@ -1,5 +1,5 @@
 /* OS helpers the CLI needs and plain Lua lacks: fsync, isatty, a monotonic clock, getpid and
- * signal flags. Pushes a table of them. */
+ * signal flags, a file created with exact permissions. Pushes a table of them. */
 #ifndef CXB_LUA_SYS_H
 #define CXB_LUA_SYS_H
 #include <lua.h>

@@ -21,10 +21,13 @@ R.DEFAULTS = {
   LOG_LEVEL = "info",
   PORT = "8088",
   -- BASE_URL has no default: credentials go only to an API the operator named.
-  RATE = "45",                          -- requests/s for each batch (or the shared bucket)
+  RATE = "45",                          -- requests/s of the one bucket all batches share
   BURST = "20",
   ENGINE_WORKERS = "8",                 -- engine threads per batch
-  SHARED_LIMIT = "",                    -- host-wide name, fleet-wide redis:// URL, "" for none
+  SHARED_LIMIT = "",                    -- "" = host-wide, named after base URL and client id;
+                                        -- a name (host-wide) or a redis:// URL (fleet-wide)
+  MAX_JOBS = "",                        -- background jobs one worker runs at once ("": 1)
+  MAX_BATCHES = "",                     -- streamed batches one worker runs at once ("": 32)
 }
 
 --- Returns the rendered text, or nil and a message naming the first unresolved placeholder.

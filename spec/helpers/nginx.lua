@@ -9,16 +9,28 @@ local N = {}
 N.NGINX = "/usr/sbin/nginx"
 N.LUA_MODULE = "/usr/lib/nginx/modules/ngx_http_lua_module.so"
 
-local sh_quote, exists, run, sleep = U.quote, U.exists, U.run, U.sleep
+local sh_quote, exists, sleep = U.quote, U.exists, U.sleep
 N.q = sh_quote
-N.run = run
 N.sleep = sleep
+
+--- Runs a shell command (stderr merged); returns ok, output. The exit status is read from the
+-- output: on Lua 5.1 and LuaJIT, closing a popen'ed file gives true whatever the command did.
+function N.run(cmd)
+  local _, out = U.run("{ " .. cmd .. "\n} 2>&1; echo \"__exit=$?\"")
+  local code = tonumber(out:match("__exit=(%d+)%s*$"))
+  return code == 0, (out:gsub("__exit=%d+%s*$", ""))
+end
+local run = N.run
 
 function N.now()
   return require("cxone.bulk").sys.monotime()
 end
 
---- true, or nil and why nginx with the Lua module cannot run here.
+local built -- the LuaJIT module was built (or found up to date) by this process
+
+--- true, or nil and why nginx with the Lua module cannot run here. Builds what nginx loads (the
+-- module for LuaJIT, `make luajit-module`) first, once per process: a fresh tree has none, and
+-- a spec must not skip for want of a build step.
 function N.available()
   if not exists(N.NGINX) then return nil, "nginx is not installed (apt-get install nginx)" end
   if not exists(N.LUA_MODULE) then
@@ -27,8 +39,10 @@ function N.available()
   if not exists("/usr/share/lua/5.1/resty/core.lua") then
     return nil, "lua-resty-core is not installed (apt-get install lua-resty-core)"
   end
-  if not exists("build/luajit/cxone/bulk/core.so") then
-    return nil, "the LuaJIT build of the module is missing (make LUA=luajit module)"
+  if not built then
+    local ok, out = run("make --no-print-directory -s luajit-module")
+    if not ok then return nil, "cannot build the LuaJIT module (make luajit-module): " .. out end
+    built = true
   end
   return true
 end
@@ -108,12 +122,17 @@ local function pick_port()
   return 20000 + math.random(0, 39999)
 end
 
---- Renders the example conf into a new prefix and starts nginx (daemonised, pid file).
--- o: { values = {render placeholders}, env = {NAME = value}, tag = "..." }
+--- Renders the example conf into a new prefix (or `o.prefix`, to start again where a stopped
+-- nginx left its journals) and starts nginx (daemonised, pid file).
+-- o: { values = {render placeholders}, env = {NAME = value}, tag = "...", prefix = dir }
+local seeded
 function N.start(o)
   o = o or {}
-  math.randomseed(os.time() + require("cxone.bulk").sys.getpid())
-  local prefix = N.tempdir(o.tag or "nginx")
+  if not seeded then -- once: two starts within a second must not draw the same port
+    math.randomseed(os.time() + require("cxone.bulk").sys.getpid())
+    seeded = true
+  end
+  local prefix = o.prefix or N.tempdir(o.tag or "nginx")
   for _, d in ipairs { "logs", "tmp", "journal" } do assert(run("mkdir -p " .. sh_quote(prefix .. "/" .. d))) end
   local values = {}
   for k, v in pairs(o.values or {}) do values[k] = v end
@@ -134,18 +153,21 @@ function N.start(o)
     N.write_file(conf, text)
     local ok, out = run(string.format("env %s%s -p %s -c %s", env, N.NGINX, sh_quote(prefix), sh_quote(conf)))
     if ok then
-      local self = setmetatable({ prefix = prefix, conf = conf, port = values.PORT,
+      local self = setmetatable({ prefix = prefix, conf = conf, port = values.PORT, keep = o.keep,
         url = "http://127.0.0.1:" .. values.PORT }, Nginx)
       self.pid = tonumber(N.read_file(prefix .. "/nginx.pid"))
       assert(self.pid, "nginx started but wrote no pid file")
       self:wait_ready(5)
+      pcall(self.ping, self) -- learns the rate bucket's name, which stop() removes
       return self
     end
     last = out
     if not out:find("Address already in use", 1, true) then break end
     values.PORT = nil -- someone else has that port: pick another
   end
-  error("nginx did not start: " .. tostring(last) .. "\n" .. (N.read_file(prefix .. "/logs/error.log") or ""))
+  local log = N.read_file(prefix .. "/logs/error.log") or ""
+  if not o.prefix then run("rm -rf " .. sh_quote(prefix)) end
+  error("nginx did not start: " .. tostring(last) .. "\n" .. log)
 end
 
 function Nginx:wait_ready(seconds)
@@ -200,10 +222,74 @@ function Nginx:quit(seconds)
   return all, took
 end
 
---- Stops it if still running (for teardown); keeps the prefix when KEEP_NGINX_PREFIX is set.
+--- Stops it if still running (for teardown); removes the prefix and the host-wide rate bucket
+-- its workers used, unless `keep` was given to start (or KEEP_NGINX_PREFIX is set).
 function Nginx:stop()
   if not self.stopped then self:quit(5) end
-  if not os.getenv("KEEP_NGINX_PREFIX") then run("rm -rf " .. sh_quote(self.prefix)) end
+  if self.limit then os.remove("/dev/shm/cxone-bulk-limit." .. self.limit) end
+  if not os.getenv("KEEP_NGINX_PREFIX") and not self.keep then run("rm -rf " .. sh_quote(self.prefix)) end
+end
+
+--- GET /ping decoded; remembers the rate bucket's name for stop().
+function Nginx:ping()
+  local status, text, took = self:get("/ping")
+  assert(status == 200, "GET /ping: " .. tostring(status) .. " " .. tostring(text))
+  local doc = cjson.decode(text)
+  if type(doc.shared_limit) == "string" and doc.shared_limit:match("^[%w._-]+$") then self.limit = doc.shared_limit end
+  return doc, took
+end
+
+--- GET /jobs/status?id=... decoded, until pred(status) holds or `seconds` pass; returns the last.
+function Nginx:wait_job(id, seconds, pred)
+  local st
+  local t0 = N.now()
+  repeat
+    local _, text = self:get("/jobs/status?id=" .. id)
+    st = cjson.decode(text)
+    if pred(st) then return st end
+    sleep(0.05)
+  until N.now() - t0 > seconds
+  return st
+end
+
+--- Starts a shell loop that GETs /ping back to back (5 ms apart) and logs each curl time_total;
+-- returns a stop function that ends it and gives the times in seconds.
+function Nginx:ping_prober()
+  local log = os.tmpname()
+  local loop = string.format("while :; do curl -s -m 5 -o /dev/null -w '%%{http_code} %%{time_total}\\n' %s; sleep 0.005; done",
+    sh_quote(self.url .. "/ping"))
+  local pid = N.spawn("sh -c " .. sh_quote(loop), log)
+  return function()
+    N.kill(pid, "TERM")
+    N.wait_gone(pid, 5)
+    local times, bad = {}, {}
+    for code, t in (N.read_file(log) or ""):gmatch("(%d+) ([%d.]+)") do
+      if code == "200" then times[#times + 1] = tonumber(t) else bad[#bad + 1] = code end
+    end
+    os.remove(log)
+    return times, bad
+  end
+end
+
+--- Permission bits of a file as octal text ("640").
+function N.mode(path)
+  local ok, out = run("stat -c %a " .. sh_quote(path))
+  assert(ok, out)
+  return (out:gsub("%s+$", ""))
+end
+
+--- The largest excess over burst + rate*W over every window [t_i, t_j] of arrival times (ms),
+-- and where it is.
+function N.worst_excess(times_ms, rate, burst)
+  local worst, wi, wj = -math.huge, 1, 1
+  for i = 1, #times_ms do
+    for j = i, #times_ms do
+      local excess = (j - i + 1) - (burst + rate * (times_ms[j] - times_ms[i]) / 1000)
+      if excess > worst then worst, wi, wj = excess, i, j end
+    end
+  end
+  return worst, string.format("%d requests in %d ms at +%d ms", wj - wi + 1,
+    (times_ms[wj] or 0) - (times_ms[wi] or 0), (times_ms[wi] or 0) - (times_ms[1] or 0))
 end
 
 --- Decodes a JSON-lines file into an array of tables.

@@ -1,0 +1,172 @@
+--- The engine as this nginx uses it: the operator's options (set once, in init_by_lua), the one
+-- rate bucket every batch and job of the instance draws from, the per-worker slots that cap how
+-- many batches and jobs run, and the pacing of bulk.start so that starting twenty batches at once
+-- does not stall the event loop.
+--
+-- Only the operator chooses engine options (configure); a request chooses its tasks and its
+-- batch_id, never a rate, a burst or a bucket, so no caller can multiply the load on the tenant.
+local bulk = require "cxone.bulk"
+
+local ngx = ngx
+local monotime = bulk.sys.monotime
+
+local E = {}
+
+-- Set once by configure() in init_by_lua (in the master, before the fork: plain data only).
+E.conf = {
+  opts = {},                 -- engine options shared by every batch (base_url, rate, shared_limit...)
+  poll_interval = 0.01,      -- seconds the worker yields between polls that returned nothing
+  journal_dir = nil,         -- where background jobs write <id>.jsonl
+  dict = "cxone_jobs",       -- lua_shared_dict holding background job progress
+  max_jobs_per_worker = 1,   -- background batches one worker runs at once
+  max_batches_per_worker = 32, -- streamed batches (POST /batch) one worker runs at once
+  status_ttl = 3600,         -- seconds a finished job's status stays readable
+}
+local conf = E.conf
+
+-- The operator's engine options. Credentials are not among them (environment only), nor
+-- batch_id (per request).
+E.ENGINE_OPTIONS = {
+  "base_url", "token_url", "rate", "burst", "workers", "shared_limit", "shared_limit_timeout",
+  "shared_limit_fallback", "max_retries",
+  "backoff_base", "backoff_max", "timeout", "connect_timeout", "pause_threshold", "queue_size",
+  "ca_file", "allow_http", "scope", "basic_auth",
+}
+local HANDLER_OPTIONS = { "poll_interval", "journal_dir", "dict", "max_jobs_per_worker",
+                          "max_batches_per_worker", "status_ttl" }
+-- Handler options that count something (the template passes them as strings; "" = default).
+local COUNTS = { max_jobs_per_worker = true, max_batches_per_worker = true }
+
+--- Called from init_by_lua_block. Validates the engine options now, so a bad value stops
+-- `nginx -t` and startup with a clear message instead of failing the first request.
+-- Credentials come from $CXONE_CLIENT_ID / $CXONE_CLIENT_SECRET (declare both with `env` in
+-- nginx.conf), so the secret never sits in a config file.
+function E.configure(c)
+  assert(type(c) == "table", "bulk_handler.configure needs a table")
+  local known = {}
+  for _, k in ipairs(E.ENGINE_OPTIONS) do known[k] = true end
+  for _, k in ipairs(HANDLER_OPTIONS) do known[k] = true end
+  for k in pairs(c) do
+    if not known[k] then error("bulk_handler.configure: unknown option '" .. tostring(k) .. "'", 0) end
+  end
+  for _, k in ipairs(E.ENGINE_OPTIONS) do
+    local v = c[k]
+    if v == "" then v = nil end -- template placeholders left empty mean "engine default"
+    conf.opts[k] = v
+  end
+  for _, k in ipairs(HANDLER_OPTIONS) do
+    local v = c[k]
+    if COUNTS[k] and v ~= nil and v ~= "" then
+      v = tonumber(v)
+      if not v or v < 1 or v ~= math.floor(v) then
+        error("bulk_handler.configure: " .. k .. " must be an integer >= 1 (got " .. tostring(c[k]) .. ")", 0)
+      end
+    end
+    if v ~= nil and v ~= "" then conf[k] = v end
+  end
+  local probe = { contact_id = "probe", category = "c", subcategory = "s" }
+  local ok, err = pcall(bulk.describe, probe, conf.opts)
+  if not ok then error("bulk_handler.configure: " .. tostring(err), 0) end
+end
+
+---------------------------------------------------------------------------------------------
+-- One bucket per tenant
+---------------------------------------------------------------------------------------------
+
+-- The bucket every batch and job of this instance draws from when the operator named none:
+-- "cxb-" and 20 hex digits of md5(base URL, newline, client id). Every worker (and any other
+-- process on the host given the same name) computes the same name, and another tenant or
+-- another API client gets another bucket. Computed in the worker, where the credentials are.
+local limit_name
+function E.limit_name()
+  if conf.opts.shared_limit then return conf.opts.shared_limit end
+  if not limit_name then
+    local target = bulk.target(conf.opts)
+    limit_name = "cxb-" .. ngx.md5(target.base_url .. "\n" .. (target.client_id or "")):sub(1, 20)
+  end
+  return limit_name
+end
+
+--- The bucket as it may be shown (GET /ping): a host-wide name as it is, a redis:// or unix://
+-- URL as its scheme and key only (never a user:password it may hold).
+function E.limit_label()
+  local name = E.limit_name()
+  local scheme = name:match("^(%a[%w+.-]*)://")
+  if not scheme then return name end
+  return scheme .. " key " .. (name:match("[?&]key=([^&#]*)") or "?")
+end
+
+local function engine_opts(batch_id)
+  local o = {}
+  for k, v in pairs(conf.opts) do o[k] = v end
+  o.shared_limit = E.limit_name()
+  o.batch_id = batch_id
+  return o
+end
+
+---------------------------------------------------------------------------------------------
+-- Slots: how many batches and jobs this worker runs
+---------------------------------------------------------------------------------------------
+
+-- kind -> slots taken (per worker: each worker has its own Lua VM).
+E.running = { batches = 0, jobs = 0 }
+local LIMIT_OF = { batches = "max_batches_per_worker", jobs = "max_jobs_per_worker" }
+
+--- Takes a slot of `kind` for the current request, before anything that yields (reading the
+-- body): two slow uploads cannot both pass the check. Returns false when all are taken. The
+-- request owns the slot until release() or handover(); the location's log_by_lua calls
+-- release_request() so a request that ends any other way (client gone mid-upload) frees it.
+function E.reserve(kind)
+  if E.running[kind] >= conf[LIMIT_OF[kind]] then return false end
+  E.running[kind] = E.running[kind] + 1
+  ngx.ctx.cxb_slot = kind
+  return true
+end
+
+--- Frees the slot the current request holds, if any. Idempotent.
+function E.release_request()
+  local kind = ngx.ctx.cxb_slot
+  if kind then
+    ngx.ctx.cxb_slot = nil
+    E.running[kind] = E.running[kind] - 1
+  end
+end
+
+--- The request gives its slot to a timer, which must call E.release(kind) when it ends.
+function E.handover()
+  local kind = ngx.ctx.cxb_slot
+  ngx.ctx.cxb_slot = nil
+  return kind
+end
+
+function E.release(kind)
+  E.running[kind] = E.running[kind] - 1
+end
+
+---------------------------------------------------------------------------------------------
+-- Starting a batch without stalling the worker
+---------------------------------------------------------------------------------------------
+
+-- bulk.start creates the batch's threads (measured 2-8 ms with 8 engine workers on a shared
+-- 2-core VM, mostly the kernel mapping thread stacks). Twenty requests arriving together would
+-- run their twenty starts in one turn of the event loop; instead, after a start that took d
+-- seconds the next one waits until d more seconds have passed, so starts take at most about
+-- half of the worker's time and every other request gets its turn in between.
+local next_start = 0
+
+--- Starts `tasks` with the operator's options and this batch id, paced as above. Returns
+-- true, job or false, message.
+function E.start(tasks, batch_id)
+  local now = monotime()
+  while now < next_start do
+    ngx.sleep(math.max(0.001, next_start - now))
+    now = monotime()
+  end
+  local ok, job = pcall(bulk.start, tasks, engine_opts(batch_id))
+  local took = monotime() - now
+  next_start = now + 2 * took
+  if not ok then return false, tostring(job) end
+  return true, job
+end
+
+return E
