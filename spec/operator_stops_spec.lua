@@ -107,6 +107,18 @@ describe("cxone-bulk after an early stop", function()
         assert.is_true(m:stats().total_mutations < 150, "the run went on after its outputs were gone")
     end)
 
+    it("creates a new journal 0640 whatever the umask", function()
+        local input = C.write(dir .. "/in.csv", C.csv(C.rows(2)))
+        local cmd = ("umask 0 && env CXONE_CLIENT_ID=demo-client CXONE_CLIENT_SECRET=demo-secret %s bin/cxone-bulk "
+            .. "--base-url %s --journal %s -o /dev/null %s 2>/dev/null"):format(C.LUA, C.quote(m.url),
+            C.quote(dir .. "/j"), C.quote(input))
+        os.execute(cmd)
+        local p = io.popen("stat -c %a " .. C.quote(dir .. "/j"))
+        local mode = p:read("*l")
+        p:close()
+        assert.equal("640", mode)
+    end)
+
     it("refuses a Redis password in --shared-limit, naming CXONE_REDIS_PASSWORD and never echoing it", function()
         local input = C.write(dir .. "/in.csv", C.csv(C.rows(1)))
         local code, out, err = C.run({ "--base-url", m.url, "--shared-limit",

@@ -48,11 +48,13 @@ end
 
 --- Runs a shell command (stderr merged); returns ok, output.
 function U.run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
+  -- The exit status is read from the output: on Lua 5.1 and LuaJIT a popen'ed file's close()
+  -- says true whatever the command did.
+  local p = assert(io.popen("( " .. cmd .. " ) 2>&1; echo \"__cxb_rc=$?\""))
   local out = p:read("*a")
-  local ok, _, code = p:close()
-  if type(ok) == "number" then code = ok; ok = code == 0 end -- Lua 5.1 returns the status
-  return ok == true or code == 0, out
+  p:close()
+  local code = tonumber(out:match("__cxb_rc=(%d+)%s*$"))
+  return code == 0, (out:gsub("__cxb_rc=%d+%s*$", ""))
 end
 
 local TMP_PREFIX = "/tmp/cxb-"

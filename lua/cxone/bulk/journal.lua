@@ -312,6 +312,12 @@ function M.open(path, sys, current_input)
         -- A device or pipe is no record (and /dev/zero or /dev/full would read forever).
         return nil, ("journal %s is not a regular file"):format(path)
     end
+    -- A new journal is created 0640 whatever the umask (an nginx worker's is 0): the record of
+    -- what was applied is no one else's to rewrite.
+    if sys.create_file then
+        local created, cerr = sys.create_file(path, "0640")
+        if created == nil then return nil, ("cannot create journal %s"):format(cerr) end
+    end
     local fh, err = io.open(path, "a+b")
     if not fh then return nil, ("cannot open journal: %s"):format(err) end
     local locked, lerr = sys.lock(fh)
