@@ -7,7 +7,6 @@ local cjson = require "cjson"
 local outcomes = require "cxone.bulk.outcomes"
 local options = require "cxone.bulk.options"
 local validate = require "cxone.bulk.validate"
-local job_journal = require "cxone.bulk.job_journal"
 
 local M = {
   _VERSION = "0.1.0",
@@ -365,6 +364,8 @@ local function new_job(o, iter, is_array)
   self._c = c
   self._local = {} -- results settled here, without the engine (journal skips), not yet returned
   if o.journal then
+    -- Loaded only for journaled jobs: compiling the journal modules is a cost the others skip.
+    local job_journal = require "cxone.bulk.job_journal"
     local ok, jj = pcall(job_journal.open, o, c, core.sys, function(k, msg) error(new_error(k, msg), 0) end,
       function(k, msg) self:_abort(new_error(k, msg)) end)
     if not ok then
@@ -375,7 +376,7 @@ local function new_job(o, iter, is_array)
   end
   -- Outcome names checked against the hierarchy (validate_outcomes) and the cxone profile's
   -- bodies take the general path.
-  self._plain = o.api == "tutorial" and not o.validate_outcomes
+  self._plain = o.api == "tutorial" and not o.validate_outcomes and not o.journal
   if o.api == "cxone" then
     self._skills = {} -- validate_outcomes: skill -> its dispositions, fetched at first use
   elseif o.validate_outcomes then
@@ -483,8 +484,8 @@ end
 -- takes the general path, whose validator words any refusal.
 function Job:_submit_plain(task, index)
   if not self._plain or type(task) ~= "table" or task.outcome_code ~= nil or task.idempotency_key ~= nil
-    or task.verify ~= nil or self._jj then
-    return nil -- journaled tasks take the general path: the journal decides on each
+    or task.verify ~= nil then
+    return nil -- (journaled jobs are never plain: the journal decides on each task)
   end
   local id, category, subcategory = task.contact_id, task.category, task.subcategory
   if type(id) ~= "string" or type(category) ~= "string" or type(subcategory) ~= "string" then return nil end
