@@ -739,16 +739,17 @@ function Job:poll(max_wait)
     self:_feed()
     local until_ = deadline
     if self._deadline_at and self._deadline_at < until_ then until_ = self._deadline_at end
-    local left = #self._local > 0 and 0 or until_ - monotime()
+    local left = self._local[1] and 0 or until_ - monotime()
     local results = c:take(left > 0 and left or 0)
     self:_dispatch_events()
     if self._gate == "outcomes" or self._fatal then self:_take_fetch(results) end
-    self:_take_local(results)
-    if #results > 0 then
+    -- (the checks are inline: a poll that returns one result must stay cheap)
+    if self._local[1] then self:_take_local(results) end
+    if results[1] then
       self._returned = self._returned + #results
       self:_check_fatal(results)
-      self:_journal_results(results)
-      self:_deliver(results)
+      if self._jj then self:_journal_results(results) end
+      if self._o.on_result then self:_deliver(results) end
       return results
     end
     if self:done() or monotime() >= deadline then return results end
@@ -762,7 +763,6 @@ end
 -- Moves the results settled without the engine (journal skips) into results.
 function Job:_take_local(results)
   local l = self._local
-  if #l == 0 then return end
   for i = 1, #l do results[#results + 1] = l[i] end
   self._local_done = (self._local_done or 0) + #l
   self._local = {}
@@ -771,7 +771,6 @@ end
 -- The journal records each result before the caller sees it (it is what a rerun trusts).
 function Job:_journal_results(results)
   local jj = self._jj
-  if not jj then return end
   for i = 1, #results do jj:result(results[i]) end
   jj:tick()
 end
@@ -780,7 +779,6 @@ end
 -- raising callback cancels the job and its error reaches the caller.
 function Job:_deliver(results)
   local on_result = self._o.on_result
-  if not on_result then return end
   local ok, err = pcall(function()
     for i = 1, #results do on_result(results[i]) end
   end)
