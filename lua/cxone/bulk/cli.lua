@@ -470,11 +470,18 @@ function Run:check_signal()
     if not sig then return end
     self.signals = self.signals + 1
     self.interrupted = true
+    -- Rows the engine holds: handed out by the feeder, less the one waiting to be submitted.
+    local n = self.feeder and (self.feeder.inflight_count - (self.pending and 1 or 0)) or 0
     self:stop_intake()
     local now, job = self.sys.monotime(), self.job
     if self.signals == 1 then
         self.grace_deadline = now + (self.engine_opts.timeout or 15) + M.GRACE_EXTRA
-        if job then self:say("%s: no new rows; waiting for in-flight requests (again to abort them)", sig) end
+        if job and n > 0 then
+            self:say("%s: no new rows are sent; press Ctrl-C again to abort the %d request%s in flight",
+                sig, n, n == 1 and "" or "s")
+        elseif job then
+            self:say("%s: no new rows are sent; no request is in flight", sig)
+        end
     elseif job and not self.cancelled_at then
         self:say("%s again: cancelling in-flight requests", sig)
         job:cancel()
