@@ -16,6 +16,7 @@ local feeder_mod = require "cxone.bulk.feeder"
 local paths_mod = require "cxone.bulk.paths"
 local options = require "cxone.bulk.options"
 local printable = require("cxone.bulk.text").printable
+local shorten = require("cxone.bulk.text").shorten
 local cjson = require "cjson"
 
 local M = {}
@@ -34,8 +35,12 @@ M.CANCEL_WAIT = 5
 -- stretch of them never delays a signal, a result or the progress line.
 M.FEED_BUDGET = 256
 
+-- Longest message line, in bytes: whatever a message quotes (a server's answer, a header of
+-- 100,000 columns), it stays readable and is cut between words.
+M.MESSAGE_MAX = 1000
+
 local function stderr(fmt, ...)
-    io.stderr:write("cxone-bulk: ", fmt:format(...), "\n")
+    io.stderr:write("cxone-bulk: ", shorten(fmt:format(...), M.MESSAGE_MAX), "\n")
 end
 
 -- A run: everything one invocation owns, so helpers can share it without globals.
@@ -175,7 +180,8 @@ function Run:check_options()
         self.outcome_map = map -- rows are translated on input; the engine gets category/subcategory
     end
     -- Options are checked by the engine itself (URLs, ranges) before anything is read or sent.
-    local ok, target = pcall(self.bulk.target, self.engine_opts)
+    -- A dry run needs no target: without one its URLs read {base_url}.
+    local ok, target = pcall(self.bulk.target, self.engine_opts, opts["dry-run"])
     if not ok then return nil, strip_label(target) end
     self.target = target
     if not opts["dry-run"] then
@@ -240,6 +246,11 @@ function Run:open_journal()
     self.jstate = st
     local run = { batch_id = self.batch_id, base_url = self.target.base_url, client_id = self.target.client_id }
     local diff = st:mismatches(run)
+    if self.target.placeholder then -- a dry run without a base URL cannot disagree about it
+        for i = #diff, 1, -1 do
+            if diff[i]:find("^base URL") then table.remove(diff, i) end
+        end
+    end
     if #diff > 0 and opts["journal-mismatch"] ~= "ignore" then
         return nil, ("journal %s was written by another batch: %s. Its successes are never re-applied, "
             .. "but mixing batches in one journal is most likely a mistake: use another --journal, or "
@@ -289,6 +300,9 @@ end
 -- "https://host (client id)" as printed: what the run talks to, escaped for the terminal.
 function Run:target_text()
     local t = self.target
+    if t.placeholder then
+        return ("none given (--base-url or $CXONE_BASE_URL): the URLs show %s in its place"):format(t.base_url)
+    end
     return ("%s (client %s)"):format(printable(t.base_url), t.client_id and printable(t.client_id) or "not set")
 end
 
@@ -421,12 +435,16 @@ function Run:on_event(ev)
         self.tally.retries = self.tally.retries + 1
     elseif ev.type == "pause" and ev.delay then
         self.paused_until = self.sys.monotime() + ev.delay
+    elseif ev.type == "limiter" and ev.error then
+        -- A shared limit's state reset, Redis unreachable or back: said once each, as it happens.
+        self:warn(strip_label(ev.error))
     end
 end
 
 -- --dry-run: every row is validated and described; nothing touches the network.
 function Run:dry_run()
-    local describe = self.bulk.describer(self.engine_opts) -- options checked once, not per row
+    -- Options checked once, not per row; without a base URL the URLs show the placeholder.
+    local describe = self.bulk.describer(self.engine_opts, self.target.placeholder)
     local inp, n = self.inp, 0
     while not self.stopping do
         n = n + 1

@@ -378,7 +378,7 @@ function Input:open_csv(read, opts)
     local ok, err = check_defaults(self, col)
     if not ok then return nil, ("line %d: %s"):format(line, err) end
     if #unknown > 0 then
-        self.warn(("line %d: ignoring unknown CSV column(s): %s"):format(line, table.concat(unknown, ", ")))
+        self.warn(("line %d: ignoring unknown CSV column(s): %s"):format(line, textutil.list(unknown)))
     end
     self.col, self.ncols, self.delimiter = col, #header, reader.delimiter
     self.failed_header = {}
@@ -610,7 +610,8 @@ function Input:jsonl_row(text, line)
         if #unknown > 0 then
             table.sort(unknown)
             self.jsonl_warned = true
-            self.warn(("line %d: ignoring unknown JSON field(s): %s"):format(line, printable(table.concat(unknown, ", "))))
+            self.warn(("line %d: ignoring unknown JSON field(s): %s"):format(line,
+                printable(textutil.list(unknown))))
         end
     end
     self:finish(row, task, row.fields)
