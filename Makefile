@@ -36,7 +36,7 @@ INST_BINDIR ?= $(PREFIX)/bin
 CORE_SRCS   = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/backoff.c \
               src/idempotency.c src/queue.c src/http.c src/auth.c src/task.c src/pool.c src/attempt.c \
               src/job.c src/redact.c src/discovery.c src/disposition.c src/auth_discovery.c src/cxone_request.c \
-              src/plain_task.c src/kind.c src/ledger.c src/durable.c src/tutorial_request.c
+              src/plain_task.c src/kind.c src/ledger.c src/durable.c src/tutorial_request.c src/text_fit.c
 CORE_OBJS   = $(CORE_SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE      = $(BUILD)/cxone/bulk/core.so
 

@@ -7,10 +7,12 @@
 
 CTEST_DIR   = $(BUILD)/tests
 CTEST_UNITS = limiter shm_limiter redis_limiter backoff idempotency discovery disposition redact \
-              error_message
-CTEST_SRCS_limiter     = src/limiter.c
-CTEST_SRCS_shm_limiter = src/limiter.c src/shm_limiter.c
-CTEST_SRCS_redis_limiter = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/redact.c
+              error_message text_fit
+CTEST_SRCS_limiter     = src/limiter.c src/text_fit.c
+CTEST_SRCS_shm_limiter = src/limiter.c src/shm_limiter.c src/text_fit.c
+CTEST_SRCS_redis_limiter = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/redact.c \
+              src/text_fit.c
+CTEST_SRCS_text_fit    = src/text_fit.c
 CTEST_SRCS_backoff     = src/backoff.c
 CTEST_SRCS_idempotency = src/idempotency.c
 CTEST_SRCS_discovery   = src/discovery.c

@@ -1,5 +1,6 @@
 -- Command-line parsing of cxone-bulk (lua/cxone/bulk/args.lua).
 local args = require "cxone.bulk.args"
+local options = require "cxone.bulk.options"
 
 local function parse(s)
     local argv = {}
@@ -84,6 +85,71 @@ describe("cxone-bulk arguments", function()
         assert.is_true(parse("--help").help)
         assert.is_true(parse("-h").help)
         assert.is_true(parse("--version").version)
+    end)
+
+    it("suggests the closest flag for an unknown option", function()
+        local _, err = parse("--rat 5 x")
+        assert.equal("unknown option --rat; did you mean --rate?", err)
+        _, err = parse("--workrs 2 x")
+        assert.equal("unknown option --workrs; did you mean --workers?", err)
+        _, err = parse("--summary 2 x") -- the one flag that begins with it
+        assert.equal("unknown option --summary; did you mean --summary-json?", err)
+        _, err = parse("--xyzzy x")
+        assert.equal("unknown option --xyzzy", err)
+    end)
+
+    it("fits --help in 100 columns, in the sections an operator looks for", function()
+        local usage = args.usage()
+        local n = 0
+        for line in usage:gmatch("[^\n]*") do
+            n = n + 1
+            assert.is_true(#line <= 100, ("line %d is %d columns: %s"):format(n, #line, line))
+        end
+        local last = 0
+        for _, title in ipairs({ "Input:", "Target and credentials:", "Rate and retries:", "Outputs:",
+            "Safety:" }) do
+            local at = usage:find("\n" .. title .. "\n", 1, true)
+            assert.is_truthy(at, title)
+            assert.is_true(at > last, title .. " out of order")
+            last = at
+        end
+        -- Each flag sits in its section: --rate under "Rate and retries", --journal under "Outputs".
+        local function section_of(flag)
+            local at = usage:find("\n%s+" .. flag:gsub("%-", "%%-") .. "[ \n]")
+            local before = usage:sub(1, at)
+            local title
+            for t in before:gmatch("\n([%w ]+):\n") do title = t end
+            return title
+        end
+        assert.equal("Rate and retries", section_of("--rate"))
+        assert.equal("Outputs", section_of("--journal"))
+        assert.equal("Safety", section_of("--dry-run"))
+        assert.equal("Target and credentials", section_of("--base-url"))
+        assert.equal("Input", section_of("--column"))
+    end)
+
+    it("names every environment variable in --help", function()
+        local usage = args.usage()
+        for _, name in ipairs({ "CXONE_BASE_URL", "CXONE_CLIENT_ID", "CXONE_CLIENT_SECRET",
+            "CXONE_ACCESS_KEY_ID", "CXONE_ACCESS_KEY_SECRET", "CXONE_REDIS_PASSWORD" }) do
+            assert.is_truthy(usage:find("\n  $" .. name .. " ", 1, true), name)
+        end
+        for _, d in ipairs(options.LIST) do
+            if d.env then assert.is_truthy(usage:find("$" .. d.env, 1, true), d.env) end
+        end
+    end)
+
+    it("refuses to build --help when a flag has no section", function()
+        table.insert(args.OPTIONS, { name = "new-flag", kind = "flag", help = "added without a group" })
+        local ok, err = pcall(args.usage)
+        table.remove(args.OPTIONS)
+        assert.is_false(ok)
+        assert.matches("%-%-new%-flag has no valid group", err)
+        for _, o in ipairs(args.OPTIONS) do assert.is_string(o.group, o.name) end
+        for _, d in ipairs(options.LIST) do
+            if d.flag or d.env then assert.is_string(d.group, d.name) end
+        end
+        assert.is_string(args.usage())
     end)
 
     it("documents every option in --help", function()

@@ -202,6 +202,11 @@ describe("cxone-bulk resume", function()
         assert.matches("cancelled%s+%d+", err)
         local results = C.jsonl(out)
         assert.is_true(#results >= 4)
+        -- The first signal says how many requests a second one aborts: every row the engine held
+        -- (none had an answer yet), each of which comes back cancelled.
+        local in_flight = err:match("press Ctrl%-C again to abort the (%d+) requests? in flight")
+        assert.is_truthy(in_flight, err)
+        assert.equal(#results, tonumber(in_flight))
         local unknown = 0
         for _, r in ipairs(results) do
             assert.is_true(r.cancelled, "line " .. r.line)

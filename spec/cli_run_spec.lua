@@ -97,6 +97,27 @@ describe("cxone-bulk against the mock", function()
         assert.equal(lines[1].idempotency_key, by_line(C.jsonl(out2))[2].idempotency_key)
     end)
 
+    it("--dry-run needs no credentials and no base URL: the URLs show {base_url}, and it says so", function()
+        local input = C.write(dir .. "/dry-none.jsonl",
+            '{"contact_id":"contact-000001","category":"Contacted","subcategory":"Busy"}\n')
+        local none = { CXONE_BASE_URL = false, CXONE_CLIENT_ID = false, CXONE_CLIENT_SECRET = false }
+        local code, out, err = C.run({ "--dry-run", "--strict", "--batch-id", "b7", input }, { env = none })
+        assert.equal(0, code, err)
+        local d = require("cjson").decode(out)
+        assert.equal("{base_url}/api/v2/contacts/contact-000001", d.url)
+        assert.equal("PUT", d.method)
+        assert.matches("^%x+%-%x+%-5%x+%-%x+%-%x+$", d.idempotency_key)
+        assert.matches("none given %(%-%-base%-url or %$CXONE_BASE_URL%): the URLs show {base_url}", err)
+        -- The key does not depend on the URL: a real run sends the same one.
+        local code2, out2 = C.run(args(m, { "--dry-run", "--batch-id", "b7", input }))
+        assert.equal(0, code2)
+        assert.equal(d.idempotency_key, require("cjson").decode(out2).idempotency_key)
+        -- A real run still needs both.
+        local code3, _, err3 = C.run({ "-o", "/dev/null", input }, { env = none })
+        assert.equal(2, code3)
+        assert.matches("%-%-base%-url is required", err3)
+    end)
+
     it("updates every row of a CSV file and writes one result per row", function()
         local input = C.write(dir .. "/ok.csv", C.csv(C.rows(500)))
         local out = dir .. "/ok.jsonl"

@@ -10,6 +10,7 @@
  * malloc'd state of a local limiter and on the /dev/shm state of a shared one (shm_limiter.c). */
 #include "limiter_impl.h"
 #include "clock.h"
+#include "text_fit.h"
 
 #include <errno.h>
 #include <math.h>
@@ -293,8 +294,9 @@ void cxb_limiter_note_raise(cxb_limiter *l, cxb_limiter_note_kind kind, double w
     n.wait = wait;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(n.msg, sizeof n.msg, fmt, ap);
+    int written = vsnprintf(n.msg, sizeof n.msg, fmt, ap);
     va_end(ap);
+    cxb_text_fit(n.msg, sizeof n.msg, written); /* a long note ends between words */
     if (l->notify)
         l->notify(l->notify_arg, &n);
     else if (l->npending < LIMITER_NOTES_MAX)

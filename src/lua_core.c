@@ -9,6 +9,7 @@
 #include "lua_sys.h"
 #include <dlfcn.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,28 @@ typedef struct lua_job {
 #define CFG_MAX_RATE 1e9
 #define CFG_MAX_QUEUE 1e8
 
+/* Raises an option or limiter error as it is. luaL_error would prefix the position of the Lua
+ * line that called into the core (".../cxone/bulk.lua:296:"), a path that means nothing to the
+ * operator reading "--shared-limit: not a valid redis:// URL". */
+static int cfg_raise(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int cfg_raise(lua_State *L, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    lua_pushstring(L, msg);
+    return lua_error(L);
+}
+
 /* The facade (bulk.lua, from lua/cxone/bulk/options.lua) fills in every default and hands over
  * a complete table; the core keeps no defaults of its own, so a missing value is the caller's
  * bug and is refused by name rather than silently replaced. */
 static int cfg_missing(lua_State *L, const char *name)
 {
-    return luaL_error(L, "option '%s' is required (the facade passes every option's default)", name);
+    return cfg_raise(L, "option '%s' is required (the facade passes every option's default)", name);
 }
 
 /* A string option; NULL when absent and optional, an error when absent and required. */
@@ -54,7 +71,7 @@ static const char *cfg_string(lua_State *L, int t, const char *name, int require
         if (required)
             cfg_missing(L, name);
     } else if (lua_type(L, -1) != LUA_TSTRING) {
-        luaL_error(L, "option '%s' must be a string", name);
+        cfg_raise(L, "option '%s' must be a string", name);
     } else {
         s = lua_tostring(L, -1);
     }
@@ -71,7 +88,7 @@ static double cfg_number(lua_State *L, int t, const char *name, int required, do
         if (required)
             cfg_missing(L, name);
     } else if (lua_type(L, -1) != LUA_TNUMBER) {
-        luaL_error(L, "option '%s' must be a number", name);
+        cfg_raise(L, "option '%s' must be a number", name);
     } else {
         v = lua_tonumber(L, -1);
     }
@@ -90,7 +107,7 @@ static double cfg_range(lua_State *L, int t, const char *name, double lo, double
         char msg[200]; /* lua_pushfstring knows no %g */
         snprintf(msg, sizeof msg, "option '%s' must be %s between %.15g and %.15g (got %.17g)", name,
                  integer ? "an integer" : "a number", lo, hi, v);
-        luaL_error(L, "%s", msg);
+        cfg_raise(L, "%s", msg);
     }
     return v;
 }
@@ -102,7 +119,7 @@ static double cfg_positive(lua_State *L, int t, const char *name, double hi)
     if (!(v > 0 && v <= hi)) {
         char msg[200];
         snprintf(msg, sizeof msg, "option '%s' must be a number > 0 and <= %.15g (got %.17g)", name, hi, v);
-        luaL_error(L, "%s", msg);
+        cfg_raise(L, "%s", msg);
     }
     return v;
 }
@@ -114,7 +131,7 @@ static int cfg_bool(lua_State *L, int t, const char *name)
     if (lua_isnil(L, -1))
         cfg_missing(L, name);
     if (lua_type(L, -1) != LUA_TBOOLEAN)
-        luaL_error(L, "option '%s' must be a boolean", name);
+        cfg_raise(L, "option '%s' must be a boolean", name);
     int v = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return v;
@@ -138,7 +155,7 @@ static void cfg_read(lua_State *L, int t, cxb_config *c)
     const char *api = cfg_string(L, t, "api", 1);
     c->cxone = strcmp(api, "cxone") == 0;
     if (!c->cxone && strcmp(api, "tutorial") != 0)
-        luaL_error(L, "option 'api' must be \"tutorial\" or \"cxone\"");
+        cfg_raise(L, "option 'api' must be \"tutorial\" or \"cxone\"");
     /* cxone: the token endpoint is discovered unless given; the access key is required. */
     c->token_url = cfg_string(L, t, "token_url", !c->cxone);
     c->client_id = cfg_string(L, t, "client_id", 1);

@@ -11,6 +11,7 @@
 #include "redis_limiter.h"
 #include "limiter_impl.h"
 #include "redact.h"
+#include "text_fit.h"
 
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
@@ -391,11 +392,13 @@ static rl_status rl_refill(cxb_limiter *l, redis_lim *r, int64_t *wait_ns, char 
     rl_status st = RL_GRANTED;
     if (code == -1) {
         const redisReply *a = rep->elements > 2 ? rep->element[1] : NULL, *b = a ? rep->element[2] : NULL;
-        /* (the length is checked only to say that a cut message is acceptable) */
-        if (snprintf(msg, len, "%s was created with rate %s/s burst %s; this process asked for "
-                     "rate %s/s burst %s", l->label, a && a->str ? a->str : "?",
-                     b && b->str ? b->str : "?", r->rate_s, r->burst_s) >= (int)len)
-            msg[len - 1] = '\0';
+        /* The key holds exact "%.17g" figures; people read them as %g ("0.1/s", not
+         * "0.10000000000000001/s"). */
+        int n = snprintf(msg, len, "%s was created with rate %g/s burst %g; this process asked for "
+                         "rate %g/s burst %g", l->label, a && a->str ? strtod(a->str, NULL) : NAN,
+                         b && b->str ? strtod(b->str, NULL) : NAN, strtod(r->rate_s, NULL),
+                         strtod(r->burst_s, NULL));
+        cxb_text_fit(msg, len, n);
         st = RL_FATAL;
     } else if (code == -2) {
         rl_learn_pause(l, now, rep_int(rep, 1), rep_int(rep, 2));
@@ -433,10 +436,14 @@ static rl_status rl_down(cxb_limiter *l, redis_lim *r, int64_t now, const char *
         r->backoff *= 2;
     }
     r->next_try = now + r->backoff;
-    *wait_ns = r->backoff;
+    /* The last try falls on the timeout, not up to a whole backoff after it, so the figure
+     * reported is the timeout the operator gave (1 s reads "1.0 s", not "2 s"). */
+    int64_t give_up = r->down_since + (int64_t)(r->timeout_s * 1e9);
+    if (!r->fallback && r->next_try > give_up) r->next_try = give_up > now ? give_up : now;
+    *wait_ns = r->next_try - now;
     double down = (double)(now - r->down_since) / 1e9;
     if (!r->fallback && down >= r->timeout_s) {
-        cxb_limiter_note_raise(l, CXB_LIM_NOTE_FATAL, 0, "%s: Redis unreachable for %.0f s (%s); "
+        cxb_limiter_note_raise(l, CXB_LIM_NOTE_FATAL, 0, "%s: Redis unreachable for %.1f s (%s); "
                                "no request was sent without a grant", l->label, down, why);
         return RL_FATAL;
     }

@@ -136,13 +136,27 @@ static struct shm_layout *init_new(int fd, const char *name, const char *path, d
     return p;
 }
 
+/* True when the file was last modified more than the creator's wait ago: a creator sizes and
+ * publishes within microseconds of creating it, so a file that old and still unready was left
+ * by one that died, and waiting for it would only delay the reset. */
+static int shm_stale(const struct stat *sb)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0) return 0;
+    int64_t age = ((int64_t)now.tv_sec - (int64_t)sb->st_mtim.tv_sec) * 1000000000LL +
+                  ((int64_t)now.tv_nsec - (int64_t)sb->st_mtim.tv_nsec);
+    return age > SHM_READY_WAIT_NS;
+}
+
 /* Waits (bounded) until the file is at least a layout long; a file still too short after the
- * wait was left by a creator that died (or by someone else) and is grown to size. */
-static int shm_wait_sized(int fd, const char *path, char *err, size_t errlen)
+ * wait, or already stale (shm_stale: *stale is set), was left by a creator that died (or by
+ * someone else) and is grown to size at once. */
+static int shm_wait_sized(int fd, const char *path, int *stale, char *err, size_t errlen)
 {
     char eb[128];
     int64_t deadline = cxb_mono_ns() + SHM_READY_WAIT_NS;
     struct stat sb;
+    *stale = -1;
     for (;;) {
         if (fstat(fd, &sb) != 0) {
             errf(err, errlen, "cannot stat %s: %s", path, errstr(errno, eb, sizeof eb));
@@ -154,9 +168,14 @@ static int shm_wait_sized(int fd, const char *path, char *err, size_t errlen)
                  "refusing to use it", path);
             return -1;
         }
+        if (*stale < 0) *stale = shm_stale(&sb); /* before our own ftruncate touches it */
         /* Mapping before the creator's ftruncate would SIGBUS on first access. */
         if (sb.st_size >= (off_t)sizeof(struct shm_layout)) return 0;
-        if (cxb_mono_ns() > deadline) break;
+        if (*stale) break;
+        if (cxb_mono_ns() > deadline) {
+            *stale = 1; /* its creator had the whole wait: the magic will not come either */
+            break;
+        }
         nap();
     }
     if (ftruncate(fd, (off_t)sizeof(struct shm_layout)) != 0) {
@@ -186,14 +205,16 @@ static struct shm_layout *open_existing(cxb_limiter *l, int fd, const char *name
                                         const char *path, char *err, size_t errlen)
 {
     char eb[128];
-    if (shm_wait_sized(fd, path, err, errlen) != 0) return NULL;
+    int stale;
+    if (shm_wait_sized(fd, path, &stale, err, errlen) != 0) return NULL;
     void *p = mmap(NULL, sizeof(struct shm_layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         errf(err, errlen, "cannot map shared limit '%s': %s", name, errstr(errno, eb, sizeof eb));
         return NULL;
     }
     struct shm_layout *m = p;
-    int64_t deadline = cxb_mono_ns() + SHM_READY_WAIT_NS;
+    /* A stale file that is not ready is reset now (with its note), not after another wait. */
+    int64_t deadline = cxb_mono_ns() + (stale ? 0 : SHM_READY_WAIT_NS);
     for (;;) {
         uint64_t magic = atomic_load_explicit(&m->ready, memory_order_acquire);
         if (magic == SHM_MAGIC && m->layout_size == sizeof *m) return m;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PATH_LEN 160
@@ -352,6 +353,42 @@ static void test_untrusted_files(void)
     CHECK(log.n == 1 && contains(log.last, "was never initialised") && contains(log.last, path),
           "notes %d, last: %s", log.n, log.last);
     CHECK(l && cxb_limiter_try(l) == 0, "the reset limit does not grant");
+    cxb_limiter_free(l);
+    unlink(path);
+
+    /* The same left long ago (not modified for more than the creator's 2 s), and one left
+     * empty (a creator that died before sizing it): reset at once, with the note. */
+    for (int empty = 0; empty <= 1; empty++) {
+        limit_name(name, sizeof name, empty ? "empty" : "old", path);
+        forge_file(path, 0x00, empty ? 0 : 4096);
+        struct timespec old[2];
+        clock_gettime(CLOCK_REALTIME, &old[0]);
+        old[0].tv_sec -= 60;
+        old[1] = old[0];
+        if (utimensat(AT_FDCWD, path, old, 0) != 0) abort();
+        t0 = cxb_now_mono();
+        l = cxb_limiter_open_shared(name, 10, 1, err, sizeof err);
+        took = cxb_now_mono() - t0;
+        CHECK(l != NULL, "%s file was not reset: %s", empty ? "an empty" : "an old", err);
+        CHECK(took < 0.5, "%s file reset after %.2f s, want at once", empty ? "an empty" : "an old", took);
+        memset(&log, 0, sizeof log);
+        if (l) cxb_limiter_set_notify(l, log_note, &log);
+        CHECK(log.n == 1 && contains(log.last, "was never initialised") && contains(log.last, path),
+              "notes %d, last: %s", log.n, log.last);
+        CHECK(l && cxb_limiter_try(l) == 0, "the reset limit does not grant");
+        cxb_limiter_free(l);
+        unlink(path);
+    }
+
+    /* An empty file just created waits the creator's 2 s once, not once for the size and once
+     * more for the magic. */
+    limit_name(name, sizeof name, "fresh-empty", path);
+    forge_file(path, 0x00, 0);
+    t0 = cxb_now_mono();
+    l = cxb_limiter_open_shared(name, 10, 1, err, sizeof err);
+    took = cxb_now_mono() - t0;
+    CHECK(l != NULL, "a fresh empty file was not reset: %s", err);
+    CHECK(took >= 1.9 && took < 3, "reset after %.2f s, want the one bounded 2 s wait", took);
     cxb_limiter_free(l);
     unlink(path);
 

@@ -151,12 +151,18 @@ local function resolve_cxone(o)
   end
 end
 
+-- What a description's URLs start with when no base URL was named (the cxone profile's
+-- equivalent is "{api host from discovery}").
+M.BASE_URL_PLACEHOLDER = "{base_url}"
+
 --- Validates opts against the option table and fills in defaults and environment values.
--- Raises naming the offending option.
-local function resolve_opts(opts)
+-- Raises naming the offending option. describe_only: the options only describe requests (no
+-- request is made), so a missing base URL becomes BASE_URL_PLACEHOLDER; the second result is
+-- then true.
+local function resolve_opts(opts, describe_only)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then opt_error("opts must be a table (got " .. type(opts) .. ")") end
-  local o = {}
+  local o, placeholder = {}, nil
   for k, v in pairs(opts) do
     local decl = options.BY_NAME[k]
     if not decl then opt_error(fmt("unknown option '%s'", tostring(k))) end
@@ -179,6 +185,9 @@ local function resolve_opts(opts)
     resolve_cxone(o)
   elseif o.api ~= "tutorial" then
     opt_error(fmt("option 'api' must be \"tutorial\" or \"cxone\" (got %q)", o.api))
+  elseif describe_only and (o.base_url or "") == "" then
+    o.base_url, placeholder = M.BASE_URL_PLACEHOLDER, true
+    o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
   else
     require_target(o)
     o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
@@ -192,21 +201,23 @@ local function resolve_opts(opts)
   if o.backoff_max < o.backoff_base then
     opt_error(fmt("option 'backoff_max' (%g) must be >= backoff_base (%g)", o.backoff_max, o.backoff_base))
   end
-  return o
+  return o, placeholder
 end
 
 --- Where a job with these opts would send its requests, checked like start() checks it:
 -- {base_url=, token_url=, client_id=} (never a secret). Raises naming a bad option.
-local function target(opts)
-  local o = resolve_opts(opts)
+-- describe_only: as describer(opts, true) sees it (a dry run): a missing base URL is then
+-- BASE_URL_PLACEHOLDER and the answer has placeholder = true.
+local function target(opts, describe_only)
+  local o, placeholder = resolve_opts(opts, describe_only)
   if o.api == "cxone" then
     return { api = "cxone", base_url = o.api_base or "(from " .. o.issuer .. " discovery)",
              token_url = o.token_url or "(from " .. o.issuer .. " discovery)", issuer = o.issuer,
              client_id = o.client_id, access_key_id = o.access_key_id }
   end
-  return { base_url = o.base_url, token_url = o.token_url, client_id = o.client_id }
+  return { base_url = o.base_url, token_url = o.token_url, client_id = o.client_id, placeholder = placeholder }
 end
-function M.target(opts) return raising(target, opts) end
+function M.target(opts, describe_only) return raising(target, opts, describe_only) end
 
 local function require_credentials(o)
   if o.api == "cxone" then
@@ -277,8 +288,10 @@ end
 
 --- A function that describes tasks under opts (checked once): task -> {method, url,
 -- idempotency_key, body} or nil, message. For describing many tasks (the CLI's --dry-run).
-local function describer(opts)
-  local o = resolve_opts(opts)
+-- Needs no credentials; with placeholder = true no base URL either: the URLs then start with
+-- BASE_URL_PLACEHOLDER.
+local function describer(opts, placeholder)
+  local o = resolve_opts(opts, placeholder)
   if o.api == "cxone" then
     local prefix = (o.api_base or "{api host from discovery}") .. "/incontactapi/services/" .. o.api_version
       .. "/contacts/"
@@ -302,7 +315,7 @@ local function describer(opts)
   end
 end
 
-function M.describer(opts) return raising(describer, opts) end
+function M.describer(opts, placeholder) return raising(describer, opts, placeholder) end
 
 --- What would be sent for a task, without any network: {method, url, idempotency_key, body}.
 function M.describe(task, opts)

@@ -3,32 +3,56 @@
 local M = {}
 
 local options = require "cxone.bulk.options"
+local distance = require("cxone.bulk.outcomes").distance
 
 -- kind: "flag" (no value), "string", "number" (finite), "integer". min/max bound numbers;
--- above=true makes min exclusive. engine names the batch_update option it feeds. The engine's
--- options (type, range, default, help) come from cxone.bulk.options; only the command's own
--- options are declared here.
+-- above=true makes min exclusive. engine names the batch_update option it feeds. group and help
+-- place and describe the option in --help (groups: options.GROUPS). The engine's options (type,
+-- range, default, help, group) come from cxone.bulk.options; only the command's own options are
+-- declared here.
 local CLI_OPTIONS = {
-    { name = "input", short = "i", kind = "string", meta = "FILE" },
-    { name = "output", short = "o", kind = "string", meta = "FILE" },
-    { name = "failed", kind = "string", meta = "FILE" },
-    { name = "journal", kind = "string", meta = "FILE" },
-    { name = "summary-json", kind = "string", meta = "FILE" },
-    { name = "journal-mismatch", kind = "string", meta = "refuse|ignore",
-      choices = { refuse = true, ignore = true } },
-    { name = "format", kind = "string", meta = "csv|jsonl|ids", choices = { csv = true, jsonl = true, ids = true } },
-    { name = "category", kind = "string", meta = "NAME" },
-    { name = "subcategory", kind = "string", meta = "NAME" },
+    { name = "input", short = "i", kind = "string", meta = "FILE", group = "input",
+      help = "input file, or - for stdin (may also be the first argument)" },
+    { name = "format", kind = "string", meta = "FMT", choices = { csv = true, jsonl = true, ids = true },
+      group = "input", help = "csv, jsonl or ids (default: from the extension, then the first bytes)" },
+    { name = "category", kind = "string", meta = "NAME", group = "input",
+      help = "outcome category for every row that has none (required for ids)" },
+    { name = "subcategory", kind = "string", meta = "NAME", group = "input",
+      help = "outcome subcategory for every row that has none (required for ids)" },
     -- CSV as spreadsheets write it (checked by input.open, which names the option).
-    { name = "delimiter", kind = "string", meta = "CHAR", input = "delimiter" },
-    { name = "column", kind = "string", meta = "FIELD=NAME", input = "columns", multiple = true },
-    { name = "encoding", kind = "string", meta = "utf-8|cp1252|latin1", input = "encoding" },
-    { name = "outcome-map", kind = "string", meta = "FILE" },
-    { name = "dry-run", kind = "flag" },
-    { name = "quiet", short = "q", kind = "flag" },
-    { name = "strict", kind = "flag" },
-    { name = "help", short = "h", kind = "flag" },
-    { name = "version", kind = "flag" },
+    { name = "delimiter", kind = "string", meta = "CHAR", input = "delimiter", group = "input",
+      help = "CSV delimiter: , ; | or tab (default: detected from the header line)" },
+    { name = "column", kind = "string", meta = "FIELD=NAME", input = "columns", multiple = true,
+      group = "input", help = "read FIELD (contact_id, category, subcategory, idempotency_key, "
+        .. "outcome_code, ...) from the column NAME; repeatable" },
+    { name = "encoding", kind = "string", meta = "ENC", input = "encoding", group = "input",
+      help = "utf-8 (default), cp1252 or latin1; UTF-16 with a byte-order mark is read as such" },
+    { name = "outcome-map", kind = "string", meta = "FILE", group = "input",
+      help = "translate an outcome_code column through FILE: JSON "
+        .. '{"CODE":{"category":..,"subcategory":..}} or CSV code,category,subcategory' },
+    { name = "output", short = "o", kind = "string", meta = "FILE", group = "outputs",
+      help = "one JSON result per line (default: stdout when it is not a terminal; - forces stdout)" },
+    { name = "failed", kind = "string", meta = "FILE", group = "outputs",
+      help = "CSV of the rows that did not succeed, with an error column; fix it and feed it "
+        .. "straight back in" },
+    { name = "journal", kind = "string", meta = "FILE", group = "outputs",
+      help = "append each finished result durably (locked: one run at a time); a rerun with the "
+        .. "same journal never re-applies what it records as applied" },
+    { name = "summary-json", kind = "string", meta = "FILE", group = "outputs",
+      help = "the summary as one JSON object (counts, by_status, elapsed, rate, target, exit_code) "
+        .. "for scripts and CI" },
+    { name = "quiet", short = "q", kind = "flag", group = "outputs",
+      help = "no progress and no summary (errors are still printed)" },
+    { name = "dry-run", kind = "flag", group = "safety",
+      help = "validate and print what would be sent; no request at all (no credentials needed)" },
+    { name = "strict", kind = "flag", group = "safety",
+      help = "check the whole input first; exit 2 at the first bad row, send nothing" },
+    { name = "journal-mismatch", kind = "string", meta = "refuse|ignore",
+      choices = { refuse = true, ignore = true }, group = "safety",
+      help = "a journal written for another batch id, base URL or client stops the run (refuse, "
+        .. "the default) unless ignore" },
+    { name = "help", short = "h", kind = "flag", group = "general", help = "this text" },
+    { name = "version", kind = "flag", group = "general", help = "print the version" },
 }
 
 local CLI_KIND = { integer = "integer", number = "number", boolean = "flag" }
@@ -39,7 +63,8 @@ local function engine_flags()
     for _, d in ipairs(options.LIST) do
         if d.flag then
             out[#out + 1] = { name = d.flag, kind = CLI_KIND[d.kind] or "string", meta = d.meta,
-                min = d.min, max = d.max, above = d.above, engine = d.name, decl = d }
+                min = d.min, max = d.max, above = d.above, engine = d.name, decl = d, group = d.group,
+                help = d.help }
         end
     end
     return out
@@ -56,6 +81,23 @@ for _, o in ipairs(M.OPTIONS) do
 end
 
 local describe_bound = options.describe_range
+
+-- "unknown option --rat; did you mean --rate?": the one long option the word begins, else the
+-- closest by edit distance, within a third of the word's length (at least 1).
+local function unknown_option(shown)
+    local msg = ("unknown option %s"):format(shown)
+    local word = shown:match("^%-%-(.+)$")
+    if not word then return msg end
+    local prefixed, near, best = {}, nil, math.max(1, math.floor(#word / 3)) + 1
+    for _, o in ipairs(M.OPTIONS) do
+        if o.name:sub(1, #word) == word then prefixed[#prefixed + 1] = o.name end
+        local d = distance(o.name, word)
+        if d < best then near, best = o.name, d end
+    end
+    if #prefixed == 1 then near = prefixed[1] end
+    if near then msg = msg .. ("; did you mean --%s?"):format(near) end
+    return msg
+end
 
 -- Converts and checks one value; returns the value or nil, message.
 local function convert(o, text)
@@ -107,7 +149,7 @@ function M.parse(argv)
             positional[#positional + 1] = a
         end
         if shown then
-            if not o then return nil, ("unknown option %s"):format(shown) end
+            if not o then return nil, unknown_option(shown) end
             if o.kind == "flag" then
                 if value ~= nil then return nil, ("--%s takes no value"):format(o.name) end
                 opts[o.name] = true
@@ -169,49 +211,27 @@ Usage: cxone-bulk [options] [--input] FILE|-
 
 Bulk-update outbound contact outcomes in NICE CXone (PUT /api/v2/contacts/{id}), rate-limited,
 with retries that are safe (deterministic Idempotency-Key) and resumable (--journal).
-
-Input (format detected from the extension, then the first bytes; --format to force):
-  csv    header contact_id,category,subcategory[,idempotency_key]; other columns ignored;
-         , ; or tab; names as people type them ("Contact ID", "Sub-category")
-  jsonl  one object per line: {"contact_id":"..","category":"..","subcategory":".."}
-  ids    one contact id per line; needs --category and --subcategory
-  -i, --input FILE        input file, or - for stdin (may also be the first argument)
-      --format FMT        csv, jsonl or ids
-      --category NAME     outcome category for every row that has none (required for ids)
-      --subcategory NAME  outcome subcategory for every row that has none (required for ids)
-      --strict            check the whole input first; exit 2 at the first bad row, send nothing
-      --delimiter CHAR    CSV delimiter: , ; | or tab (default: detected from the header line)
-      --column FIELD=NAME read FIELD (contact_id, category, subcategory, idempotency_key,
-                          outcome_code) from the column NAME; repeatable
-      --encoding ENC      utf-8 (default), cp1252 or latin1; UTF-16 with a byte-order mark is
-                          read as such
-
-Output:
-  -o, --output FILE       one JSON result per line (default: stdout when it is not a terminal;
-                          - forces stdout)
-      --failed FILE       CSV of the rows that did not succeed, with an error column; fix it and
-                          feed it straight back in
-      --journal FILE      append each finished result durably (locked: one run at a time); a
-                          rerun with the same journal never re-applies what it records as applied
-      --journal-mismatch refuse|ignore
-                          a journal written for another batch id, base URL or client stops the
-                          run (refuse, the default) unless ignore
-      --summary-json FILE the summary as one JSON object (counts, by_status, elapsed, rate,
-                          target, exit_code) for scripts and CI
-  -q, --quiet             no progress and no summary (errors are still printed)
-      --dry-run           validate and print what would be sent; no request at all
-
 ]]
 
+-- Words under a section title, before its options.
+local GROUP_INTRO = {
+    input = [[
+  Format detected from the extension, then the first bytes (--format to force):
+    csv    header contact_id,category,subcategory[,idempotency_key]; other columns ignored;
+           , ; or tab; names as people type them ("Contact ID", "Sub-category")
+    jsonl  one object per line: {"contact_id":"..","category":"..","subcategory":".."}
+    ids    one contact id per line; needs --category and --subcategory]],
+    target = [[
+  Credentials come only from the environment: CXONE_CLIENT_ID and CXONE_CLIENT_SECRET
+  (--api cxone: also CXONE_ACCESS_KEY_ID and CXONE_ACCESS_KEY_SECRET), never from a flag.]],
+}
+
+-- Environment variables of the command itself (not of an engine option).
+local CLI_ENV = {
+    { env = "COLUMNS", group = "outputs", help = "width of the progress bar on a terminal (default: the terminal's)" },
+}
+
 local USAGE_TAIL = [[
-Outcome codes:
-      --outcome-map FILE  translate an outcome_code column (CSV or JSONL) through FILE: JSON
-                          {"CODE":{"category":..,"subcategory":..}} or CSV code,category,subcategory
-  -h, --help              this text
-      --version           print the version
-
-Credentials come only from the environment: CXONE_CLIENT_ID and CXONE_CLIENT_SECRET.
-
 Exit status: 0 every row succeeded (or was skipped), 1 some rows failed or were invalid,
 2 usage or input error, 3 the API could not be reached or would not authenticate (DNS,
 refused, TLS, token endpoint down or refusing the credentials; see --max-unreachable),
@@ -221,38 +241,96 @@ refused, TLS, token endpoint down or refusing the credentials; see --max-unreach
 Examples:
   cxone-bulk --input outcomes.csv --output results.jsonl --failed failed.csv --journal run.journal
   cxone-bulk --failed failed2.csv --journal run.journal failed.csv       # retry what failed
-  cut -d, -f1 ids.csv | cxone-bulk --format ids --category Sale --subcategory Upsell -
+  cxone-bulk --format ids --category Contacted --subcategory "Sale Completed" ids.txt
   cxone-bulk --dry-run outcomes.jsonl | head
   cxone-bulk --rate 20 --workers 4 --batch-id 2024-06-campaign outcomes.csv > results.jsonl
 ]]
 
--- The engine section of the usage text, from the option table: flag, placeholder, help and
--- default.
-local function engine_usage()
-    local lines = { "Engine (defaults in parentheses):" }
-    for _, o in ipairs(M.OPTIONS) do
-        local d = o.decl
-        if d then
-            local left = "      --" .. o.name .. (o.meta and (" " .. o.meta) or "")
-            local help = d.help
-            if d.default ~= nil and d.kind ~= "boolean" and d.default ~= "" then
-                help = help .. " (" .. tostring(d.default) .. ")"
-            elseif d.env then
-                help = help .. " ($" .. d.env .. ")"
-            end
-            if #left >= 26 then
-                lines[#lines + 1] = left
-                left = ""
-            end
-            lines[#lines + 1] = left .. string.rep(" ", 26 - #left) .. help
+M.WIDTH = 100    -- --help fits this many columns
+local HELP_COL = 28 -- where the descriptions start
+
+-- text as lines of at most `width` columns, broken between words.
+local function wrap(text, width)
+    local lines, cur = {}, ""
+    for word in text:gmatch("%S+") do
+        if cur ~= "" and #cur + 1 + #word > width then
+            lines[#lines + 1] = cur
+            cur = word
+        else
+            cur = cur == "" and word or (cur .. " " .. word)
         end
     end
-    return table.concat(lines, "\n") .. "\n\n"
+    if cur ~= "" then lines[#lines + 1] = cur end
+    return lines
 end
 
---- The --help text.
+-- One entry: the left part ("  -o, --output FILE") and its description, wrapped under HELP_COL.
+local function entry(out, left, help)
+    local lines = wrap(help, M.WIDTH - HELP_COL)
+    if #left >= HELP_COL - 1 then
+        out[#out + 1] = left
+        left = ""
+    end
+    for i, l in ipairs(lines) do
+        out[#out + 1] = (i == 1 and left or "") .. string.rep(" ", HELP_COL - (i == 1 and #left or 0)) .. l
+    end
+end
+
+-- An option's description with its default or environment variable.
+local function option_help(o)
+    local d, help = o.decl, o.help
+    if d and d.default ~= nil and d.kind ~= "boolean" and d.default ~= "" then
+        help = help .. " (default " .. tostring(d.default) .. ")"
+    end
+    if d and d.env then help = help .. " (or $" .. d.env .. ")" end
+    return help
+end
+
+-- Every option and environment variable in its group; raises naming one without a group, so a
+-- flag added without a place in --help fails every spec that builds the help.
+local function grouped()
+    local known, by_group = {}, {}
+    for _, g in ipairs(options.GROUPS) do
+        known[g.id] = true
+        by_group[g.id] = { options = {}, env = {} }
+    end
+    local function place(what, group, list, item)
+        if not known[group] then
+            error(("cxone-bulk --help: %s has no valid group (got %s); give it one of the ids in "
+                .. "options.GROUPS"):format(what, tostring(group)), 0)
+        end
+        table.insert(by_group[group][list], item)
+    end
+    for _, o in ipairs(M.OPTIONS) do place("--" .. o.name, o.group, "options", o) end
+    for _, d in ipairs(options.LIST) do
+        if d.env then place("$" .. d.env, d.group, "env", { env = d.env, help = d.help, flag = d.flag }) end
+    end
+    for _, list in ipairs({ options.ENV_ONLY, CLI_ENV }) do
+        for _, e in ipairs(list) do place("$" .. e.env, e.group, "env", e) end
+    end
+    return by_group
+end
+
+--- The --help text, grouped by options.GROUPS, at most M.WIDTH columns wide.
 function M.usage()
-    return USAGE_HEAD .. engine_usage() .. USAGE_TAIL
+    local by_group = grouped()
+    local out = { USAGE_HEAD }
+    for _, g in ipairs(options.GROUPS) do
+        local sect = by_group[g.id]
+        out[#out + 1] = g.title .. ":"
+        if GROUP_INTRO[g.id] then out[#out + 1] = GROUP_INTRO[g.id] end
+        for _, o in ipairs(sect.options) do
+            local left = (o.short and ("  -" .. o.short .. ", ") or "      ") .. "--" .. o.name
+                .. (o.meta and (" " .. o.meta) or "")
+            entry(out, left, option_help(o))
+        end
+        for _, e in ipairs(sect.env) do
+            entry(out, "  $" .. e.env, e.help .. (e.flag and (" (or --" .. e.flag .. ")") or ""))
+        end
+        out[#out + 1] = ""
+    end
+    out[#out + 1] = USAGE_TAIL
+    return table.concat(out, "\n")
 end
 M.USAGE = M.usage()
 

@@ -20,6 +20,7 @@ local probe_mod = require "cxone.bulk.outcome_probe" -- its missing_credential
 local options = require "cxone.bulk.options"
 local printable = require("cxone.bulk.text").printable
 local unsent_mod = require "cxone.bulk.unsent"
+local shorten = require("cxone.bulk.text").shorten
 local cjson = require "cjson"
 
 local M = {}
@@ -45,8 +46,12 @@ M.CANCEL_WAIT = 5
 -- stretch of them never delays a signal, a result or the progress line.
 M.FEED_BUDGET = 256
 
+-- Longest message line, in bytes: whatever a message quotes (a server's answer, a header of
+-- 100,000 columns), it stays readable and is cut between words.
+M.MESSAGE_MAX = 1000
+
 local function stderr(fmt, ...)
-    io.stderr:write("cxone-bulk: ", fmt:format(...), "\n")
+    io.stderr:write("cxone-bulk: ", shorten(fmt:format(...), M.MESSAGE_MAX), "\n")
 end
 
 -- A run: everything one invocation owns, so helpers can share it without globals.
@@ -196,7 +201,8 @@ function Run:check_options()
         self.outcome_map = map -- rows are translated on input; the engine gets category/subcategory
     end
     -- Options are checked by the engine itself (URLs, ranges) before anything is read or sent.
-    local ok, target = pcall(self.bulk.target, self.engine_opts)
+    -- A dry run needs no target: without one its URLs read {base_url}.
+    local ok, target = pcall(self.bulk.target, self.engine_opts, opts["dry-run"])
     if not ok then return nil, strip_label(target) end
     self.target = target
     local missing = not opts["dry-run"] and probe_mod.missing_credential(self.engine_opts.api)
@@ -255,6 +261,11 @@ function Run:open_journal()
     self.jstate = st
     local run = { batch_id = self.batch_id, base_url = self.target.base_url, client_id = self.target.client_id }
     local diff = st:mismatches(run)
+    if self.target.placeholder then -- a dry run without a base URL cannot disagree about it
+        for i = #diff, 1, -1 do
+            if diff[i]:find("^base URL") then table.remove(diff, i) end
+        end
+    end
     if #diff > 0 and opts["journal-mismatch"] ~= "ignore" then
         return nil, ("journal %s was written by another batch: %s. Its successes are never re-applied, "
             .. "but mixing batches in one journal is most likely a mistake: use another --journal, or "
@@ -303,6 +314,9 @@ end
 -- "https://host (client id)" as printed: what the run talks to, escaped for the terminal.
 function Run:target_text()
     local t = self.target
+    if t.placeholder then
+        return ("none given (--base-url or $CXONE_BASE_URL): the URLs show %s in its place"):format(t.base_url)
+    end
     return ("%s (client %s)"):format(printable(t.base_url), t.client_id and printable(t.client_id) or "not set")
 end
 
@@ -441,6 +455,9 @@ function Run:on_event(ev)
         self.tally.retries = self.tally.retries + 1
     elseif ev.type == "pause" and ev.delay then
         self.paused_until = self.sys.monotime() + ev.delay
+    elseif ev.type == "limiter" and ev.error then
+        -- A shared limit's state reset, Redis unreachable or back: said once each, as it happens.
+        self:warn(strip_label(ev.error))
     end
 end
 
@@ -466,11 +483,18 @@ function Run:check_signal()
     self.signals = self.signals + 1
     self.stop_signal = self.stop_signal or sig
     self.interrupted = true
+    -- Rows the engine holds: handed out by the feeder, less the one waiting to be submitted.
+    local n = self.feeder and (self.feeder.inflight_count - (self.pending and 1 or 0)) or 0
     self:stop_intake()
     local now, job = self.sys.monotime(), self.job
     if self.signals == 1 then
         self.grace_deadline = now + (self.engine_opts.timeout or 15) + M.GRACE_EXTRA
-        if job then self:say("%s: no new rows; waiting for in-flight requests (again to abort them)", sig) end
+        if job and n > 0 then
+            self:say("%s: no new rows are sent; press Ctrl-C again to abort the %d request%s in flight",
+                sig, n, n == 1 and "" or "s")
+        elseif job then
+            self:say("%s: no new rows are sent; no request is in flight", sig)
+        end
     elseif job and not self.cancelled_at then
         self:say("%s again: cancelling in-flight requests", sig)
         job:cancel()

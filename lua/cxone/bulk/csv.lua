@@ -310,6 +310,22 @@ function Reader:plain_record(buf, pos, line)
     return plain_line(buf, pos, stop, self.delimiter)
 end
 
+-- Why the record at pos outgrew max_record. Only an open quote makes a record span lines, so
+-- one with a line break is an unclosed quote; one without is a single line that long: without
+-- quotes, the field being read when the limit was hit is named.
+function Reader:too_long()
+    local pending = self.buf:sub(self.pos, self.pos + self.max_record)
+    if pending:find("[\r\n]") then
+        return ("record longer than %d bytes (unclosed quote?); skipped to the next line"):format(self.max_record)
+    end
+    if not pending:find('"', 1, true) then
+        local _, delimiters = pending:gsub((self.delimiter:gsub("%p", "%%%0")), "")
+        return ("field %d is longer than %d bytes, the limit for one record; skipped to the next line")
+            :format(delimiters + 1, self.max_record)
+    end
+    return ("line longer than %d bytes, the limit for one record; skipped to the next line"):format(self.max_record)
+end
+
 -- Returns fields (array of strings; empty for a blank line), the line where the record starts;
 -- or nil, message, line, raw first line (nil if over-long) for a malformed record (reading goes
 -- on at the next line); or nil at the end.
@@ -325,8 +341,7 @@ function Reader:next()
         local a, b, c = parse_record(buf, pos, self.eof, self.db, self.pat, self.lone)
         if a == NEED_MORE then
             if #self.buf - self.pos + 1 > self.max_record then
-                return nil, ("record longer than %d bytes (unclosed quote?); skipped to the next line")
-                    :format(self.max_record), line, self:take_line()
+                return nil, self:too_long(), line, self:take_line()
             end
             self:fill()
         elseif a == false then

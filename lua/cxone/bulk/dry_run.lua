@@ -74,7 +74,8 @@ end
 -- Runs the dry run of `run` (the CLI's Run). cli: {strip_label = cli an engine message as
 -- the CLI's, budget = rows read between looks at signals}.
 function M.run(run, cli)
-    local describe = run.bulk.describer(run.engine_opts) -- options checked once, not per row
+    -- Options checked once, not per row; without a base URL the URLs show the placeholder.
+    local describe = run.bulk.describer(run.engine_opts, run.target.placeholder)
     local probe = open_probe(run, cli)
     if run.fatal then return end
     local ok, err = pcall(describe_rows, run, describe, probe, cli)

@@ -322,7 +322,7 @@ function Input:open_csv(read, opts)
     local ok, err = self:check_defaults(col, { header = header, line = line, layout = layout })
     if not ok then return nil, err end
     if #layout.unknown > 0 then
-        self.warn(("line %d: ignoring unknown CSV column(s): %s"):format(line, table.concat(layout.unknown, ", ")))
+        self.warn(("line %d: ignoring unknown CSV column(s): %s"):format(line, textutil.list(layout.unknown)))
     end
     self.col, self.ncols, self.delimiter, self.state_col = col, #header, reader.delimiter, layout.state
     self.failed = failed_layout(header, layout, reader.delimiter, self.converted)
@@ -542,7 +542,8 @@ function Input:jsonl_row(text, line)
         if #unknown > 0 then
             table.sort(unknown)
             self.jsonl_warned = true
-            self.warn(("line %d: ignoring unknown JSON field(s): %s"):format(line, printable(table.concat(unknown, ", "))))
+            self.warn(("line %d: ignoring unknown JSON field(s): %s"):format(line,
+                printable(textutil.list(unknown))))
         end
     end
     self:finish(row, task, row.fields)

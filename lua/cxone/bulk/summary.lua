@@ -1,9 +1,13 @@
 -- Run tally and the end-of-run summary: totals, skipped rows, retries, 429s, elapsed time,
 -- effective rate, failures grouped by status with one example each, and the outcomes the
 -- engine refused (--validate-outcomes), each with its suggestion.
-local printable = require("cxone.bulk.text").printable
+local text = require "cxone.bulk.text"
+local printable, shorten = text.printable, text.shorten
 
 local M = {}
+
+-- Longest example message per failure group, in bytes (cut between words).
+M.EXAMPLE_MAX = 200
 
 local Tally = {}
 Tally.__index = Tally
@@ -200,8 +204,7 @@ function Tally:render(engine, elapsed, extra)
             local where = g.line and ("line %d"):format(g.line) or "?"
             -- Server text and ids are shown escaped: no terminal escape sequence reaches the screen.
             if g.contact_id and g.contact_id ~= "" then where = where .. (" contact %s"):format(printable(g.contact_id)) end
-            local msg = printable(tostring(g.error or "?"):gsub("%s+", " "))
-            if #msg > 200 then msg = msg:sub(1, 197) .. "..." end
+            local msg = shorten(printable(tostring(g.error or "?"):gsub("%s+", " ")), M.EXAMPLE_MAX)
             add("  %-11s %6d   e.g. %s: %s", k, g.count, where, msg)
         end
     end

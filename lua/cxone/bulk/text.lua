@@ -86,4 +86,29 @@ function M.utf8_problem(s)
     return nil
 end
 
+-- s cut to at most max bytes between two words, ending in "...": never in the middle of a word
+-- or of a UTF-8 sequence. A word longer than half of max is cut at a character boundary.
+function M.shorten(s, max)
+    s = tostring(s)
+    if #s <= max then return s end
+    local keep = max - 3
+    local cut = s:sub(1, keep + 1):match("^.*()%s") -- the last space within the first keep+1 bytes
+    if cut and cut - 1 >= keep / 2 then
+        return (s:sub(1, cut - 1):gsub("[%s,;:]+$", "")) .. "..."
+    end
+    while keep > 0 and (s:byte(keep + 1) or 0) >= 0x80 and s:byte(keep + 1) < 0xC0 do keep = keep - 1 end
+    return s:sub(1, keep) .. "..."
+end
+
+-- "a, b, c and 99,997 more": a list of names that stays one readable line however many there
+-- are (the first `first`, then the count of the others).
+function M.list(names, first)
+    first = first or 5
+    if #names <= first + 1 then return table.concat(names, ", ") end
+    local shown = {}
+    for i = 1, first do shown[i] = names[i] end
+    local more = tostring(#names - first):reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+    return ("%s and %s more"):format(table.concat(shown, ", "), more)
+end
+
 return M
