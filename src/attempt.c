@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "cxone_request.h"
 #include "redact.h"
+#include "text_fit.h"
 #include "tutorial_request.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,10 +201,11 @@ static att_kind att_classify_status(cxb_worker *w, const att_req *q, const cxb_h
     if (w->cfg->cxone && r->status == 403)
         cxb_cxone_forbidden(!q->mutating, detail, o->msg, sizeof o->msg);
     else
-        snprintf(o->msg, sizeof o->msg, "HTTP %ld%s%s%s", r->status, detail[0] ? ": " : "", detail,
-                 r->status >= 300 && r->status < 400
-                     ? " (a redirect: never followed, so credentials cannot leak; check base_url)"
-                     : "");
+        cxb_text_fit(o->msg, sizeof o->msg,
+                     snprintf(o->msg, sizeof o->msg, "HTTP %ld%s%s%s", r->status, detail[0] ? ": " : "", detail,
+                              r->status >= 300 && r->status < 400
+                                  ? " (a redirect: never followed, so credentials cannot leak; check base_url)"
+                                  : ""));
     o->retry_after = r->retry_after;
     o->kind = cxb_kind_of_status(r->status);
     long s = r->status;
@@ -408,8 +410,8 @@ static int att_settle(cxb_worker *w, cxb_task *t, att_kind k, const att_outcome 
     if (k == ATT_RETRY) { /* retries exhausted */
         t->status = o->status;
         char gave[700];
-        snprintf(gave, sizeof gave, "%s (gave up after %d %s)", o->msg, retries + 1,
-                 retries ? "attempts" : "attempt");
+        cxb_text_fit(gave, sizeof gave, snprintf(gave, sizeof gave, "%s (gave up after %d %s)", o->msg,
+                                                 retries + 1, retries ? "attempts" : "attempt"));
         cxb_task_fail(t, o->kind, gave);
     } else if (!t->error) {
         cxb_task_fail(t, o->kind, o->msg); /* ATT_FAIL, or a second 401 */

@@ -1,4 +1,5 @@
 #include "ledger.h"
+#include "text_fit.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +61,7 @@ void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int
     if (t)
         snprintf(e->contact_id, sizeof e->contact_id, "%s", t->contact_id);
     if (error)
-        snprintf(e->error, sizeof e->error, "%s", error);
+        cxb_text_fit(e->error, sizeof e->error, snprintf(e->error, sizeof e->error, "%s", error));
     l->ev_len++;
     switch (type) {
     case CXB_EV_RETRY: l->c.retried++; break;
@@ -92,7 +93,7 @@ void cxb_ledger_set_fatal(cxb_ledger *l, cxb_kind kind, const char *msg)
     pthread_mutex_lock(&l->mu);
     if (!l->fatal) {
         l->fatal = kind ? kind : CXB_KIND_INTERNAL;
-        snprintf(l->fatal_msg, sizeof l->fatal_msg, "%s", msg);
+        cxb_text_fit(l->fatal_msg, sizeof l->fatal_msg, snprintf(l->fatal_msg, sizeof l->fatal_msg, "%s", msg));
     }
     pthread_mutex_unlock(&l->mu);
     if (l->cancel)
@@ -111,9 +112,10 @@ void cxb_ledger_note_reach(cxb_ledger *l, int answered, cxb_kind kind, const cha
     if (answered || max <= 0 || n < max)
         return;
     char msg[512];
-    snprintf(msg, sizeof msg, "could not reach the API%s: %d consecutive attempts got no answer "
-             "(option 'max_unreachable' = %d); last: %.300s", kind == CXB_KIND_TLS ? " (TLS failure)" : "",
-             n, max, last ? last : "");
+    int w = snprintf(msg, sizeof msg, "could not reach the API%s: %d consecutive attempts got no answer "
+                     "(option 'max_unreachable' = %d); last: %s", kind == CXB_KIND_TLS ? " (TLS failure)" : "",
+                     n, max, last ? last : "");
+    cxb_text_fit(msg, sizeof msg, w);
     cxb_ledger_set_fatal(l, kind == CXB_KIND_TLS ? CXB_KIND_TLS : CXB_KIND_NETWORK, msg);
 }
 

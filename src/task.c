@@ -1,4 +1,5 @@
 #include "task.h"
+#include "text_fit.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +44,9 @@ void cxb_task_set_error(cxb_task *t, const char *fmt, ...)
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int w = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    cxb_text_fit(buf, sizeof buf, w); /* a long message ends between words */
     free(t->error);
     t->error = strdup(buf); /* NULL on OOM: the result still carries ok=false and its status */
 }

@@ -93,9 +93,13 @@ function D.run(block, dir, root, env)
     "HOME=" .. U.quote(dir), "LANG=C.UTF-8" }
   for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. U.quote(v) end
   -- timeout leads its own process group: whatever the block left running is found and stopped.
+  -- Zombies do not count (an orphaned wrapper shell the machine's init has not reaped yet), and a
+  -- process already on its way out gets a second to finish first.
   local script = ('cd %s && eval "$(make -s --no-print-directory -C %s env)" || exit 90; '
+    .. 'left() { ps -e -o pgid=,stat= | awk -v g=$t \'$1 == g && $2 !~ /^Z/\' | grep -q .; }; '
     .. 'timeout %d %s %s & t=$!; wait $t; rc=$?; '
-    .. 'if kill -0 -$t 2>/dev/null; then kill -TERM -$t; [ $rc -ne 0 ] || rc=91; fi; '
+    .. 'n=0; while left && [ $n -lt 20 ]; do sleep 0.05; n=$((n+1)); done; '
+    .. 'if left; then kill -TERM -$t; [ $rc -ne 0 ] || rc=91; fi; '
     .. 'echo "[exit $rc]"; exit $rc'):format(U.quote(dir), U.quote(root), D.TIMEOUT,
     runner == "sh" and "sh -e" or D.LUA, U.quote(name))
   parts[#parts + 1] = "sh -c " .. U.quote(script)
