@@ -46,11 +46,40 @@ local ok, summary = pcall(bulk.batch_update, tasks, {
   end,
 })
 
+local function config(json)
+  os.execute("curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d " .. q(json) .. " "
+    .. q(base .. "/_mock/config"))
+end
+
+-- A journaled cxone batch whose every set-disposition answers 500 after it was applied, then the
+-- same batch again with the journal: the intents, the write-ahead barrier (src/durable.c) and the
+-- read-back on resume, under memcheck.
+local M = math.max(20, math.floor(N / 10))
+local cx, journal = {}, os.tmpname()
+os.remove(journal)
+for i = 1, M do cx[i] = { contact_id = ("vgx-%05d"):format(i), skill = "1001", disposition_code = "2" } end
+local function cx_opts()
+  return { api = "cxone", issuer = base, client_id = "demo-client", client_secret = "demo-secret",
+    access_key_id = "demo-access-key", access_key_secret = "demo-access-secret", workers = 4, rate = 5000,
+    burst = 200, max_retries = 0, timeout = 20, journal = journal }
+end
+config('{"error_after_mutate":1,"error_rate":0}')
+local ok1, first = pcall(bulk.batch_update, cx, cx_opts())
+config('{"error_after_mutate":0}')
+local verified = 0
+local o2 = cx_opts()
+o2.on_result = function(r) if r.verified then verified = verified + 1 end end
+local ok2, second = pcall(bulk.batch_update, cx, o2)
+os.remove(journal)
+
 os.execute("kill " .. pid)
 fh:close()
 
 local failures = {}
 local function check(cond, what) if not cond then failures[#failures + 1] = what end end
+check(ok1 and first.failed == M, "journaled cxone batch: " .. tostring(ok1 and first.failed or first))
+check(ok2 and second.succeeded == M and verified == M,
+  ("journaled rerun: %s ok, %d verified"):format(tostring(ok2 and second.succeeded or second), verified))
 check(ok, "batch_update raised: " .. tostring(summary))
 if ok then
   check(count == N, ("%d results for %d tasks"):format(count, N))
