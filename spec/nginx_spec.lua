@@ -6,7 +6,6 @@ local Mock = require "spec.helpers.mock"
 local H = require "spec.helpers.engine"
 local cjson = require "cjson"
 
--- This interpreter, for a child process (LUA_PATH and LUA_CPATH are inherited).
 local CREDS = { CXONE_CLIENT_ID = H.CREDS.client_id, CXONE_CLIENT_SECRET = H.CREDS.client_secret }
 
 local function count_lines(path)
