@@ -301,8 +301,9 @@ static void att_keep_before(cxb_task *t, int matches)
 }
 
 /* The contact's current value, compared with the one the task's body asks for. ATT_OK with
- * *matches set; else the read's own failure. */
-static att_kind att_readback(cxb_worker *w, cxb_task *t, int *matches, att_outcome *o)
+ * *matches (the write was applied, or one with its effect) and *same (writing it would change
+ * nothing: cxone notes compared strictly) set; else the read's own failure. */
+static att_kind att_readback(cxb_worker *w, cxb_task *t, int *matches, int *same, att_outcome *o)
 {
     int cxone = w->cfg->cxone;
     att_req q = {"GET", NULL, 0, 0, 1};
@@ -314,8 +315,12 @@ static att_kind att_readback(cxb_worker *w, cxb_task *t, int *matches, att_outco
         return k;
     char err[400];
     enum cxb_disposition_check c =
-        cxone ? cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len, err, sizeof err)
+        cxone ? cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len, 0, err, sizeof err)
               : cxb_tutorial_readback(t->response, t->response_len, t->body, t->body_len, err, sizeof err);
+    *same = c == CXB_DISP_MATCHES;
+    if (cxone && *same)
+        *same = cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len, 1, err, sizeof err) ==
+                CXB_DISP_MATCHES;
     if (c == CXB_DISP_INVALID) { /* not a contact document: no before-image either */
         free(t->response);
         t->response = NULL;
@@ -359,15 +364,15 @@ static att_kind att_contact(cxb_worker *w, cxb_task *t, att_outcome *o)
 {
     att_kind k = ATT_OK;
     if (att_reads_first(w, t)) {
-        int matches = 0;
-        k = att_readback(w, t, &matches, o);
+        int matches = 0, same = 0;
+        k = att_readback(w, t, &matches, &same, o);
         if (k == ATT_OK && matches && (t->verify || t->unknown)) {
             t->verified = 1; /* an earlier write (ours, or one with the same effect) was applied */
             t->unknown = 0;
             return ATT_OK;
         }
-        if (k == ATT_OK && (t->read_only || (matches && t->skip_unchanged))) {
-            t->unchanged = matches;
+        if (k == ATT_OK && (t->read_only || (same && t->skip_unchanged))) {
+            t->unchanged = same;
             return ATT_OK;
         }
         if (k == ATT_OK)

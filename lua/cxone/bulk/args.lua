@@ -219,7 +219,7 @@ Catching a bad batch (safe workflow: --plan, then --canary, then the run with --
                           values as an input that --undo restores (contacts without one in
                           FILE.no-previous.csv, with the reason). The read is one more request
                           per row: at a given --rate it halves the updates per second (measured
-                          against the mock: 22.5 instead of 44.9 rows/s at --rate 45)
+                          against the mock: 22.2 instead of 44.9 rows/s at --rate 45; docs/cli.md)
       --undo FILE         restore what an --undo-file recorded (FILE is the input; contacts
                           already showing their old value are not written)
       --yes               continue after --canary without asking

@@ -89,11 +89,13 @@ function Undo:_no_previous(id, line, reason)
 end
 
 -- The before-image equals the value the row asked for (the run did not change the contact).
+-- set-disposition replaces the whole disposition: a row without notes changed a contact that
+-- had some.
 local function same(before, after)
   if before.category then return before.category == after.category and before.subcategory == after.subcategory end
   local code = after.disposition_code
   if code ~= before.disposition_id and code ~= before.disposition_name then return false end
-  return after.notes == nil or after.notes == (before.notes or "")
+  return (after.notes or "") == (before.notes or "")
 end
 
 function Undo:_restore(id, task, r, before)
