@@ -188,9 +188,10 @@ for _, name in ipairs({ "tutorial", "cxone" }) do
     end)
 
     it("--canary 20 stops (exit 6) with the continuation; the continuation sends every row exactly once", function()
-      m = Mock.start { "--rate", "0", "--any-contact", "--initial-values", "none", "--quiet" }
+      m = Mock.start { "--rate", "0", "--any-contact", "--history", "--quiet" }
       local path = C.write(dir .. "/in.csv", input(p, 1, 150))
-      local argv = { "--canary", "20", "--journal", dir .. "/j", "--failed", dir .. "/f.csv", "-o", dir .. "/r.jsonl", path }
+      local argv = { "--canary", "20", "--journal", dir .. "/j", "--failed", dir .. "/f.csv", "-o", dir .. "/r.jsonl",
+        "--undo-file", dir .. "/undo.csv", path }
       local code, _, err = run(p, m, argv)
       assert.equal(6, code, err)
       assert.matches("canary: 20 rows sent: 20 ok", err, 1, true)
@@ -203,10 +204,31 @@ for _, name in ipairs({ "tutorial", "cxone" }) do
       full[#full + 1] = "--yes"
       code, _, err = C.run(full, { env = p.env })
       assert.equal(0, code, err)
-      st = m:stats()
+      st = m:stats("history=1")
       assert.equal(150, st.requests.by_route[p.writes]) -- no row sent twice
       local counts = name == "tutorial" and st.mutations or st.set_dispositions
       for i = 1, 150 do assert.equal(1, counts[id(i)].count, id(i)) end
+      -- The continuation appended to the canary's undo file: each contact listed once, and the
+      -- undo puts back every one that had a value.
+      local listed = {}
+      for _, f in ipairs({ "/undo.csv", "/undo.no-previous.csv" }) do
+        for _, r in ipairs(csv_rows(dir .. f)) do
+          assert.is_nil(listed[r[1]], r[1] .. " listed twice")
+          listed[r[1]] = true
+        end
+      end
+      local hist = st[p.history]
+      for i = 1, 150 do
+        local h = hist[id(i)]
+        assert.equal(h[1] == cjson.null or not p.same(h[1], h[2]), listed[id(i)] or false, id(i))
+      end
+      code, _, err = run(p, m, { "--undo", dir .. "/undo.csv", "--journal", dir .. "/ju", "-q", "-o", dir .. "/u.jsonl" })
+      assert.equal(0, code, err)
+      hist = m:stats("history=1")[p.history]
+      for i = 1, 150 do
+        local h = hist[id(i)]
+        if h[1] ~= cjson.null then assert.is_true(p.same(h[1], h[#h]), id(i) .. " not restored") end
+      end
     end)
 
     it("a wrong-mapping file of 100,000 rows halts within 120 rows (exit 5), naming the failure", function()
@@ -256,7 +278,7 @@ describe("cxone-bulk safety flags that cannot work", function()
     C.write(dir .. "/old-undo.csv", "contact_id,category,subcategory,idempotency_key,cxone_bulk_state\n")
     local code, _, err = C.run(C.fast(m, { "--undo-file", dir .. "/old-undo.csv", path }))
     assert.equal(2, code, err)
-    assert.matches("exists and is not empty", err, 1, true)
+    assert.matches("exists: it may hold the only record of earlier values", err, 1, true)
     assert.equal(0, m:stats("mutations=0").requests.total)
   end)
 end)

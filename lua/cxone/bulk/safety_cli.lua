@@ -83,22 +83,30 @@ function M.open(run)
     run.plan_fh, run.plan_tally = fh, plan.new()
     fh:write(csv.format_row(M.PLAN_HEADER))
   end
-  local u = opts["undo-file"]
-  if u then
-    for _, p in ipairs({ u, undo.no_previous_path(u) }) do
-      if nonempty_file(p) then
-        return nil, ("--undo-file: %s exists and is not empty: it may hold the only record of earlier values; "
-          .. "give each run its own undo file"):format(p)
-      end
+  if opts["undo-file"] then return M.open_undo(run) end
+  return true
+end
+
+-- The undo file: a new one, or, for a run that continues a journaled batch, the one it began.
+function M.open_undo(run)
+  local u, api = run.opts["undo-file"], run.engine_opts.api or "tutorial"
+  local listed
+  if nonempty_file(u) or nonempty_file(undo.no_previous_path(u)) then
+    if not run.opts.journal then
+      return nil, ("--undo-file: %s exists: it may hold the only record of earlier values; give each run its "
+        .. "own undo file, or continue a journaled batch with its --journal"):format(u)
     end
-    local fh, err = io.open(u, "wb")
-    if not fh then return nil, ("cannot open the undo file: %s"):format(err) end
-    local core = require "cxone.bulk.core"
-    local ok, w = pcall(undo.new, fh, u, run.engine_opts.api or "tutorial",
-      { derive_key = core.derive_key, encode_body = run.bulk.encode_body }, run.sys)
-    if not ok then return nil, w end
-    run.undo = w
+    local why = undo.check_header(first_line(u), api)
+    if why then return nil, ("--undo-file %s: %s"):format(u, why) end
+    listed = undo.listed(u)
   end
+  local fh, err = io.open(u, listed and "ab" or "wb")
+  if not fh then return nil, ("cannot open the undo file: %s"):format(err) end
+  local core = require "cxone.bulk.core"
+  local ok, w = pcall(undo.new, fh, u, api, { derive_key = core.derive_key, encode_body = run.bulk.encode_body },
+    run.sys, listed)
+  if not ok then return nil, w end
+  run.undo = w
   return true
 end
 

@@ -18,6 +18,9 @@
 -- the reader take back exactly what was written, formula-neutralised cells included):
 --   tutorial  contact_id,category,subcategory,idempotency_key,cxone_bulk_state
 --   cxone     contact_id,skill,disposition_code,notes,cxone_bulk_state
+-- A rerun that continues a journaled batch (the same --journal: after a canary, a stop, a crash)
+-- may name the same undo file: its rows are appended, and a contact the file already lists keeps
+-- that first, older value (M.listed reads them back).
 -- A tutorial row carries its own Idempotency-Key, derived from the original write's key: never
 -- one an earlier write of the same value used (that would be replayed, not applied), and the
 -- same on every rerun of the undo (exactly once). The cxone row restores the previous
@@ -53,6 +56,24 @@ function M.check_header(first_line, api)
   return ("its header is not an undo file's (%s) for --api %s"):format(table.concat(want, ","), api)
 end
 
+--- The contacts an existing undo file (and its companion list) already name: id -> true. Cells
+-- as written (neutralised) are read back as the reader reads a failed file.
+function M.listed(path)
+  local seen = {}
+  for _, p in ipairs({ path, M.no_previous_path(path) }) do
+    local fh = io.open(p, "rb")
+    if fh then
+      local first = true
+      for fields in csv.records(fh) do
+        if fields and not first and fields[1] then seen[csv.unneutralise(fields[1])] = true end
+        first = false
+      end
+      fh:close()
+    end
+  end
+  return seen
+end
+
 local Undo = {}
 Undo.__index = Undo
 
@@ -67,22 +88,25 @@ local function row_text(cells)
   return csv.format_row(out)
 end
 
---- An undo writer. fh: the undo file, open for writing (empty); path: its name; api: the
--- profile; derive_key(seed, contact_id, body), encode_body(category, subcategory): the
--- engine's (for the tutorial rows' keys); sys: bulk.sys (fsync).
-function M.new(fh, path, api, engine, sys)
-  local self = setmetatable({ fh = fh, path = path, api = api, engine = engine, sys = sys, seen = {},
-    rows = 0, no_previous = 0, np_path = M.no_previous_path(path) }, Undo)
-  check(path, fh:write(row_text(M.HEADERS[api])))
+--- An undo writer. fh: the undo file, open for writing; path: its name; api: the profile;
+-- engine: {derive_key(seed, contact_id, body), encode_body(category, subcategory)} (the tutorial
+-- rows' keys); sys: bulk.sys (fsync); listed: nil for a new file, or the contacts an existing
+-- file already names (M.listed; fh then appends to it).
+function M.new(fh, path, api, engine, sys, listed)
+  local self = setmetatable({ fh = fh, path = path, api = api, engine = engine, sys = sys, seen = listed or {},
+    rows = 0, no_previous = 0, np_path = M.no_previous_path(path), append = listed ~= nil }, Undo)
+  if not listed then check(path, fh:write(row_text(M.HEADERS[api]))) end
   return self
 end
 
 function Undo:_no_previous(id, line, reason)
   if not self.np then
-    local fh, err = io.open(self.np_path, "wb")
+    local existing = self.append and io.open(self.np_path, "rb")
+    if existing then existing:close() end
+    local fh, err = io.open(self.np_path, existing and "ab" or "wb")
     if not fh then error(("cannot write the undo file's list %s: %s"):format(self.np_path, tostring(err)), 0) end
     self.np = fh
-    check(self.np_path, fh:write(row_text(M.NO_PREVIOUS_HEADER)))
+    if not existing then check(self.np_path, fh:write(row_text(M.NO_PREVIOUS_HEADER))) end
   end
   check(self.np_path, self.np:write(row_text({ id, line or "", reason })))
   self.no_previous = self.no_previous + 1
