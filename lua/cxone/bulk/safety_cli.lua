@@ -215,8 +215,9 @@ function M.report(run)
   end
   local u = run.undo_done
   if u then
-    out[#out + 1] = ("undo: %d contacts can be restored with: cxone-bulk --undo %s [the same options]"):format(u.rows,
-      run.opts["undo-file"])
+    out[#out + 1] = ("undo: %s lists the previous value of %d contacts this run changed; to put them back: "
+      .. "cxone-bulk --undo %s --journal NEW.journal (with this run's target options)"):format(run.opts["undo-file"],
+      u.rows, run.opts["undo-file"])
     if u.no_previous > 0 then
       out[#out + 1] = ("undo: %d contacts cannot be restored (listed with the reason in %s)"):format(u.no_previous,
         u.np_path)
