@@ -222,7 +222,8 @@ for _, name in ipairs({ "tutorial", "cxone" }) do
         local h = hist[id(i)]
         assert.equal(h[1] == cjson.null or not p.same(h[1], h[2]), listed[id(i)] or false, id(i))
       end
-      code, _, err = run(p, m, { "--undo", dir .. "/undo.csv", "--journal", dir .. "/ju", "-q", "-o", dir .. "/u.jsonl" })
+      code, _, err = run(p, m, { "--undo", dir .. "/undo.csv", "--journal", dir .. "/ju", "-q",
+        "-o", dir .. "/u.jsonl" })
       assert.equal(0, code, err)
       hist = m:stats("history=1")[p.history]
       for i = 1, 150 do

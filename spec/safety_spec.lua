@@ -219,7 +219,7 @@ end)
 describe("auto-halt", function()
   after_each(cleanup)
 
-  it("stops a batch whose results are all 404 (kind halted), naming the failure; nothing in flight is aborted", function()
+  it("stops a batch whose results are all 404 (kind halted), naming the failure; in-flight work finishes", function()
     local m = start { "--rate", "0" } -- 1000 known contacts; these are not among them
     local tasks = H.tasks(5000, 50001)
     local summary, err = bulk.try_batch_update(tasks, H.opts(m))

@@ -26,11 +26,16 @@ local CLI_OPTIONS = {
     { name = "outcome-map", kind = "string", meta = "FILE" },
     { name = "dry-run", kind = "flag" },
     -- Catching a bad batch (lua/cxone/bulk/safety_cli.lua); --canary and --skip-unchanged are
-    -- engine flags (options.lua).
-    { name = "plan", kind = "string", meta = "FILE" },
-    { name = "undo-file", kind = "string", meta = "FILE" },
-    { name = "undo", kind = "string", meta = "FILE" },
-    { name = "yes", kind = "flag" },
+    -- engine flags (options.lua). group/help: for a --help built from option groups.
+    { name = "plan", kind = "string", meta = "FILE", group = "safety",
+      help = "read every row's contact, write FILE (line, contact_id, status, before, after) and the "
+        .. "transition table; nothing is written to the tenant" },
+    { name = "undo-file", kind = "string", meta = "FILE", group = "safety",
+      help = "read each contact before its write and write FILE, the previous values as an input --undo "
+        .. "restores; one more request per row: 22.2 instead of 44.9 updates/s at --rate 45 (measured)" },
+    { name = "undo", kind = "string", meta = "FILE", group = "safety",
+      help = "restore what an --undo-file recorded (FILE is the input)" },
+    { name = "yes", kind = "flag", group = "safety", help = "continue after --canary without asking" },
     { name = "quiet", short = "q", kind = "flag" },
     { name = "strict", kind = "flag" },
     { name = "help", short = "h", kind = "flag" },
