@@ -251,6 +251,46 @@ for _, name in ipairs({ "tutorial", "cxone" }) do
   end)
 end
 
+describe("cxone-bulk --undo-file with rows an earlier run may have applied", function()
+  local m, dir
+  before_each(function()
+    m = Mock.start { "--rate", "0", "--quiet", "--initial-values", "none" }
+    dir = C.tmpdir()
+  end)
+  after_each(function()
+    m:stop()
+    C.rmdir(dir)
+  end)
+
+  it("lists a contact found already applied (verified) apart: its value before that run was never recorded", function()
+    -- contact 1 already shows the row's outcome (an earlier run's write whose answer was lost);
+    -- contact 2 does not (that write never landed): it is read, written, and can be put back.
+    local tok = m:token()
+    m:request("PUT", "/api/v2/contacts/contact-000001", { headers = { Authorization = "Bearer " .. tok,
+      ["Content-Type"] = "application/json" }, body = '{"outcome":{"category":"Contacted","subcategory":"Busy"}}' })
+    m:request("PUT", "/api/v2/contacts/contact-000001", { headers = { Authorization = "Bearer " .. tok,
+      ["Content-Type"] = "application/json" },
+      body = '{"outcome":{"category":"Contacted","subcategory":"Sale Completed"}}' })
+    m:request("PUT", "/api/v2/contacts/contact-000002", { headers = { Authorization = "Bearer " .. tok,
+      ["Content-Type"] = "application/json" }, body = '{"outcome":{"category":"Follow-up","subcategory":"Email Sent"}}' })
+    local path = C.write(dir .. "/failed.csv", "contact_id,category,subcategory,error,cxone_bulk_state\n"
+      .. "contact-000001,Contacted,Sale Completed,no answer,outcome unknown\n"
+      .. "contact-000002,Contacted,Sale Completed,no answer,outcome unknown\n")
+    local code, _, err = C.run(C.fast(m, { "--undo-file", dir .. "/undo.csv", "-o", dir .. "/r.jsonl", path }))
+    assert.equal(0, code, err)
+    local by = {}
+    for _, r in ipairs(C.jsonl(dir .. "/r.jsonl")) do by[r.contact_id] = r end
+    assert.is_true(by["contact-000001"].verified)
+    assert.is_nil(by["contact-000001"].before)
+    assert.same({ category = "Follow-up", subcategory = "Email Sent" }, by["contact-000002"].before)
+    local undo_text = C.read(dir .. "/undo.csv")
+    assert.matches("^contact_id,category,subcategory,idempotency_key,cxone_bulk_state\ncontact%-000002,Follow%-up,"
+      .. "Email Sent,[%x%-]+,\n$", undo_text)
+    local np = C.read(dir .. "/undo.no-previous.csv")
+    assert.matches("contact-000001,2,applied by an earlier run whose answer was lost", np, 1, true)
+  end)
+end)
+
 describe("cxone-bulk safety flags that cannot work", function()
   local m, dir
   before_each(function()
