@@ -43,8 +43,12 @@ local function encode_value(k, v)
     return text
 end
 
+-- The table fields a result line carries: a read's before-image and the value asked for
+-- (lua/cxone/bulk/plan.lua). Other tables are not result data and are left out.
+local TABLE_FIELDS = { before = true, after = true }
+
 -- One result as a JSON line with a stable key order (values are encoded by lua-cjson).
--- String, number and boolean fields are written, and tables of them (a before-image).
+-- String, number and boolean fields are written, and the TABLE_FIELDS.
 function M.encode_result(r)
     local parts, n = {}, 0
     for i = 1, #ORDER do
@@ -59,7 +63,7 @@ function M.encode_result(r)
     for k, v in pairs(r) do
         local t = type(v)
         if not ORDERED[k] and type(k) == "string" and (t == "string" or t == "number" or t == "boolean"
-            or t == "table") then
+            or (t == "table" and TABLE_FIELDS[k])) then
             extra = extra or {}
             extra[#extra + 1] = k
         end

@@ -14,8 +14,9 @@ local M = {}
 -- Transitions shown in a table; the rest are summed on one line.
 M.SHOW_TRANSITIONS = 20
 
--- Flags a plan cannot take: it reads and writes nothing, so nothing to journal, undo or confirm.
-local NOT_WITH_PLAN = { "journal", "failed", "undo-file", "undo", "canary", "skip-unchanged", "dry-run" }
+-- Flags a plan cannot take: it writes nothing, so nothing to journal, undo or confirm. (A plan of
+-- an undo file, --plan FILE --undo UNDO, says what the undo would change.)
+local NOT_WITH_PLAN = { "journal", "failed", "undo-file", "canary", "skip-unchanged", "dry-run" }
 
 local function first_line(path)
   local fh = io.open(path, "rb")
@@ -54,7 +55,7 @@ function M.check(run)
     if opts.input ~= opts.undo then return nil, "give the undo file with --undo alone (it is the input)" end
     local why = undo.check_header(first_line(opts.undo), e.api or "tutorial")
     if why then return nil, ("--undo %s: %s"):format(opts.undo, why) end
-    e.skip_unchanged = true -- a contact already back at its value costs no write
+    e.skip_unchanged = not opts.plan or nil -- a contact already back at its value costs no write
   end
   return true
 end
