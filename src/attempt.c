@@ -285,9 +285,27 @@ static char *att_dup(const char *s)
     return strdup(s);
 }
 
+/* Keeps the first read's body as the task's before-image (t->before) when the task asks for
+ * one, else frees it. A read that shows the wanted value on a task an earlier run may have
+ * applied (t->verify) is no before-image: the value may be that run's own write. */
+static void att_keep_before(cxb_task *t, int matches)
+{
+    int keep = (t->read_only || t->keep_before) && !t->was_read && !(matches && t->verify);
+    t->was_read = 1;
+    if (keep && !t->before) {
+        t->before = t->response;
+        t->before_len = t->response_len;
+    } else {
+        free(t->response);
+    }
+    t->response = NULL;
+    t->response_len = 0;
+}
+
 /* The contact's current value, compared with the one the task's body asks for. ATT_OK with
- * *matches set (and t->verified when it does); else the read's own failure. */
-static att_kind att_readback(cxb_worker *w, cxb_task *t, int *matches, att_outcome *o)
+ * *matches (the write was applied, or one with its effect) and *same (writing it would change
+ * nothing: cxone notes compared strictly) set; else the read's own failure. */
+static att_kind att_readback(cxb_worker *w, cxb_task *t, int *matches, int *same, att_outcome *o)
 {
     int cxone = w->cfg->cxone;
     att_req q = {"GET", NULL, 0, 0, 1};
@@ -299,20 +317,21 @@ static att_kind att_readback(cxb_worker *w, cxb_task *t, int *matches, att_outco
         return k;
     char err[400];
     enum cxb_disposition_check c =
-        cxone ? cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len, err, sizeof err)
+        cxone ? cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len, 0, err, sizeof err)
               : cxb_tutorial_readback(t->response, t->response_len, t->body, t->body_len, err, sizeof err);
-    free(t->response);
-    t->response = NULL;
-    t->response_len = 0;
-    if (c == CXB_DISP_INVALID) {
+    *same = c == CXB_DISP_MATCHES;
+    if (cxone && *same)
+        *same = cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len, 1, err, sizeof err) ==
+                CXB_DISP_MATCHES;
+    if (c == CXB_DISP_INVALID) { /* not a contact document: no before-image either */
+        free(t->response);
+        t->response = NULL;
+        t->response_len = 0;
         snprintf(o->msg, sizeof o->msg, "%s", err);
         return att_failed(o, ATT_FAIL, CXB_KIND_API);
     }
     *matches = c == CXB_DISP_MATCHES;
-    if (*matches) {
-        t->verified = 1; /* an earlier write (ours, or one with the same effect) was applied */
-        t->unknown = 0;
-    }
+    att_keep_before(t, *matches);
     return ATT_OK;
 }
 
@@ -328,19 +347,36 @@ static att_kind att_write(cxb_worker *w, cxb_task *t, att_outcome *o)
     return att_send_url(w, t, q, url, o);
 }
 
-/* One attempt at a contact. A task that may already have been applied — by an earlier run
- * (t->verify) or, in the cxone profile, which has no Idempotency-Key, by an earlier attempt
- * whose outcome is unknown — is read back first and written only when the read-back does not
- * already show the wanted value (docs/cxone.md "Exactly once without an Idempotency-Key"). A
- * cxone 403 fails the batch: no task can succeed without the permission. */
+/* Whether the next attempt reads the contact before (or instead of) writing: a plan's read, the
+ * first attempt of a task that keeps a before-image or skips unchanged contacts, and a task that
+ * may already have been applied — by an earlier run (t->verify) or, in the cxone profile, which
+ * has no Idempotency-Key, by an earlier attempt whose outcome is unknown. */
+static int att_reads_first(const cxb_worker *w, const cxb_task *t)
+{
+    return t->read_only || t->verify || (w->cfg->cxone && t->unknown) ||
+           ((t->keep_before || t->skip_unchanged) && !t->was_read);
+}
+
+/* One attempt at a contact: the read when one is due (docs/cxone.md "Exactly once without an
+ * Idempotency-Key", docs/api.md "Plan, before-images and undo"), then the write unless the read
+ * settled the task — a plan's read always does; a read showing the wanted value does for a task
+ * that may already have been applied (verified) or skips unchanged contacts (unchanged). A cxone
+ * 403 fails the batch: no task can succeed without the permission. */
 static att_kind att_contact(cxb_worker *w, cxb_task *t, att_outcome *o)
 {
     att_kind k = ATT_OK;
-    if (t->verify || (w->cfg->cxone && t->unknown)) {
-        int matches = 0;
-        k = att_readback(w, t, &matches, o);
-        if (k == ATT_OK && matches)
+    if (att_reads_first(w, t)) {
+        int matches = 0, same = 0;
+        k = att_readback(w, t, &matches, &same, o);
+        if (k == ATT_OK && matches && (t->verify || t->unknown)) {
+            t->verified = 1; /* an earlier write (ours, or one with the same effect) was applied */
+            t->unknown = 0;
             return ATT_OK;
+        }
+        if (k == ATT_OK && (t->read_only || (same && t->skip_unchanged))) {
+            t->unchanged = same;
+            return ATT_OK;
+        }
         if (k == ATT_OK)
             t->verify = 0; /* read: from here the write decides (cxone reads again after an unknown) */
     }
@@ -485,7 +521,9 @@ void cxb_worker_run(cxb_worker *w, cxb_task *t)
     }
     if (!att_durable(w, t))
         return;
-    if (!w->cfg->cxone && w->cfg->preflight && !att_preflight(w, t))
+    /* A task that reads its contact first anyway needs no pre-flight GET: that read stands in. */
+    int reads = t->read_only || t->keep_before || t->skip_unchanged;
+    if (!w->cfg->cxone && w->cfg->preflight && !reads && !att_preflight(w, t))
         return;
     t->ok = att_loop(w, t, ATT_OP_CONTACT);
     if (t->ok) {

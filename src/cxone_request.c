@@ -21,13 +21,15 @@ static const char *info_field(const json_t *info, const char *name)
 }
 
 enum cxb_disposition_check cxb_cxone_readback(const char *resp, size_t resp_len, const char *body,
-                                              size_t body_len, char *err, size_t errlen)
+                                              size_t body_len, int strict_notes, char *err, size_t errlen)
 {
     /* The body is ours (built by cxb_disposition_body), so it parses; the check is defence. */
     json_t *doc = json_loadb(body, body_len, 0, NULL);
     const json_t *info = json_object_get(doc, "dispositionInfo");
     struct cxb_disposition want = {info_field(info, "skill"), info_field(info, "dispositionCode"),
                                    info_field(info, "notes"), NULL, NULL, NULL};
+    if (strict_notes && !want.notes)
+        want.notes = ""; /* the body sets no notes: only a contact without notes is the same */
     enum cxb_disposition_check res;
     if (!json_is_object(info)) {
         snprintf(err, errlen, "internal: the set-disposition body has no dispositionInfo");

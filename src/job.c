@@ -20,6 +20,7 @@ struct cxb_job {
     cxb_limiter *lim;
     cxb_auth *auth;
     cxb_pool *pool;
+    atomic_int halted;        /* cxb_job_halt: no queued task starts; the ones in flight finish */
 };
 
 static void job_cancel_hook(void *arg)
@@ -61,7 +62,7 @@ static void job_work(void *ctx, void *w, void *item)
     if (!w) {
         t->started = cxb_now_mono();
         cxb_task_fail(t, CXB_KIND_INTERNAL, "out of memory starting a worker");
-    } else if (cxb_pool_cancelled(j->pool)) {
+    } else if (cxb_pool_cancelled(j->pool) || atomic_load(&j->halted)) {
         t->started = cxb_now_mono();
         cxb_ledger_task_cancelled(j->ledger, t, 0);
     } else {
@@ -200,6 +201,7 @@ cxb_job *cxb_job_new(const cxb_config *cfg, cxb_kind *kind, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    atomic_init(&j->halted, 0);
     j->ledger = cxb_ledger_new(j->cfg.max_unreachable, job_cancel_hook, j);
     j->durable = cxb_durable_new();
     if (!j->ledger || !j->durable) {
@@ -240,7 +242,7 @@ cxb_job *cxb_job_new(const cxb_config *cfg, cxb_kind *kind, char *err, size_t er
 
 int cxb_job_submit(cxb_job *j, cxb_task *t, const char *invalid_msg)
 {
-    if (!invalid_msg && !cxb_pool_cancelled(j->pool)) {
+    if (!invalid_msg && !cxb_pool_cancelled(j->pool) && !atomic_load(&j->halted)) {
         if (cxb_pool_submit(j->pool, t) != 0)
             return -1;
     } else {
@@ -300,6 +302,12 @@ void cxb_job_cancel_reason(cxb_job *j, const char *reason)
 {
     cxb_ledger_cancel_reason(j->ledger, reason);
     cxb_job_cancel(j);
+}
+
+void cxb_job_halt(cxb_job *j, const char *reason)
+{
+    cxb_ledger_cancel_reason(j->ledger, reason);
+    atomic_store(&j->halted, 1);
 }
 
 void cxb_job_counters(cxb_job *j, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t fatallen)

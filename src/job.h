@@ -47,6 +47,11 @@ int cxb_job_has_slot(cxb_job *j);
 void cxb_job_cancel(cxb_job *j);
 void cxb_job_cancel_reason(cxb_job *j, const char *reason);
 
+/* Returns at once; no task that has not started yet will (each becomes a cancelled result,
+ * "reason: cancelled before it was sent"), while the requests in flight finish as usual, retries
+ * included. For a batch stopped by its own results (the auto-halt, a canary not confirmed). */
+void cxb_job_halt(cxb_job *j, const char *reason);
+
 /* Snapshot of the counters, and the batch's fatal kind and message (NONE and "" when none). */
 void cxb_job_counters(cxb_job *j, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t fatallen);
 

@@ -266,7 +266,17 @@ static const char *task_field(lua_State *L, const char *name, size_t *len, int r
     return v;
 }
 
-/* job:submit{index=, id=, url=, body=, key=nil|string, invalid=nil|message} -> bool (false: the
+/* A boolean field of a prepared task (absent: false). */
+static int task_flag(lua_State *L, const char *name)
+{
+    lua_getfield(L, 2, name);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* job:submit{index=, id=, url=, body=, key=nil|string, invalid=nil|message, verify=, read_only=,
+ * keep_before=, skip_unchanged=} -> bool (false: the
  * queue is full). The facade validated the task; without a key one is derived from the job's
  * batch id, the contact id and the body. */
 static int job_submit(lua_State *L)
@@ -287,9 +297,7 @@ static int job_submit(lua_State *L)
     const char *body = task_field(L, "body", &body_len, 1);
     const char *key = task_field(L, "key", &key_len, 0);
     const char *invalid = task_field(L, "invalid", &invalid_len, 0);
-    lua_getfield(L, 2, "verify");
-    int verify = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    int verify = task_flag(L, "verify");
     char derived[CXB_KEY_LEN + 1];
     if (!key) {
         cxb_idempotency_key(lj->consts, lj->batch_len, id, id_len, body, body_len, derived);
@@ -297,8 +305,12 @@ static int job_submit(lua_State *L)
         key_len = CXB_KEY_LEN;
     }
     cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, url, url_len, body, body_len, key, key_len);
-    if (t)
+    if (t) {
         t->verify = verify;
+        t->read_only = task_flag(L, "read_only");
+        t->keep_before = task_flag(L, "keep_before");
+        t->skip_unchanged = task_flag(L, "skip_unchanged");
+    }
     return job_queue(L, j, t, invalid, index);
 }
 
@@ -442,6 +454,12 @@ static void push_result(lua_State *L, const cxb_task *t)
         set_bool(L, "invalid", 1);
     if (t->skipped)
         set_bool(L, "skipped", 1);
+    if (t->unchanged)
+        set_bool(L, "unchanged", 1);
+    if (t->before) { /* the facade decodes it into `before` */
+        lua_pushlstring(L, t->before, t->before_len);
+        lua_setfield(L, -2, "before_body");
+    }
     if (t->unknown)
         set_bool(L, "outcome_unknown", 1);
     if (!t->ok)
@@ -540,6 +558,13 @@ static int job_cancel(lua_State *L)
     const char *reason = luaL_optstring(L, 2, NULL);
     if (lj->job)
         cxb_job_cancel_reason(lj->job, reason);
+    return 0;
+}
+
+/* job:halt([reason]): returns at once; nothing more starts, what is in flight finishes. */
+static int job_halt(lua_State *L)
+{
+    cxb_job_halt(job_open(L), luaL_optstring(L, 2, NULL));
     return 0;
 }
 
@@ -695,7 +720,8 @@ __attribute__((visibility("default"))) int luaopen_cxone_bulk_core(lua_State *L)
         {"submit", job_submit},       {"submit_plain", job_submit_plain}, {"fetch", job_fetch},
         {"take", job_take},           {"events", job_events},
         {"close_input", job_close_input}, {"has_slot", job_has_slot}, {"finished", job_finished},
-        {"cancel", job_cancel},       {"counters", job_counters}, {"close", job_close},
+        {"cancel", job_cancel},       {"halt", job_halt},         {"counters", job_counters},
+        {"close", job_close},
         {"attach_journal", job_attach_journal}, {"intents_written", job_intents_written},
         {NULL, NULL}};
     static const luaL_Reg core_funcs[] = {

@@ -35,6 +35,7 @@ void cxb_task_free(cxb_task *t)
     if (t) {
         free(t->error);
         free(t->response);
+        free(t->before);
         free(t);
     }
 }

@@ -19,8 +19,14 @@ typedef struct cxb_task {
     int verify;           /* read the contact back before the first write: an earlier run may
                              have applied it (journal intent, or a failed file's "outcome
                              unknown"); a matching read-back settles the task without a write */
+    int read_only;        /* a plan's read: read the contact, keep what it shows, never write */
+    int keep_before;      /* read the contact before the first write and keep what it shows (the
+                             before-image an undo restores) */
+    int skip_unchanged;   /* a first read that shows the wanted value settles the task: no write */
     int ok, attempts, replayed, cancelled, invalid, skipped;
     int verified;         /* a read-back showed the wanted value: no (re)send was needed */
+    int unchanged;        /* the first read showed the wanted value (read_only, skip_unchanged) */
+    int was_read;         /* the first read of a read_only / keep_before / skip_unchanged task is done */
     int unknown;          /* sticky: an attempt of the PUT may have been applied unanswered */
     int unknown_attempt;  /* the first such attempt (1-based) */
     long unknown_status;  /* its 5xx status, 0 when no HTTP answer came back */
@@ -30,6 +36,9 @@ typedef struct cxb_task {
     char *error;          /* malloc'd message or NULL */
     char *response;       /* fetch only: the response body (malloc'd) */
     size_t response_len;
+    char *before;         /* the first read's body (malloc'd), kept for read_only / keep_before
+                             unless it only showed a value an earlier run may have written */
+    size_t before_len;
 } cxb_task;
 
 /* Allocates a task with its strings in one block (NULL on allocation failure). */

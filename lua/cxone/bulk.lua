@@ -7,6 +7,8 @@ local cjson = require "cjson"
 local outcomes = require "cxone.bulk.outcomes"
 local options = require "cxone.bulk.options"
 local validate = require "cxone.bulk.validate"
+local job_safety = require "cxone.bulk.job_safety"
+local plan_mod = require "cxone.bulk.plan"
 
 local M = {
   _VERSION = "0.1.0",
@@ -201,6 +203,7 @@ local function resolve_opts(opts, describe_only)
   if o.backoff_max < o.backoff_base then
     opt_error(fmt("option 'backoff_max' (%g) must be >= backoff_base (%g)", o.backoff_max, o.backoff_base))
   end
+  job_safety.check_opts(o, opt_error)
   return o, placeholder
 end
 
@@ -376,6 +379,7 @@ local function new_job(o, iter, is_array)
   if not c then error(new_error(kind, err), 0) end
   self._c = c
   self._local = {} -- results settled here, without the engine (journal skips), not yet returned
+  self._safe = job_safety.new(o, self, new_error) -- plan reads, before-images, canary, auto-halt
   if o.journal then
     -- Loaded only for journaled jobs: compiling the journal modules is a cost the others skip.
     local job_journal = require "cxone.bulk.job_journal"
@@ -443,6 +447,7 @@ function Job:_prepare_cxone(task, index)
     if why then return { index = index, id = id, url = "", body = "", key = "", invalid = label .. ": " .. why } end
   end
   local p = { index = index, id = id, url = "", body = body, key = "", verify = task.verify == true }
+  self._safe:prepare(p, { skill = skill, disposition_code = code, notes = task.notes })
   if self._jj then
     local ident = { contact_id = id, skill = skill, disposition_code = code }
     for _, f in ipairs(M.DISPOSITION_OPTIONAL) do
@@ -484,6 +489,7 @@ function Job:_prepare(task, index)
   end
   local p = { index = index, id = id, url = self._prefix .. pct_encode(id),
               body = encode_body(category, subcategory), key = task.idempotency_key, verify = task.verify == true }
+  self._safe:prepare(p, { category = category, subcategory = subcategory })
   if self._jj then
     self:_journal_gate(p, { contact_id = id, category = category, subcategory = subcategory,
                     idempotency_key = task.idempotency_key }, task)
@@ -497,7 +503,7 @@ end
 -- takes the general path, whose validator words any refusal.
 function Job:_submit_plain(task, index)
   if not self._plain or type(task) ~= "table" or task.outcome_code ~= nil or task.idempotency_key ~= nil
-    or task.verify ~= nil then
+    or task.verify ~= nil or self._safe:general() then
     return nil -- (journaled jobs are never plain: the journal decides on each task)
   end
   local id, category, subcategory = task.contact_id, task.category, task.subcategory
@@ -515,6 +521,7 @@ function Job:_submit_prepared(p)
     return true
   end
   if not self._c:submit(p) then return false end
+  if not p.invalid then self._safe:submitted(p) end
   if p.ident and not p.invalid then self._jj:intent(p.index, p.ident, p.line) end
   return true
 end
@@ -597,8 +604,8 @@ function Job:_feed()
 end
 
 function Job:_feed_tasks()
-  if not self._iter or self._input == "closed" or self._gate ~= "open" then return end
-  while true do
+  if not self._iter or self._input == "closed" then return end
+  while self._gate == "open" do -- a canary closes it after its last task
     local p = self._held
     if not p then
       local task, n = self:_next_task()
@@ -638,10 +645,12 @@ end
 -- fetched, the journal could not be written): nothing more is sent. Every task already taken,
 -- and every task of an array, comes back cancelled naming the error; an iterator is not read
 -- further.
-function Job:_abort(e)
+-- halt: what is in flight finishes (a stop decided by the batch's own results: the auto-halt, a
+-- canary); otherwise in-flight transfers are aborted too.
+function Job:_abort(e, reason, halt)
   self._fatal = self._fatal or e
   self._gate = "open"
-  self._c:cancel(e.message)
+  if halt then self._c:halt(reason or e.message) else self._c:cancel(reason or e.message) end
   self:_drain()
 end
 
@@ -747,25 +756,28 @@ function Job:poll(max_wait)
   end
   local deadline = monotime() + max_wait
   local c = self._c
+  self._safe:check_canary() -- before feeding: the caller has handled every canary result
   while true do
     self:_check_deadline()
     self:_feed()
     local until_ = deadline
     if self._deadline_at and self._deadline_at < until_ then until_ = self._deadline_at end
-    local left = self._local[1] and 0 or until_ - monotime()
+    local ready = self._safe:canary_ready()
+    local left = (self._local[1] or ready) and 0 or until_ - monotime()
     local results = c:take(left > 0 and left or 0)
     self:_dispatch_events()
     if self._gate == "outcomes" or self._fatal then self:_take_fetch(results) end
     -- (the checks are inline: a poll that returns one result must stay cheap)
     if self._local[1] then self:_take_local(results) end
     if results[1] then
+      self._safe:results(results) -- may halt the batch
       self._returned = self._returned + #results
       self:_check_fatal(results)
       if self._jj then self:_journal_results(results) end
       if self._o.on_result then self:_deliver(results) end
       return results
     end
-    if self:done() or monotime() >= deadline then return results end
+    if self:done() or ready or monotime() >= deadline then return results end
     -- Push mode with an open input and nothing in flight: nothing can arrive, do not spin.
     if not self._iter and self._input == "open" and self._gate == "open" and self._n == self._returned then
       return results
@@ -833,7 +845,7 @@ function Job:summary()
   s.elapsed = monotime() - self._started
   local e = self:_error()
   if e then s.error, s.error_kind = e.message, e.kind end
-  return s
+  return self._safe:summarize(s)
 end
 
 --- The whole-batch error that stopped the job (bad credentials, missing scope, the API out of
@@ -893,6 +905,26 @@ function M.batch_update(tasks, opts)
   if raw ~= nil then error(raw, 0) end
   if err then error(as_raised(err), 0) end
   summary.error, summary.error_kind = nil, nil
+  return summary
+end
+
+--- Reads each task's contact and says what the batch would change; nothing is written
+-- (opts.plan = true; the same limiter and retries, no journal). Like batch_update, with the
+-- summary's `plan` (rows by status: change, no change, not found, invalid, error) and
+-- `transitions` ({before=, after=, count=}, most rows first). Each result carries `plan` (its
+-- status), `before` and `after` (docs/api.md "Plan").
+function M.plan(tasks, opts)
+  if opts ~= nil and type(opts) ~= "table" then return M.batch_update(tasks, opts) end -- raises, naming opts
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.plan = true
+  local tally, user = plan_mod.new(), o.on_result
+  o.on_result = function(r)
+    tally:add(r)
+    if user then user(r) end
+  end
+  local summary = M.batch_update(tasks, o)
+  summary.plan, summary.transitions = tally.counts, tally:transitions()
   return summary
 end
 

@@ -51,6 +51,15 @@ local CLI_OPTIONS = {
       choices = { refuse = true, ignore = true }, group = "safety",
       help = "a journal written for another batch id, base URL or client stops the run (refuse, "
         .. "the default) unless ignore" },
+    { name = "plan", kind = "string", meta = "FILE", group = "safety",
+      help = "read every row's contact, write FILE (line, contact_id, status, before, after) and the "
+        .. "transition table; nothing is written to the tenant" },
+    { name = "undo-file", kind = "string", meta = "FILE", group = "safety",
+      help = "read each contact before its write and write FILE, the previous values as an input --undo "
+        .. "restores; one more request per row: 22.2 instead of 44.9 updates/s at --rate 45 (measured)" },
+    { name = "undo", kind = "string", meta = "FILE", group = "safety",
+      help = "restore what an --undo-file recorded (FILE is the input)" },
+    { name = "yes", kind = "flag", group = "safety", help = "continue after --canary without asking" },
     { name = "help", short = "h", kind = "flag", group = "general", help = "this text" },
     { name = "version", kind = "flag", group = "general", help = "print the version" },
 }
@@ -178,6 +187,10 @@ function M.parse(argv)
         if opts.input then return nil, "give the input either with --input or as an argument, not both" end
         opts.input = positional[1]
     end
+    if opts.undo then -- the undo file is the input
+        if opts.input then return nil, "--undo FILE is the input: give no other input file" end
+        opts.input = opts.undo
+    end
     if opts["backoff-max"] and opts["backoff-base"] and opts["backoff-max"] < opts["backoff-base"] then
         return nil, ("--backoff-max (%s) must be >= --backoff-base (%s)"):format(
             opts["backoff-max"], opts["backoff-base"])
@@ -235,8 +248,9 @@ local USAGE_TAIL = [[
 Exit status: 0 every row succeeded (or was skipped), 1 some rows failed or were invalid,
 2 usage or input error, 3 the API could not be reached or would not authenticate (DNS,
 refused, TLS, token endpoint down or refusing the credentials; see --max-unreachable),
-4 an output (results, failed file, journal, summary) could not be written, 130 interrupted
-(SIGINT/SIGTERM/SIGHUP).
+4 an output (results, failed file, journal, summary) could not be written, 5 halted: the last
+results were mostly 404/400/422/403 (--max-failure-rate), 6 stopped after --canary (not
+confirmed; the command to continue is printed), 130 interrupted (SIGINT/SIGTERM/SIGHUP).
 
 Examples:
   cxone-bulk --input outcomes.csv --output results.jsonl --failed failed.csv --journal run.journal
@@ -244,6 +258,9 @@ Examples:
   cxone-bulk --format ids --category Contacted --subcategory "Sale Completed" ids.txt
   cxone-bulk --dry-run outcomes.jsonl | head
   cxone-bulk --rate 20 --workers 4 --batch-id 2024-06-campaign outcomes.csv > results.jsonl
+  cxone-bulk --plan plan.csv outcomes.csv                        # what would change
+  cxone-bulk --canary 20 --journal run.journal --undo-file undo.csv -o r.jsonl outcomes.csv
+  cxone-bulk --undo undo.csv --journal undo.journal -o u.jsonl   # put it all back
 ]]
 
 M.WIDTH = 100    -- --help fits this many columns

@@ -21,6 +21,7 @@ local options = require "cxone.bulk.options"
 local printable = require("cxone.bulk.text").printable
 local unsent_mod = require "cxone.bulk.unsent"
 local shorten = require("cxone.bulk.text").shorten
+local safety = require "cxone.bulk.safety_cli" -- --plan, --undo-file, --undo, --canary, the auto-halt
 local cjson = require "cjson"
 
 local M = {}
@@ -28,6 +29,8 @@ local M = {}
 M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_OUTPUT, M.EXIT_INTERRUPTED = 0, 1, 2, 4, 130
 -- The API (or the shared limit's Redis) could not be reached, or refused our credentials.
 M.EXIT_UNREACHABLE = 3
+-- The auto-halt stopped a run going wrong (--max-failure-rate); a canary was not confirmed.
+M.EXIT_HALTED, M.EXIT_CANARY = 5, 6
 -- The exit status of a run stopped by a whole-batch error, by the error's kind (docs/api.md):
 -- the one place a kind becomes an exit code. Kinds not listed stop with EXIT_USAGE.
 M.EXIT_BY_KIND = {
@@ -35,6 +38,7 @@ M.EXIT_BY_KIND = {
     permission = M.EXIT_UNREACHABLE, limiter = M.EXIT_UNREACHABLE, api = M.EXIT_UNREACHABLE,
     server = M.EXIT_UNREACHABLE, rate_limited = M.EXIT_UNREACHABLE,
     output = M.EXIT_OUTPUT, options = M.EXIT_USAGE, input = M.EXIT_USAGE,
+    halted = M.EXIT_HALTED, canary = M.EXIT_CANARY,
 }
 -- Invalid rows echoed on stderr as they are read; the rest are only in the outputs.
 M.SHOW_INVALID = 10
@@ -200,6 +204,8 @@ function Run:check_options()
         if not map then return nil, merr end
         self.outcome_map = map -- rows are translated on input; the engine gets category/subcategory
     end
+    local sok, serr = safety.check(self)
+    if not sok then return nil, serr end
     -- Options are checked by the engine itself (URLs, ranges) before anything is read or sent.
     -- A dry run needs no target: without one its URLs read {base_url}.
     local ok, target = pcall(self.bulk.target, self.engine_opts, opts["dry-run"])
@@ -219,13 +225,15 @@ function Run:check_paths()
     local out_path = opts.output
     if not out_path and (opts["dry-run"] or not self.sys.isatty(io.stdout)) then out_path = "-" end
     self.out_path = out_path
-    return paths_mod.check(self.sys, {
+    local entries = {
         { flag = "input", path = opts.input, role = "input" },
         { flag = "--output", path = out_path },
         { flag = "--failed", path = opts.failed },
         { flag = "--journal", path = opts.journal, keeps = true },
         { flag = "--summary-json", path = opts["summary-json"] },
-    })
+    }
+    for _, e in ipairs(safety.paths(self)) do entries[#entries + 1] = e end
+    return paths_mod.check(self.sys, entries)
 end
 
 function Run:open_source()
@@ -308,7 +316,7 @@ function Run:open_outputs()
     local ok, failed = pcall(output.failed, self.failed_fh, self.inp:failed_layout(), opts.failed)
     if not ok then return nil, failed end
     self.failed = failed
-    return true
+    return safety.open(self)
 end
 
 -- "https://host (client id)" as printed: what the run talks to, escaped for the terminal.
@@ -401,6 +409,7 @@ function Run:finish(row, r)
     if not r.ok then
         self:write_out("failed", function() self.failed:write(row.fields or {}, out.error, rows_mod.state(row, r)) end)
     end
+    safety.finish(self, row, out)
     local refused = rows_mod.refused_outcome(row, r)
     if refused then self:show_invalid(row.line, rows_mod.bare(r.error)) end
     self.tally:add({ ok = r.ok, skipped = r.skip, invalid = r.invalid, cancelled = r.cancelled,
@@ -509,6 +518,7 @@ function Run:open_job()
     for k, v in pairs(self.engine_opts) do eopts[k] = v end
     eopts.on_event = function(ev) self:on_event(ev) end
     eopts.journal = self.journal -- opened, checked and headed in open_journal
+    if eopts.canary then eopts.on_canary = safety.on_canary(self) end
     local ok, job = pcall(self.bulk.open, eopts)
     if not ok then return nil, strip_label(job), self.bulk.error_kind(job) end
     self.job = job
@@ -573,7 +583,10 @@ function Run:take_results(results)
         if row then self:finish(row, r) end
     end
     self:check_outputs_linked()
-    if #results > 0 then self:write_out("results", function() self.results:flush() end) end
+    if #results > 0 then
+        self:write_out("results", function() self.results:flush() end)
+        safety.flush(self)
+    end
 end
 
 -- Bounds the wind-down after a signal: cancel after the grace period, give up after CANCEL_WAIT.
@@ -636,7 +649,9 @@ end
 -- After an early stop: every row without a result gets one (not sent), and the run says how to
 -- finish the batch (lua/cxone/bulk/unsent.lua).
 function Run:settle_unsent()
-    local why = self.stop_signal or (self.fatal and "a whole-batch error") or "an output could not be written"
+    local by_kind = { canary = "after its canary", halted = "halted: --max-failure-rate" }
+    local why = self.stop_signal or (self.fatal and (by_kind[self.fatal_kind] or "a whole-batch error"))
+        or "an output could not be written"
     local ok, n, unread = pcall(unsent_mod.settle, self, why)
     if ok then self.unsent_lines = unsent_mod.lines(self, n, unread) end
 end
@@ -653,6 +668,7 @@ function Run:cleanup()
         end)
     end
     if self.results then self:write_out("results", function() self.results:close() end) end
+    safety.close(self)
     if self.failed then self:write_out("failed", function() self.failed:close() end) end
     if self.results_fh and self.results_fh ~= io.stdout and not self.results then self.results_fh:close() end
     if self.inp then self.inp:close() end
@@ -675,6 +691,7 @@ function Run:write_summary_json(elapsed, status)
         error = self.fatal or self.write_error, error_kind = self.fatal and (self.fatal_kind or "other") or nil,
         limit = self.limit, outcomes_checked = self:outcomes_checked(),
     })
+    safety.summary(self, t)
     -- lua-cjson escapes every "/" (valid, but noisy in URLs): each "\\/" is an escaped slash.
     local ok, err = fh:write((cjson.encode(t):gsub("\\/", "/")), "\n")
     if ok then ok, err = fh:close() else fh:close() end
@@ -693,6 +710,7 @@ function Run:report(elapsed)
             { dry_run = opts["dry-run"], interrupted = self.interrupted, unwritten = unwritten,
               target = self:target_text(), limit = self.limit, unchecked = self.unchecked }))
     end
+    for _, line in ipairs(safety.report(self)) do stderr("%s", line) end
     for _, line in ipairs(self.unsent_lines or {}) do stderr("%s", line) end
     local status = self:exit_status()
     if self.summary_fh then

@@ -119,6 +119,27 @@ M.LIST = {
       help = "resume journal (a file path): applied updates are skipped, possibly applied ones read back" },
     { name = "journal_mismatch", kind = "string", default = "refuse",
       help = "\"ignore\": continue a journal written for another batch id, target or client" },
+    -- Catching a bad batch before it does harm (docs/api.md "Plan, before-images, canary and
+    -- auto-halt"; lua/cxone/bulk/job_safety.lua).
+    { name = "plan", kind = "boolean", default = false,
+      help = "read each task's contact and report before -> after; nothing is written (bulk.plan)" },
+    { name = "before_images", kind = "boolean", default = false,
+      help = "read each contact before its write and return what it showed (result.before): one more request "
+        .. "per task" },
+    { name = "skip_unchanged", kind = "boolean", default = false, flag = "skip-unchanged",
+      help = "read each contact first and write only the ones not already at the target (one more request per row)",
+      group = "safety" },
+    { name = "canary", kind = "integer", min = 1, max = 1000000, flag = "canary", meta = "N",
+      help = "send the first N rows, show their results, continue only when confirmed", group = "safety" },
+    { name = "on_canary", kind = "function",
+      help = "on_canary(summary, results) after the canary's results: true continues the batch" },
+    { name = "max_failure_rate", kind = "number", default = 0.5, min = 0, max = 1, flag = "max-failure-rate",
+      meta = "P", help = "stop when this share of the last results were 404, 400/409/413/422 or 403 (0: never)",
+      group = "safety" },
+    { name = "failure_window", kind = "integer", default = 100, min = 1, max = 100000, flag = "failure-window",
+      meta = "N", help = "how many of the last results max_failure_rate looks at", group = "safety" },
+    { name = "failure_min", kind = "integer", default = 20, min = 1, max = 100000, flag = "failure-min",
+      meta = "N", help = "results needed before max_failure_rate is judged", group = "safety" },
 }
 
 M.BY_NAME = {}

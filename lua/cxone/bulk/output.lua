@@ -39,12 +39,16 @@ local function encode_value(k, v)
     local text = cjson.encode(v)
     -- lua-cjson writes "/" as "\/" (valid, but noisy in URLs and messages). Every "/" it emits is
     -- escaped, so each "\/" pair is an escaped slash and can go back to a plain one.
-    if t == "string" and v:find("/", 1, true) then text = text:gsub("\\/", "/") end
+    if t == "table" or (t == "string" and v:find("/", 1, true)) then text = text:gsub("\\/", "/") end
     return text
 end
 
+-- The table fields a result line carries: a read's before-image and the value asked for
+-- (lua/cxone/bulk/plan.lua). Other tables are not result data and are left out.
+local TABLE_FIELDS = { before = true, after = true }
+
 -- One result as a JSON line with a stable key order (values are encoded by lua-cjson).
--- Only string, number and boolean fields are written.
+-- String, number and boolean fields are written, and the TABLE_FIELDS.
 function M.encode_result(r)
     local parts, n = {}, 0
     for i = 1, #ORDER do
@@ -58,7 +62,8 @@ function M.encode_result(r)
     local extra
     for k, v in pairs(r) do
         local t = type(v)
-        if not ORDERED[k] and type(k) == "string" and (t == "string" or t == "number" or t == "boolean") then
+        if not ORDERED[k] and type(k) == "string" and (t == "string" or t == "number" or t == "boolean"
+            or (t == "table" and TABLE_FIELDS[k])) then
             extra = extra or {}
             extra[#extra + 1] = k
         end

@@ -64,7 +64,7 @@ end
 --- The closing lines: how many rows were not sent, where they are, how to finish the batch.
 -- unread: part of the input was not read.
 function M.lines(run, n, unread)
-    if n == 0 and not unread then return {} end
+    if n == 0 and not unread and not run.canary_stopped then return {} end
     local opts = run.opts
     local count = ("%d rows"):format(n) .. (unread and ", and the rest of the input (not read)" or "")
     local out = {}
@@ -73,7 +73,9 @@ function M.lines(run, n, unread)
     else
         out[#out + 1] = ("not sent: %s"):format(count)
     end
-    if opts.journal then
+    if run.canary_stopped then -- the journal skips what the canary applied
+        out[#out + 1] = "continue: " .. M.command(run.argv) .. " --yes"
+    elseif opts.journal then
         out[#out + 1] = "rerun: " .. M.command(run.argv)
     elseif not opts.failed then
         out[#out + 1] = "(no --journal or --failed: a rerun of the same command sends every row again; "
