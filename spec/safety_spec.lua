@@ -249,3 +249,26 @@ describe("auto-halt", function()
     assert.matches("option 'failure_min' (200) must be <= failure_window (100)", err, 1, true)
   end)
 end)
+
+describe("the auto-halt's window", function()
+  local halt = require "cxone.bulk.halt"
+  it("slides over successes and failures alike, and halts at the failure that reaches the rate", function()
+    local h = halt.new({ max_failure_rate = 0.5, failure_window = 10, failure_min = 4 })
+    local F = { ok = false, status = 404, error_kind = "not_found", error = "HTTP 404" }
+    local S = { ok = true, status = 200 }
+    local seq = { F, F, F, S, S, S, S, S, S, S, F, F, F, F, F }
+    local at
+    for i, r in ipairs(seq) do
+      if h:add(r) then at = at or i end
+    end
+    -- After 10 results 3 failures; each new failure pushes an old one out until the 15th makes 5
+    -- of the last 10.
+    assert.equal(15, at)
+    -- Transient failures and invalid rows are not counted at all.
+    h = halt.new({ max_failure_rate = 0.5, failure_window = 10, failure_min = 4 })
+    for _ = 1, 50 do
+      assert.is_nil(h:add({ ok = false, status = 503, error_kind = "server" }))
+      assert.is_nil(h:add({ ok = false, status = 0, invalid = true, error_kind = "input" }))
+    end
+  end)
+end)

@@ -503,7 +503,7 @@ end
 -- takes the general path, whose validator words any refusal.
 function Job:_submit_plain(task, index)
   if not self._plain or type(task) ~= "table" or task.outcome_code ~= nil or task.idempotency_key ~= nil
-    or task.verify ~= nil or self._safe:general() then
+    or task.verify ~= nil or self._safe.general then
     return nil -- (journaled jobs are never plain: the journal decides on each task)
   end
   local id, category, subcategory = task.contact_id, task.category, task.subcategory

@@ -26,38 +26,43 @@ local Halt = {}
 Halt.__index = Halt
 
 --- A halt for opts o, or nil when it is off (max_failure_rate 0, or a plan: reads change nothing).
+-- The window is kept as the ordinals of its failures only: a success, by far the common result,
+-- costs one counter step (runs of millions of rows pay for the halt on every result).
 function M.new(o)
   if o.plan or not o.max_failure_rate or o.max_failure_rate <= 0 then return nil end
   return setmetatable({ rate = o.max_failure_rate, window = o.failure_window, min = o.failure_min,
-    ring = {}, pos = 0, n = 0, fails = 0, by_status = {}, sample = {} }, Halt)
+    count = 0, -- counted results so far (the last one's ordinal)
+    fail_at = {}, fail_key = {}, head = 1, tail = 0, -- the failures in the window, oldest first
+    fails = 0, by_status = {}, sample = {}, n = 0 }, Halt)
 end
 
--- The result's entry in the window: false for a success, its failure key ("404 not_found"),
--- or nil when the result is not counted.
-local function entry_of(r)
-  if r.invalid or r.cancelled then return nil end
-  if r.ok then
-    if type(r.skipped) == "string" then return nil end -- settled by the journal: no request
-    return false
-  end
-  if not M.COUNTED[r.error_kind] then return nil end
+-- The failure key of a counted failure ("404 not_found"), or nil when the result is not counted.
+local function failure_of(r)
+  if r.invalid or r.cancelled or not M.COUNTED[r.error_kind] then return nil end
   return (r.status or 0) .. " " .. r.error_kind
 end
 
-function Halt:_push(e, r)
-  local pos = self.pos % self.window + 1
-  local old = self.ring[pos]
-  if self.n == self.window and old then
+-- Drops the failures that left the window (ordinal <= count - window).
+function Halt:_evict()
+  local oldest = self.count - self.window
+  while self.head <= self.tail and self.fail_at[self.head] <= oldest do
+    local e = self.fail_key[self.head]
+    self.fail_at[self.head], self.fail_key[self.head] = nil, nil
+    self.head = self.head + 1
     self.fails = self.fails - 1
-    self.by_status[old] = self.by_status[old] - 1
+    self.by_status[e] = self.by_status[e] - 1
   end
-  self.ring[pos], self.pos = e, pos
-  if self.n < self.window then self.n = self.n + 1 end
-  if e then
-    self.fails = self.fails + 1
-    self.by_status[e] = (self.by_status[e] or 0) + 1
-    self.sample[e] = r.error
-  end
+end
+
+function Halt:_push(e, r)
+  self.count = self.count + 1
+  self.tail = self.tail + 1
+  self.fail_at[self.tail], self.fail_key[self.tail] = self.count, e
+  self.fails = self.fails + 1
+  self.by_status[e] = (self.by_status[e] or 0) + 1
+  self.sample[e] = r.error
+  self:_evict()
+  self.n = self.count < self.window and self.count or self.window
 end
 
 -- "84 of the last 100 results were 404 (contact not found) — wrong tenant ...?"
@@ -83,10 +88,15 @@ function Halt:_message()
     :format(head, what[2], self.rate, self.window)
 end
 
---- Counts one result. Returns the halt message when the batch must stop now, else nil.
+--- Counts one result. Returns the halt message when the batch must stop now, else nil. Only a
+-- failure can cross the limit, so a success is counted and nothing else.
 function Halt:add(r)
+  if r.ok then
+    if type(r.skipped) ~= "string" then self.count = self.count + 1 end -- ("journal": no request)
+    return nil
+  end
   if self.halted then return nil end
-  local e = entry_of(r)
+  local e = failure_of(r)
   if e == nil then return nil end
   self:_push(e, r)
   if self.n >= self.min and self.fails >= self.rate * self.n then

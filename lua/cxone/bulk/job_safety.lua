@@ -43,16 +43,12 @@ function M.new(o, job, new_error)
   if o.canary then
     s.canary = { left = o.canary, size = o.canary, results = {}, phase = "sending", on_canary = o.on_canary }
   end
+  s.general = s.reads or s.canary ~= nil -- read per task (a field, not a call): see Safety:submitted
   return s
 end
 
 local function in_canary(self)
   return self.canary ~= nil and self.canary.phase == "sending"
-end
-
---- True while tasks must take the general path (the core's plain path carries no read flags).
-function Safety:general()
-  return self.reads or in_canary(self)
 end
 
 --- Sets the read flags on a prepared task p bound for the engine, and keeps the value it asks
@@ -73,6 +69,7 @@ function Safety:submitted(p)
     c.left = c.left - 1
     if c.left == 0 then
       c.phase = "waiting"
+      self.general = self.reads -- `general`: tasks must take the general path (read flags)
       self.job._gate = "canary" -- nothing more is taken until on_canary says so
     end
   end
@@ -84,6 +81,7 @@ end
 function Safety:results(results)
   local c = self.canary
   if c and c.phase == "done" then c = nil end
+  if not (c or self.reads) then return self:_count(results) end
   for i = 1, #results do
     local r = results[i]
     if r.before_body ~= nil then
@@ -99,6 +97,16 @@ function Safety:results(results)
     if c and not r.invalid and type(r.skipped) ~= "string" then c.results[#c.results + 1] = r end
     local msg = self.halt and self.halt:add(r)
     if msg then self.job:_abort(self.new_error("halted", msg), "halted by max_failure_rate", true) end
+  end
+end
+
+-- The common case: no reads, no canary: only the auto-halt counts (a success costs one step).
+function Safety:_count(results)
+  local h = self.halt
+  if not h then return end
+  for i = 1, #results do
+    local msg = h:add(results[i])
+    if msg then return self.job:_abort(self.new_error("halted", msg), "halted by max_failure_rate", true) end
   end
 end
 
