@@ -8,7 +8,6 @@ local outcomes = require "cxone.bulk.outcomes"
 local options = require "cxone.bulk.options"
 local validate = require "cxone.bulk.validate"
 local job_safety = require "cxone.bulk.job_safety"
-local plan_mod = require "cxone.bulk.plan"
 
 local M = {
   _VERSION = "0.1.0",
@@ -918,7 +917,7 @@ function M.plan(tasks, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.plan = true
-  local tally, user = plan_mod.new(), o.on_result
+  local tally, user = require("cxone.bulk.plan").new(), o.on_result
   o.on_result = function(r)
     tally:add(r)
     if user then user(r) end

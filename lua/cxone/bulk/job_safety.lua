@@ -9,8 +9,13 @@
 -- a first read that already shows the wanted value settle the task without a write. Each read is
 -- a request of its own: it takes its own limiter slot right before it is sent, with the usual
 -- retries.
-local plan = require "cxone.bulk.plan"
 local halt = require "cxone.bulk.halt"
+-- cxone.bulk.plan (before/after values) is loaded by the jobs that read: most never do.
+local plan = setmetatable({}, { __index = function(t, k)
+  local m = require "cxone.bulk.plan"
+  setmetatable(t, { __index = m })
+  return m[k]
+end })
 
 local M = {}
 
