@@ -129,15 +129,23 @@ describe("nginx example: a killed worker's job resumed by resubmission", functio
     assert.are.equal(0, stats.replays or 0)
   end)
 
-  it("cxone profile (no idempotency key): the same tasks resumed, every contact dispositioned once", function()
+  it("cxone profile (no idempotency key), nginx restarted after the kill: the journal reports it interrupted; "
+    .. "the same tasks resumed, every contact dispositioned once", function()
     m = Mock.start { "--api", "cxone", "--rate", "0", "--latency-ms", "2", "--any-contact",
                      "--initial-values", "none", "--quiet" }
-    ng = N.start { tag = "nginx-resume-cx", env = ENV,
-                   values = { API = "cxone", ISSUER = m.url, RATE = 200, BURST = 20, WORKERS = 1 } }
+    local values = { API = "cxone", ISSUER = m.url, RATE = 200, BURST = 20, WORKERS = 1 }
+    ng = N.start { tag = "nginx-resume-cx", env = ENV, values = values, keep = true }
     local tasks = cxone_tasks(TOTAL)
     local _, at_kill = kill_midway("cx1", tasks)
-    assert.are.equal("interrupted", ng:wait_job("cx1", 5, function(x) return x.state ~= "running" end).state)
-    local st = resume("cx1", tasks)
+    assert.is_true((ng:quit(5)))
+    values.PORT = nil
+    ng = N.start { prefix = ng.prefix, env = ENV, values = values }
+    local _, text = ng:get("/jobs/status?id=cx1")
+    local st = cjson.decode(text)
+    assert.are.equal("interrupted", st.state, text)
+    assert.matches("nginx was restarted", st.error)
+    assert.is_true(st.unknown >= 4 and st.done >= 40 and st.done < TOTAL, text)
+    st = resume("cx1", tasks)
     local stats = m:stats()
     print(string.format("\n  killed worker (cxone): %d set-dispositions applied at the kill; resumed: %d skipped, "
       .. "%d read back and found applied; mock: %d contacts, at most %d per contact", at_kill, st.skipped,
