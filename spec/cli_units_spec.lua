@@ -286,6 +286,26 @@ describe("journal", function()
         os.remove(path)
     end)
 
+    it("calls pause while it reads a long journal; finish keeps the caller's fields beside requests", function()
+        local path = os.tmpname()
+        local f = assert(io.open(path, "wb"))
+        for i = 1, 2000 do
+            f:write(output.encode_result({ contact_id = "c" .. i, category = "C", subcategory = "S", ok = true, line = i }))
+        end
+        f:close()
+        local pauses = 0
+        local j, st = journal.open(path, fake_sys(), nil, function() pauses = pauses + 1 end)
+        assert.is_truthy(j, st)
+        assert.equal(2000, st.succeeded)
+        assert.is_true(pauses >= 2, "pauses: " .. pauses) -- about 140 KB: read in 64 KB steps
+        j:finish(7, { job = { state = "done" }, requests = "not this" })
+        j:close()
+        local last
+        for line in io.lines(path) do last = line end
+        os.remove(path)
+        assert.same({ run_end = { requests = 7, job = { state = "done" } } }, require("cjson").decode(last))
+    end)
+
     it("tolerates a torn last line and starts the next record on a fresh line", function()
         local path = os.tmpname()
         local f = assert(io.open(path, "wb"))

@@ -50,6 +50,24 @@ describe("no default base URL", function()
     assert.is_nil(bulk.DEFAULT_BASE_URL)
   end)
 
+  it("bulk.tenant_limit_name: one name per target and client, never a default bucket", function()
+    local name = bulk.tenant_limit_name { base_url = "https://t1.example/", client_id = "app" }
+    assert.matches("^cxb%-%x+$", name)
+    assert.equal(24, #name)
+    assert.equal(name, bulk.tenant_limit_name { base_url = "https://t1.example", client_id = "app" })
+    assert.not_equal(name, bulk.tenant_limit_name { base_url = "https://t2.example", client_id = "app" })
+    assert.not_equal(name, bulk.tenant_limit_name { base_url = "https://t1.example", client_id = "other" })
+    local cx = { api = "cxone", client_id = "app", access_key_id = "key-1" }
+    local cx_name = bulk.tenant_limit_name(cx)
+    cx.access_key_id = "key-2"
+    assert.not_equal(cx_name, bulk.tenant_limit_name(cx))
+    local ok, err = pcall(bulk.tenant_limit_name, { base_url = "ftp://t1.example", client_id = "app" })
+    assert.is_false(ok)
+    assert.matches("option 'base_url' must use https://", err)
+    -- the library's own default stays a bucket of the process
+    assert.is_nil(require("cxone.bulk.options").BY_NAME.shared_limit.default)
+  end)
+
   it("the CLI exits 2 naming --base-url and CXONE_BASE_URL, and sends nothing", function()
     local m = Mock.start { "--rate", "0" }
     local dir = C.tmpdir()

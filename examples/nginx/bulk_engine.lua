@@ -16,7 +16,7 @@ local E = {}
 E.conf = {
   opts = {},                 -- engine options shared by every batch (base_url, rate, shared_limit...)
   poll_interval = 0.01,      -- seconds the worker yields between polls that returned nothing
-  journal_dir = nil,         -- where background jobs write <id>.jsonl
+  journal_dir = nil,         -- where background jobs keep their journals, <id>.journal
   dict = "cxone_jobs",       -- lua_shared_dict holding background job progress
   max_jobs_per_worker = 1,   -- background batches one worker runs at once
   max_batches_per_worker = 32, -- streamed batches (POST /batch) one worker runs at once
@@ -24,11 +24,13 @@ E.conf = {
 }
 local conf = E.conf
 
--- The operator's engine options. Credentials are not among them (environment only), nor
--- batch_id (per request).
+-- The operator's engine options. Credentials are not among them (environment only:
+-- CXONE_CLIENT_ID/SECRET, and CXONE_ACCESS_KEY_ID/SECRET for api = "cxone"), nor batch_id (per
+-- request). api, issuer, api_base, api_version and tenant_id choose the API profile and where it
+-- is reached: the operator's, like the rate.
 E.ENGINE_OPTIONS = {
-  "base_url", "token_url", "rate", "burst", "workers", "shared_limit", "shared_limit_timeout",
-  "shared_limit_fallback", "max_retries",
+  "api", "base_url", "token_url", "issuer", "api_base", "api_version", "tenant_id",
+  "rate", "burst", "workers", "shared_limit", "shared_limit_timeout", "shared_limit_fallback", "max_retries",
   "backoff_base", "backoff_max", "timeout", "connect_timeout", "pause_threshold", "queue_size",
   "ca_file", "allow_http", "scope", "basic_auth",
 }
@@ -65,6 +67,7 @@ function E.configure(c)
     if v ~= nil and v ~= "" then conf[k] = v end
   end
   local probe = { contact_id = "probe", category = "c", subcategory = "s" }
+  if conf.opts.api == "cxone" then probe = { contact_id = "probe", skill = "1", disposition_code = "d" } end
   local ok, err = pcall(bulk.describe, probe, conf.opts)
   if not ok then error("bulk_handler.configure: " .. tostring(err), 0) end
 end
@@ -73,18 +76,23 @@ end
 -- One bucket per tenant
 ---------------------------------------------------------------------------------------------
 
--- The bucket every batch and job of this instance draws from when the operator named none:
--- "cxb-" and 20 hex digits of md5(base URL, newline, client id). Every worker (and any other
--- process on the host given the same name) computes the same name, and another tenant or
--- another API client gets another bucket. Computed in the worker, where the credentials are.
+-- The bucket every batch and job of this instance draws from when the operator named none: the
+-- library's name for this tenant and client (bulk.tenant_limit_name: the base URL and client id;
+-- cxone: API host or issuer, client id and access key id). Every worker, and any other process
+-- on the host that asks the library, computes the same name; another tenant or another API
+-- client gets another bucket. Computed in the worker, where the credentials are.
 local limit_name
 function E.limit_name()
   if conf.opts.shared_limit then return conf.opts.shared_limit end
-  if not limit_name then
-    local target = bulk.target(conf.opts)
-    limit_name = "cxb-" .. ngx.md5(target.base_url .. "\n" .. (target.client_id or "")):sub(1, 20)
-  end
+  limit_name = limit_name or bulk.tenant_limit_name(conf.opts)
   return limit_name
+end
+
+--- Where the jobs send (bulk.target: base_url, client_id; never a secret), for their journals.
+local target
+function E.target()
+  target = target or bulk.target(conf.opts)
+  return target
 end
 
 --- The bucket as it may be shown (GET /ping): a host-wide name as it is, a redis:// or unix://
@@ -96,11 +104,12 @@ function E.limit_label()
   return scheme .. " key " .. (name:match("[?&]key=([^&#]*)") or "?")
 end
 
-local function engine_opts(batch_id)
+local function engine_opts(batch_id, journal)
   local o = {}
   for k, v in pairs(conf.opts) do o[k] = v end
   o.shared_limit = E.limit_name()
   o.batch_id = batch_id
+  o.journal = journal
   return o
 end
 
@@ -154,15 +163,15 @@ end
 -- half of the worker's time and every other request gets its turn in between.
 local next_start = 0
 
---- Starts `tasks` with the operator's options and this batch id, paced as above. Returns
--- true, job or false, message.
-function E.start(tasks, batch_id)
+--- Starts `tasks` with the operator's options, this batch id and (background jobs) the open
+-- resume journal, paced as above. Returns true, job or false, message.
+function E.start(tasks, batch_id, journal)
   local now = monotime()
   while now < next_start do
     ngx.sleep(math.max(0.001, next_start - now))
     now = monotime()
   end
-  local ok, job = pcall(bulk.start, tasks, engine_opts(batch_id))
+  local ok, job = pcall(bulk.start, tasks, engine_opts(batch_id, journal))
   local took = monotime() - now
   next_start = now + 2 * took
   if not ok then return false, tostring(job) end

@@ -3,9 +3,9 @@
 --   stream_batch()  POST /batch: runs the batch in the JSON body and streams one JSON line per
 --                   result back as results finish, then a summary line.
 --   start_job()     POST /jobs?id=NAME: starts the batch in the background (ngx.timer.at) and
---                   answers 202 at once; each result goes to a JSONL journal file and the
---                   progress to a lua_shared_dict, which job_status() (GET /jobs/status?id=NAME)
---                   reads from any worker (bulk_jobs.lua).
+--                   answers 202 at once; the library's resume journal records it (intents and
+--                   results) and the progress goes to a lua_shared_dict, which job_status()
+--                   (GET /jobs/status?id=NAME) reads from any worker (bulk_jobs.lua).
 --
 -- Every batch and job of the instance, in every worker, draws from one rate bucket
 -- (bulk_engine.lua): the operator sets the rate; a request only brings tasks and a batch_id.
@@ -173,9 +173,10 @@ function M.start_job()
   if not tasks then return refuse(400, batch_id) end
   -- batch_id defaults to the job id: resubmitting the job sends the same Idempotency-Keys.
   if batch_id == "" then batch_id = id end
-  local st, status, err = J.claim(id, tasks, batch_id, J.digest(tasks))
+  local digest = J.digest(tasks)
+  local st, status, err = J.claim(id, tasks, batch_id, digest)
   if not st then return refuse(status, err) end
-  local ok, terr = ngx.timer.at(0, J.run, st, tasks, batch_id)
+  local ok, terr = ngx.timer.at(0, J.run, st, tasks, batch_id, digest)
   if not ok then
     J.unclaim(st)
     return refuse(503, "cannot start a timer: " .. tostring(terr))

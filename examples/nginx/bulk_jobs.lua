@@ -1,17 +1,23 @@
 --- Background jobs for the nginx example (POST /jobs?id=NAME, GET /jobs/status?id=NAME).
 --
--- A job runs in a timer on the worker that accepted it. Its journal, journal_dir/NAME.jsonl
--- (created 0640 whatever the worker's umask), holds a header line naming the job, its batch id
--- and a digest of its task list, then one JSON line per result as it finishes, and a
--- {"job_end": status} line when a run of it ends. Its progress goes to a lua_shared_dict that
--- every worker reads.
+-- A job runs in a timer on the worker that accepted it. Its record is the library's resume
+-- journal (cxone.bulk.journal), journal_dir/NAME.journal: created 0640 whatever the worker's
+-- umask and locked while a run writes it. It holds, per run, a header (here also naming the job,
+-- its task count and a digest of its task list), an intent record before each task's first
+-- request (synced by the engine before the request leaves), a result record per task (`line`:
+-- the task's position in the list) and, when the run ends, a `run_end` record with the job's
+-- final status. Its progress goes to a lua_shared_dict that every worker reads.
 --
 -- The state is honest: a status "queued" or "running" whose worker is gone (kill -9, crash) or
 -- has stopped publishing reads as "interrupted". Resubmitting the id with the same batch id and
--- the same tasks resumes it: tasks whose last journaled result is a success are not sent again,
--- the others are sent with the same batch id (so the same Idempotency-Keys: the tutorial API
--- replays what was applied). A different task list under a used id is refused.
+-- the same tasks resumes it through the library's journal: an update it records as applied is
+-- not sent again (skipped = "journal"); one an earlier run may have applied without knowing (in
+-- flight at a kill -9, or an unknown outcome) is read back first and written only if the contact
+-- does not show it yet (verified = true otherwise); the rest are sent with the same batch id.
+-- Exactly once without help from the server, so for the cxone profile too. A different task
+-- list under a used id is refused.
 local bulk = require "cxone.bulk"
+local journal_mod = require "cxone.bulk.journal"
 local cjson = require "cjson.safe"
 local E = require "bulk_engine"
 
@@ -20,14 +26,14 @@ local conf = E.conf
 
 local J = {}
 
-J.JOURNAL_MODE = "0640"
 -- A running job publishes its status at least this often; one silent for STALE seconds is not
 -- running any more, whatever its worker's pid says.
 local HEARTBEAT, STALE = 1, 15
-local SCAN_YIELD_EVERY = 1000 -- journal lines read between yields when resuming
+local SCAN_YIELD_EVERY = 1000 -- journal lines read between yields (status after a restart)
 
--- Ids this worker runs now (from acceptance to the end of the timer).
-local owned = {}
+-- Ids this worker runs now (from acceptance to the end of the timer), and those whose journal
+-- this worker's claim created.
+local owned, created_here = {}, {}
 
 local function dict()
   local d = ngx.shared[conf.dict]
@@ -35,13 +41,17 @@ local function dict()
   return d
 end
 
-function J.journal_path(id) return conf.journal_dir .. "/" .. id .. ".jsonl" end
+function J.journal_path(id) return conf.journal_dir .. "/" .. id .. ".journal" end
 
+-- The status as published: plain fields only.
 local function publish(st, ttl)
   st.beat = ngx.now()
   local ok, err = dict():set(st.id, cjson.encode(st), ttl or 0)
   if not ok then ngx.log(ngx.ERR, "cxone job ", st.id, ": cannot store progress: ", err) end
 end
+
+-- Gives the event loop a turn while a long journal is read.
+local function pause() ngx.sleep(0.001) end
 
 ---------------------------------------------------------------------------------------------
 -- Is the job's worker still running it?
@@ -76,7 +86,8 @@ end
 local function interrupted(st, why)
   st.state = "interrupted"
   st.error = "the job stopped before it finished: " .. why .. "; resubmit POST /jobs?id=" .. st.id
-    .. " with the same tasks to resume it (what its journal records as applied is not sent again)"
+    .. " with the same tasks to resume it (what its journal records as applied is not sent again, what "
+    .. "may have been applied is read back first)"
   return st
 end
 
@@ -120,67 +131,6 @@ function J.digest(tasks)
 end
 
 ---------------------------------------------------------------------------------------------
--- The journal
----------------------------------------------------------------------------------------------
-
-local function read_header(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, "cannot read the journal: " .. tostring(err) end
-  local line = f:read("*l")
-  f:close()
-  local h = line and cjson.decode(line)
-  if type(h) ~= "table" or type(h.job) ~= "string" then
-    return nil, "journal " .. path .. " has no job header (written by an earlier version of this "
-      .. "handler?): move it away or use another id"
-  end
-  return h
-end
-
--- The last complete line of the file (its final status, when a run ended).
-local function read_last_line(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local size = f:seek("end")
-  f:seek("set", math.max(0, size - 65536))
-  local tail = f:read("*a") or ""
-  f:close()
-  return tail:match("([^\n]+)\n$")
-end
-
---- Creates the journal (mode 0640) with its header, or checks that an existing one is this
--- job's: same batch id, same tasks. Returns true, resumed or nil, http status, message.
-local function open_journal(id, tasks, batch_id, digest)
-  local path = J.journal_path(id)
-  local created, err = bulk.sys.create_file(path, J.JOURNAL_MODE)
-  if created == nil then
-    return nil, 500, "cannot write the journal: " .. tostring(err)
-      .. " (nginx workers write journal_dir as the user in the `user` directive, nobody by default)"
-  end
-  if created then
-    local f, oerr = io.open(path, "a")
-    local ok = f and f:write(cjson.encode { job = id, batch_id = batch_id, total = #tasks,
-      tasks_digest = digest, created = ngx.time() }, "\n") and f:close()
-    if not ok then
-      os.remove(path)
-      return nil, 500, "cannot write the journal: " .. tostring(oerr or path)
-    end
-    return true, false
-  end
-  local h, herr = read_header(path)
-  if not h then return nil, 409, herr end
-  if h.batch_id ~= batch_id then
-    return nil, 409, string.format("job id %s was used with batch_id %q; this request has batch_id %q "
-      .. "(resubmit with the original batch_id to resume it, or use a new job id)", id, tostring(h.batch_id), batch_id)
-  end
-  if h.tasks_digest ~= digest then
-    return nil, 409, string.format("job id %s was used for a different task list (%s tasks, %s); this "
-      .. "request has %d tasks (%s): resubmit the original tasks to resume it, or use a new job id",
-      id, tostring(h.total), tostring(h.tasks_digest), #tasks, digest)
-  end
-  return true, true
-end
-
----------------------------------------------------------------------------------------------
 -- Accepting a job
 ---------------------------------------------------------------------------------------------
 
@@ -193,24 +143,66 @@ function J.busy(id)
   end
 end
 
+-- The first run header of the journal at path: the run table, "" for an empty journal (created
+-- by a claim whose job never started), or nil when the first line is no header of this handler.
+local function first_run(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local line = f:read("*l")
+  f:close()
+  if line == nil or line == "" then return "" end
+  local h = cjson.decode(line)
+  if type(h) == "table" and type(h.run) == "table" and type(h.run.tasks_digest) == "string" then return h.run end
+end
+
+--- Checks that an existing journal is this job's: same id, batch id and tasks. Returns true,
+-- resumed or nil, http status, message. Reads one line: the whole journal is read by the run.
+local function check_journal(id, path, batch_id, digest, n)
+  local run = first_run(path)
+  if run == "" then return true, false end
+  if not run or run.job ~= id then
+    return nil, 409, "journal " .. path .. " is not this handler's record of job " .. id
+      .. " (written by an earlier version or another program?): move it away or use another id"
+  end
+  if run.batch_id ~= batch_id then
+    return nil, 409, string.format("job id %s was used with batch_id %q; this request has batch_id %q "
+      .. "(resubmit with the original batch_id to resume it, or use a new job id)", id, tostring(run.batch_id), batch_id)
+  end
+  if run.tasks_digest ~= digest then
+    return nil, 409, string.format("job id %s was used for a different task list (%s tasks, %s); this "
+      .. "request has %d tasks (%s): resubmit the original tasks to resume it, or use a new job id",
+      id, tostring(run.total), run.tasks_digest, n, digest)
+  end
+  return true, true
+end
+
 local function claim_locked(id, tasks, batch_id, digest)
   local busy = J.busy(id)
   if busy then return nil, 409, busy end
-  local ok, resumed, msg = open_journal(id, tasks, batch_id, digest)
+  local path = J.journal_path(id)
+  -- Created now (mode as the library creates journals), so that a journal the workers cannot
+  -- write is refused before the 202.
+  local created, cerr = bulk.sys.create_file(path, journal_mod.MODE)
+  if created == nil then
+    return nil, 500, "cannot write the journal: " .. tostring(cerr)
+      .. " (nginx workers write journal_dir as the user in the `user` directive, nobody by default)"
+  end
+  local ok, resumed, msg = check_journal(id, path, batch_id, digest, #tasks)
   if not ok then return nil, resumed, msg end
   local st = { id = id, state = "queued", total = #tasks, done = 0, ok = 0, failed = 0, cancelled = 0,
-               unknown = 0, worker_pid = ngx.worker.pid(), journal = J.journal_path(id),
+               unknown = 0, skipped = 0, verified = 0, worker_pid = ngx.worker.pid(), journal = path,
                resumed = resumed or nil, beat = ngx.now() }
   local set, err = dict():set(id, cjson.encode(st))
   if not set then return nil, 500, "cannot record the job: " .. tostring(err) end
   owned[id] = true
+  created_here[id] = created or nil
   return st
 end
 
 --- Claims `id` for this worker: refuses an id that a live worker runs, or whose journal is
 -- another job's; otherwise records it queued. Returns the status table, or nil, http status,
 -- message. Runs without yielding, under a short lock in the shared dict (two workers taking the
--- same id at once).
+-- same id at once); the run's lock on the journal itself guards the rest.
 function J.claim(id, tasks, batch_id, digest)
   local d = dict()
   local lock = "lock:" .. id
@@ -224,99 +216,63 @@ function J.claim(id, tasks, batch_id, digest)
   return st, status, msg
 end
 
---- The request could not hand the job `st` to a timer: forget the claim, and the journal if
--- this request created it (nothing ran: the id stays free for any task list).
+-- Removes the journal a claim created when nothing was written to it: the id stays free for
+-- any task list.
+local function forget_empty(st)
+  if not created_here[st.id] then return end
+  local f = io.open(st.journal, "rb")
+  local size = f and f:seek("end")
+  if f then f:close() end
+  if size == 0 then os.remove(st.journal) end
+end
+
+--- The request could not hand the job `st` to a timer: forget the claim.
 function J.unclaim(st)
-  owned[st.id] = nil
   dict():delete(st.id)
-  if not st.resumed then os.remove(st.journal) end
+  forget_empty(st)
+  owned[st.id], created_here[st.id] = nil, nil
 end
 
 ---------------------------------------------------------------------------------------------
 -- Running a job
 ---------------------------------------------------------------------------------------------
 
+-- Counts one result in the status.
 local function count(st, r)
   st.done = st.done + 1
   if r.ok then st.ok = st.ok + 1
   elseif r.cancelled then st.cancelled = st.cancelled + 1
   else st.failed = st.failed + 1 end
   if r.outcome_unknown then st.unknown = st.unknown + 1 end
+  if r.skipped == "journal" then st.skipped = (st.skipped or 0) + 1 end
+  if r.verified then st.verified = (st.verified or 0) + 1 end
 end
 
--- Writes results as JSON lines and flushes them: a result is durable before it is counted.
-local function journal_write(journal, results, st)
-  local lines = {}
-  for i = 1, #results do
-    lines[i] = cjson.encode(results[i])
-    count(st, results[i])
+-- Opens the journal for this run (locked; read with yields), checks it against the operator's
+-- target and writes the run's header. Returns the journal or nil, message.
+local function open_journal(st, batch_id, digest)
+  local j, jst = journal_mod.open(st.journal, bulk.sys, nil, pause)
+  if not j then return nil, jst end
+  local target = E.target()
+  local run = { job = st.id, batch_id = batch_id, base_url = target.base_url, client_id = target.client_id,
+                total = st.total, tasks_digest = digest }
+  local diff = jst:mismatches(run)
+  if #diff > 0 then
+    j:close()
+    return nil, ("journal %s was written with another configuration: %s; resume it with the configuration it "
+      .. "was started with, or submit the tasks under a new job id"):format(st.journal, table.concat(diff, ", "))
   end
-  assert(journal:write(table.concat(lines, "\n"), "\n"))
-  assert(journal:flush())
-end
-
--- One cancelled result for each task not sent (the worker exits before the job started, or the
--- engine refused to start): the journal still accounts for every task.
-local function journal_all_cancelled(journal, tasks, map, st, why)
-  local results = {}
-  for i = 1, #tasks do
-    local t = tasks[i]
-    local id = type(t) == "table" and type(t.contact_id) == "string" and t.contact_id or ""
-    results[i] = { index = map[i], contact_id = id, ok = false, cancelled = true, status = 0,
-                   attempts = 0, error = "cancelled: " .. why }
+  run.started = os.date("!%Y-%m-%dT%H:%M:%SZ")
+  local ok, err = pcall(j.begin, j, run)
+  if not ok then
+    j:close()
+    return nil, err
   end
-  if #results > 0 then journal_write(journal, results, st) end
+  return j
 end
 
--- true when the file is empty or ends with a newline.
-local function ends_with_newline(path)
-  local f = io.open(path, "rb")
-  if not f then return true end
-  local size = f:seek("end")
-  local c = "\n"
-  if size > 0 then
-    f:seek("end", -1)
-    c = f:read(1)
-  end
-  f:close()
-  return c == "\n"
-end
-
--- Resuming: the indexes whose last journaled result is a success, read line by line with a yield
--- every SCAN_YIELD_EVERY lines (none in a premature timer: the worker is exiting). Also ends a
--- line a killed worker left unfinished, so the next record starts on a line of its own.
-local function scan_applied(journal, path, st, can_yield)
-  local last = {}
-  local n = 0
-  for line in io.lines(path) do
-    local r = cjson.decode(line)
-    if type(r) == "table" and type(r.index) == "number" then last[r.index] = r.ok == true end
-    n = n + 1
-    if can_yield and n % SCAN_YIELD_EVERY == 0 then
-      ngx.sleep(0.001)
-      if ngx.now() - st.beat >= HEARTBEAT then publish(st) end
-    end
-  end
-  if not ends_with_newline(path) then assert(journal:write("\n")) end
-  return last
-end
-
--- The tasks still to send, with their journal indexes; counts the skipped ones as done and ok.
-local function remaining(tasks, applied, st)
-  local todo, map = {}, {}
-  for i = 1, #tasks do
-    if applied and applied[i] then
-      st.done, st.ok, st.skipped = st.done + 1, st.ok + 1, (st.skipped or 0) + 1
-    else
-      todo[#todo + 1] = tasks[i]
-      map[#todo] = i
-    end
-  end
-  return todo, map
-end
-
--- Polls until the batch is done, journaling each result under its index in the whole list.
-local function run_engine(job, journal, map, st)
+-- Polls until the batch is done, counting each result (the library journals it first).
+local function run_engine(job, st)
   local exiting = false
   while not job:done() do
     if not exiting and ngx.worker.exiting() then
@@ -327,81 +283,111 @@ local function run_engine(job, journal, map, st)
       ngx.log(ngx.NOTICE, "cxone job ", st.id, ": worker exiting, cancelling")
     end
     local results = job:poll(0) -- never waits
-    if #results > 0 then
-      for i = 1, #results do results[i].index = map[results[i].index] end
-      journal_write(journal, results, st)
-    end
+    for i = 1, #results do count(st, results[i]) end
     if #results > 0 or ngx.now() - st.beat >= HEARTBEAT then publish(st) end
     ngx.sleep(#results == 0 and conf.poll_interval or 0.001) -- always yield to the event loop
   end
   return exiting
 end
 
--- Sends `todo` (journal indexes in `map`) and journals every result; sets the final state.
-local function run_batch(st, journal, todo, map, batch_id)
+-- Sends the tasks with journal j; sets the final state. Returns the API requests sent.
+local function run_batch(st, j, tasks, batch_id)
+  -- The task's position travels as its `line`, which the journal records with it.
+  for i = 1, #tasks do
+    if type(tasks[i]) == "table" then tasks[i].line = i end
+  end
   st.state = "running"
   publish(st)
-  local ok, job = E.start(todo, batch_id)
+  local ok, job = E.start(tasks, batch_id, j)
   if not ok then
-    journal_all_cancelled(journal, todo, map, st, "job not started: " .. job)
-    st.state, st.error = "failed", job
-    return
+    st.state, st.error = "failed", "job not started: " .. job
+    return 0
   end
-  local loop_ok, exiting = pcall(run_engine, job, journal, map, st)
+  local loop_ok, exiting = pcall(run_engine, job, st)
   if not loop_ok then
-    -- Only a journal write can raise here; stop sending rather than lose results silently.
-    job:cancel("journal write failed")
-    st.error = tostring(exiting)
+    st.error = "internal error: " .. tostring(exiting)
+    job:cancel(st.error)
   end
+  -- Every worker thread is idle once done() (close only reaps them); after an internal error
+  -- close waits for in-flight transfers to abort, as the journal stays open until then.
+  local t0 = bulk.sys.monotime()
+  job:close()
+  st.close_ms = (bulk.sys.monotime() - t0) * 1000
   local summary = job:summary()
-  if job:done() then
-    local t0 = bulk.sys.monotime()
-    job:close() -- every worker thread is already idle: this only reaps them
-    st.close_ms = (bulk.sys.monotime() - t0) * 1000
-  end -- else (a journal failure) __gc releases its threads without joining them
   st.error = st.error or summary.error
   if exiting == true or st.cancelled > 0 then st.state = "cancelled"
   elseif st.error then st.state = "failed"
   else st.state = "done" end
   st.requests, st.elapsed = summary.requests, summary.elapsed
+  return summary.requests or 0
 end
 
-local function run_job(premature, st, tasks, batch_id)
-  local journal, err = io.open(st.journal, "a")
-  if not journal then
-    st.state, st.error = "failed", "cannot open journal: " .. tostring(err)
-    return
-  end
-  local applied = st.resumed and scan_applied(journal, st.journal, st, not premature)
-  local todo, map = remaining(tasks, applied, st)
+local function run_job(premature, st, tasks, batch_id, digest)
   if premature then
-    journal_all_cancelled(journal, todo, map, st, "nginx worker exiting before the job started")
-    st.state = "cancelled"
-  elseif #todo == 0 then
-    st.state = "done"
-  else
-    run_batch(st, journal, todo, map, batch_id)
+    st.state, st.error = "cancelled", "nginx worker exiting before the job started: nothing was sent"
+    return forget_empty(st)
   end
-  assert(journal:write(cjson.encode { job_end = st }, "\n"))
-  assert(journal:close())
+  local j, err = open_journal(st, batch_id, digest)
+  if not j then
+    st.state, st.error = "failed", err
+    return forget_empty(st)
+  end
+  local ok, requests = pcall(run_batch, st, j, tasks, batch_id)
+  if not ok then st.state, st.error, requests = "failed", "internal error: " .. tostring(requests), nil end
+  st.beat = ngx.now()
+  -- requests unknown (an internal error): nil keeps this run's intents in force for the next.
+  local fin, ferr = pcall(function()
+    j:finish(requests, { job = st })
+    j:close()
+  end)
+  if not fin then
+    st.state, st.error = "failed", tostring(ferr)
+    pcall(j.close, j)
+  end
 end
 
 --- The timer: runs the claimed job `st` (see J.claim), then releases the worker's job slot.
-function J.run(premature, st, tasks, batch_id)
-  local ok, err = xpcall(run_job, debug.traceback, premature, st, tasks, batch_id)
-  if not ok then
-    st.state, st.error = "failed", "internal error: " .. tostring(err)
-    ngx.log(ngx.ERR, "cxone job ", st.id, ": ", st.error)
-  end
+function J.run(premature, st, tasks, batch_id, digest)
+  local ok, err = xpcall(run_job, debug.traceback, premature, st, tasks, batch_id, digest)
+  if not ok then st.state, st.error = "failed", "internal error: " .. tostring(err) end
   if st.error then ngx.log(ngx.ERR, "cxone job ", st.id, ": ", st.error) end
   publish(st, conf.status_ttl)
-  owned[st.id] = nil
+  owned[st.id], created_here[st.id] = nil, nil
   E.release("jobs")
 end
 
 ---------------------------------------------------------------------------------------------
 -- Status
 ---------------------------------------------------------------------------------------------
+
+-- The status a journal gives when no worker has one (nginx was restarted): the final status of
+-- its last run when that run ended, else the counts its records give (a task whose last record
+-- is an intent was in flight: its outcome is unknown). nil when the id has no journal.
+local function status_from_journal(id)
+  local path = J.journal_path(id)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local head, ended, last, n = nil, nil, {}, 0
+  for line in f:lines() do
+    local r = cjson.decode(line)
+    if type(r) == "table" then
+      if type(r.run) == "table" then head, ended = head or r.run, nil
+      elseif type(r.run_end) == "table" then ended = r.run_end
+      elseif type(r.line) == "number" then last[r.line] = r end
+    end
+    n = n + 1
+    if n % SCAN_YIELD_EVERY == 0 then pause() end
+  end
+  f:close()
+  if type(head) ~= "table" or head.job ~= id then return nil end
+  if ended and type(ended.job) == "table" then return ended.job end
+  local st = { id = id, total = head.total, journal = path, done = 0, ok = 0, failed = 0, cancelled = 0,
+               unknown = 0, skipped = 0, verified = 0 }
+  for _, r in pairs(last) do
+    if r.intent then st.unknown = st.unknown + 1 else count(st, r) end
+  end
+  return interrupted(st, "no nginx worker runs it (nginx was restarted)")
+end
 
 --- The status of job `id` as a table, or nil when there is no such job. A job whose worker is
 -- gone reads "interrupted"; after a restart (the dict is empty) the journal answers.
@@ -416,12 +402,9 @@ function J.status(id)
     return st
   end
   if not conf.journal_dir then return nil end
-  local h = read_header(J.journal_path(id))
-  if not h then return nil end
-  local last = cjson.decode(read_last_line(J.journal_path(id)) or "null")
-  if type(last) == "table" and type(last.job_end) == "table" then return last.job_end end
-  return interrupted({ id = id, total = h.total, journal = J.journal_path(id) },
-    "no nginx worker runs it (nginx was restarted)")
+  st = status_from_journal(id)
+  if st then publish(st, conf.status_ttl) end
+  return st
 end
 
 return J

@@ -20,7 +20,11 @@ R.DEFAULTS = {
   WORKERS = "1",
   LOG_LEVEL = "info",
   PORT = "8088",
-  -- BASE_URL has no default: credentials go only to an API the operator named.
+  API = "tutorial",                     -- or "cxone" (the real platform, docs/cxone.md)
+  -- BASE_URL has no default for API=tutorial: credentials go only to an API the operator named.
+  -- API=cxone reaches the platform through ISSUER ("" = the library's, NICE's own).
+  ISSUER = "",
+  API_VERSION = "",                     -- cxone: "" = the library's default
   RATE = "45",                          -- requests/s of the one bucket all batches share
   BURST = "20",
   ENGINE_WORKERS = "8",                 -- engine threads per batch
@@ -32,6 +36,9 @@ R.DEFAULTS = {
 
 --- Returns the rendered text, or nil and a message naming the first unresolved placeholder.
 function R.render(template, values)
+  if values.API == "cxone" and values.BASE_URL == nil then
+    values = setmetatable({ BASE_URL = "" }, { __index = values }) -- found through discovery
+  end
   local missing
   local out = template:gsub("{{([%w_]+)}}", function(name)
     local v = values[name]

@@ -221,6 +221,19 @@ local function target(opts, describe_only)
 end
 function M.target(opts, describe_only) return raising(target, opts, describe_only) end
 
+--- A host-wide shared_limit name for the tenant and API client opts address: "cxb-" and 20 hex
+-- digits of a UUIDv5 over the target (base URL; cxone: API host or issuer) and the client id
+-- (cxone: and access key id). Every process that computes it for the same target and client
+-- names the same bucket. Not a default of the library or the CLI (theirs is a per-process
+-- bucket): the nginx example passes it. Raises naming a bad option.
+function M.tenant_limit_name(opts)
+  local t = M.target(opts)
+  local who = t.client_id or ""
+  if t.api == "cxone" then who = who .. "\n" .. (t.access_key_id or "") end
+  local id = core.derive_key("cxone-bulk tenant limit", t.base_url, who)
+  return "cxb-" .. id:gsub("-", ""):sub(1, 20)
+end
+
 local function require_credentials(o)
   if o.api == "cxone" then
     if not o.access_key_id or o.access_key_id == "" then

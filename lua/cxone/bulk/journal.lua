@@ -7,7 +7,8 @@
 --   {...result...}              a finished result (ok, status, outcome_unknown, ...), flushed as
 --                               it arrives, fsync'ed at least every SYNC_EVERY results or
 --                               SYNC_SECONDS
---   {"run_end":{"requests":N}}  the run closed normally after sending N API requests
+--   {"run_end":{"requests":N}}  the run closed normally after sending N API requests (a caller
+--                               may add fields of its own: finish(requests, about))
 -- A task whose last line is an intent without a result (a kill -9, a power loss mid-request), or
 -- a result with outcome_unknown, may have been applied: a rerun reads it back first and writes
 -- only when the contact does not already show the wanted value (task.verify). The intents of a
@@ -30,6 +31,9 @@ local M = {}
 M.SYNC_EVERY = 100
 M.SYNC_SECONDS = 0.2
 M.VERSION = 1
+-- A new journal's mode, whatever the umask (an nginx worker's is 0): the record of what was
+-- applied is no one else's to rewrite.
+M.MODE = "0640"
 
 -- The identity of an update: rows with the same identity are the same change to the server.
 function M.identity(task)
@@ -222,8 +226,9 @@ end
 
 -- Reads fh (positioned at the start) into a State. Returns the state, or nil and a message
 -- naming the line for a record that cannot be trusted. Only a torn last line (an interrupted
--- write) is forgiven.
-local function read_state(fh, path, current_input)
+-- write) is forgiven. pause, when given, is called after each 64 KB read (an event loop's yield:
+-- 40,000 tasks' records take about 0.45 s to read).
+local function read_state(fh, path, current_input, pause)
     local st = new_state()
     local lineno, err = 0, nil
     local function take(line, complete)
@@ -275,6 +280,7 @@ local function read_state(fh, path, current_input)
             pos = lf + 1
         end
         rest = rest:sub(pos)
+        if pause then pause() end
     end
     if not err and rest ~= "" then take(rest, false) end
     if err then return nil, err end
@@ -305,17 +311,16 @@ local Journal = {}
 Journal.__index = Journal
 
 --- Opens path for appending, locked against a second run, and reads what it holds.
--- sys: the core's sys table (lock, fsync, monotime). Returns journal, state or nil, message.
-function M.open(path, sys, current_input)
+-- sys: the core's sys table (lock, fsync, monotime); pause: see read_state (nginx passes a short
+-- ngx.sleep). Returns journal, state or nil, message.
+function M.open(path, sys, current_input, pause)
     local id, kind = sys.file_id(path)
     if id and kind ~= "file" then
         -- A device or pipe is no record (and /dev/zero or /dev/full would read forever).
         return nil, ("journal %s is not a regular file"):format(path)
     end
-    -- A new journal is created 0640 whatever the umask (an nginx worker's is 0): the record of
-    -- what was applied is no one else's to rewrite.
     if sys.create_file then
-        local created, cerr = sys.create_file(path, "0640")
+        local created, cerr = sys.create_file(path, M.MODE)
         if created == nil then return nil, ("cannot create journal %s"):format(cerr) end
     end
     local fh, err = io.open(path, "a+b")
@@ -327,7 +332,7 @@ function M.open(path, sys, current_input)
             .. "use another journal"):format(path, lerr)
     end
     fh:seek("set", 0)
-    local st, rerr = read_state(fh, path, current_input)
+    local st, rerr = read_state(fh, path, current_input, pause)
     if not st then
         fh:close()
         return nil, rerr
@@ -380,8 +385,13 @@ function Journal:flush_intents()
 end
 
 -- The closing record: how many API requests the run sent (0 voids its intents on a rerun).
-function Journal:finish(requests)
-    self:_write(cjson.encode({ run_end = { requests = requests } }) .. "\n")
+-- about: more fields for the record, the caller's (the nginx example keeps the job's final
+-- status there); a reader takes only `requests`.
+function Journal:finish(requests, about)
+    local rec = {}
+    for k, v in pairs(about or {}) do rec[k] = v end
+    rec.requests = requests
+    self:_write(cjson.encode({ run_end = rec }) .. "\n")
 end
 
 -- Called from the poll loop: syncs when results have waited SYNC_SECONDS.
