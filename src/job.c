@@ -69,6 +69,19 @@ static void job_work(void *ctx, void *w, void *item)
     }
 }
 
+/* The work, with the queued / in-flight gauges around it (auxiliary fetches are not tasks). */
+static void job_work_counted(void *ctx, void *w, void *item)
+{
+    cxb_job *j = ctx;
+    const cxb_task *t = item;
+    int counted = !t->fetch;
+    if (counted)
+        cxb_ledger_task_running(j->ledger, 1);
+    job_work(ctx, w, item);
+    if (counted)
+        cxb_ledger_task_running(j->ledger, 0);
+}
+
 /* Counts a result before the owner can take it. */
 static void job_done(void *ctx, void *item)
 {
@@ -86,7 +99,7 @@ static void job_task_free(void *item)
 
 static void job_free(void *ctx);
 
-static const cxb_pool_ops job_pool_ops = {job_worker_new, job_worker_free, job_work, job_done,
+static const cxb_pool_ops job_pool_ops = {job_worker_new, job_worker_free, job_work_counted, job_done,
                                           job_task_free, job_free};
 
 /* ---- lifetime ------------------------------------------------------------------------------ */
@@ -243,6 +256,7 @@ int cxb_job_submit(cxb_job *j, cxb_task *t, const char *invalid_msg)
     if (!invalid_msg && !cxb_pool_cancelled(j->pool)) {
         if (cxb_pool_submit(j->pool, t) != 0)
             return -1;
+        cxb_ledger_count_queued(j->ledger);
     } else {
         /* An invalid or late task is its own result at once, without a request. */
         if (!cxb_pool_has_slot(j->pool))
@@ -305,6 +319,11 @@ void cxb_job_cancel_reason(cxb_job *j, const char *reason)
 void cxb_job_counters(cxb_job *j, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t fatallen)
 {
     cxb_ledger_snapshot(j->ledger, out, fatal_kind, fatal, fatallen);
+}
+
+void cxb_job_metrics(cxb_job *j, cxb_metrics *out)
+{
+    cxb_ledger_metrics(j->ledger, out);
 }
 
 int cxb_job_attach_journal(cxb_job *j, int fd, char *err, size_t errlen)
