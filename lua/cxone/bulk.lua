@@ -8,6 +8,7 @@ local outcomes = require "cxone.bulk.outcomes"
 local options = require "cxone.bulk.options"
 local validate = require "cxone.bulk.validate"
 local job_journal = require "cxone.bulk.job_journal"
+local metrics = require "cxone.bulk.metrics"
 
 local M = {
   _VERSION = "0.1.0",
@@ -836,12 +837,25 @@ function Job:error()
   if f and f.error then return f.error, f.error_kind end
 end
 
+--- The job's metrics in the Prometheus text exposition format (docs/api.md "Prometheus
+-- metrics"); labels (optional) are put on every sample. After close: the final figures.
+function Job:metrics(labels)
+  local status
+  if type(self.status) == "function" then -- the live state, where the job offers it
+    local ok, st = pcall(self.status, self)
+    if ok and type(st) == "table" then status = st end
+  end
+  return metrics.render({ core = self._c and self._c:metrics() or self._final_metrics, summary = self:summary(),
+    status = status, rate = self._o.rate, skipped_locally = self._local_done }, labels)
+end
+
 --- Cancels and waits for the workers (bounded by the transfer abort time), then closes a
 -- journal the job opened. Idempotent.
 function Job:close()
   if not self._c then return end
   local c = self._c
   local final = self:summary()
+  self._final_metrics = c:metrics()
   self._c = nil
   c:close()
   if self._jj then
@@ -882,6 +896,15 @@ function M.batch_update(tasks, opts)
   if err then error(as_raised(err), 0) end
   summary.error, summary.error_kind = nil, nil
   return summary
+end
+
+--- The HTML report of a finished run, from its results file (JSON Lines) or journal:
+-- bulk.report(source, path[, {summary = "summary.json", run = N}]) -> true, or nil, err
+-- (err.kind "options", "input" or "output"; docs/api.md "The run report").
+function M.report(source, path, opts)
+  local ok, msg, kind = require("cxone.bulk.report").build(source, path, opts)
+  if ok then return true end
+  return nil, new_error(kind, msg)
 end
 
 --- Like start(), but returns nil, err instead of raising: err.kind ("options", "input", ...),

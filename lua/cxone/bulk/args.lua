@@ -14,6 +14,8 @@ local CLI_OPTIONS = {
     { name = "failed", kind = "string", meta = "FILE" },
     { name = "journal", kind = "string", meta = "FILE" },
     { name = "summary-json", kind = "string", meta = "FILE" },
+    { name = "metrics-file", kind = "string", meta = "FILE" },
+    { name = "report", kind = "string", meta = "FILE" },
     { name = "journal-mismatch", kind = "string", meta = "refuse|ignore",
       choices = { refuse = true, ignore = true } },
     { name = "format", kind = "string", meta = "csv|jsonl|ids", choices = { csv = true, jsonl = true, ids = true } },
@@ -197,7 +199,11 @@ Output:
                           a journal written for another batch id, base URL or client stops the
                           run (refuse, the default) unless ignore
       --summary-json FILE the summary as one JSON object (counts, by_status, elapsed, rate,
-                          target, exit_code) for scripts and CI
+                          target, exit_code, by_outcome, params) for scripts and CI
+      --metrics-file FILE the job's Prometheus metrics, rewritten every 5 s and at the end
+                          (atomic rename: node_exporter's textfile collector; name it *.prom)
+      --report FILE       an HTML report of the run (charts of rate, 429s, pauses and latency;
+                          results by outcome; failures with examples); self-contained
   -q, --quiet             no progress and no summary (errors are still printed)
       --dry-run           validate and print what would be sent; no request at all
 

@@ -20,6 +20,7 @@ local probe_mod = require "cxone.bulk.outcome_probe" -- its missing_credential
 local options = require "cxone.bulk.options"
 local printable = require("cxone.bulk.text").printable
 local unsent_mod = require "cxone.bulk.unsent"
+local observe_mod = require "cxone.bulk.observe"
 local cjson = require "cjson"
 
 local M = {}
@@ -213,13 +214,23 @@ function Run:check_paths()
     local out_path = opts.output
     if not out_path and (opts["dry-run"] or not self.sys.isatty(io.stdout)) then out_path = "-" end
     self.out_path = out_path
-    return paths_mod.check(self.sys, {
+    self.observe = observe_mod.new(opts, function(...) self:say(...) end)
+    local list = {
         { flag = "input", path = opts.input, role = "input" },
         { flag = "--output", path = out_path },
         { flag = "--failed", path = opts.failed },
         { flag = "--journal", path = opts.journal, keeps = true },
         { flag = "--summary-json", path = opts["summary-json"] },
-    })
+    }
+    for _, c in ipairs(self.observe:path_checks()) do list[#list + 1] = c end
+    return paths_mod.check(self.sys, list)
+end
+
+-- The run's parameters (never a secret) for the report, --summary-json and the journal header.
+function Run:params()
+    self.run_params = self.run_params or observe_mod.params(self.engine_opts, self.target, {
+        { "input", self.input_name }, { "started", os.date("!%Y-%m-%dT%H:%M:%SZ") }, { "dry_run", self.opts["dry-run"] } })
+    return self.run_params
 end
 
 function Run:open_source()
@@ -268,6 +279,7 @@ function Run:open_journal()
     if self.journal then
         run.input = self.input_name
         run.started = os.date("!%Y-%m-%dT%H:%M:%SZ")
+        run.params = observe_mod.param_map(self:params())
         local ok, jerr = pcall(self.journal.begin, self.journal, run)
         if not ok then return nil, jerr end
     end
@@ -297,7 +309,7 @@ function Run:open_outputs()
     local ok, failed = pcall(output.failed, self.failed_fh, self.inp:failed_layout(), opts.failed)
     if not ok then return nil, failed end
     self.failed = failed
-    return true
+    return self.observe:open(self:params(), self.sys) -- --report, --metrics-file
 end
 
 -- "https://host (client id)" as printed: what the run talks to, escaped for the terminal.
@@ -391,7 +403,8 @@ function Run:finish(row, r)
     if refused then self:show_invalid(row.line, rows_mod.bare(r.error)) end
     self.tally:add({ ok = r.ok, skipped = r.skip, invalid = r.invalid, cancelled = r.cancelled,
         status = r.status, error = r.error and rows_mod.bare(strip_label(r.error)), line = row.line,
-        contact_id = out.contact_id, replayed = r.replayed, outcome = refused })
+        contact_id = out.contact_id, replayed = r.replayed, outcome = refused, target = summary_mod.outcome_of(out) })
+    self.observe:result(shown)
     local warning = self.watch:add(r)
     if warning then self:warn(warning) end
 end
@@ -437,6 +450,7 @@ function Run:progress_state()
 end
 
 function Run:on_event(ev)
+    self.observe:event(ev)
     if ev.type == "retry" then
         self.tally.retries = self.tally.retries + 1
     elseif ev.type == "pause" and ev.delay then
@@ -589,6 +603,7 @@ function Run:send()
             break
         end
         self.progress:update(self:progress_state())
+        self.observe:tick(self.job)
     end
     self:close_job()
 end
@@ -603,6 +618,8 @@ function Run:close_job()
     end
     self.job = nil
     job:close()
+    self.engine_sum.rate_found = (job:summary() or {}).rate_found
+    self.observe:job_closed(job) -- its final metrics
 end
 
 ---------------------------------------------------------------------------------------------
@@ -650,6 +667,7 @@ function Run:write_summary_json(elapsed, status)
         target = { base_url = self.target.base_url, client_id = self.target.client_id },
         error = self.fatal or self.write_error, error_kind = self.fatal and (self.fatal_kind or "other") or nil,
         limit = self.limit, outcomes_checked = self:outcomes_checked(),
+        params = observe_mod.param_map(self:params()), rate_found = self.engine_sum and self.engine_sum.rate_found,
     })
     -- lua-cjson escapes every "/" (valid, but noisy in URLs): each "\\/" is an escaped slash.
     local ok, err = fh:write((cjson.encode(t):gsub("\\/", "/")), "\n")
@@ -671,6 +689,11 @@ function Run:report(elapsed)
     end
     for _, line in ipairs(self.unsent_lines or {}) do stderr("%s", line) end
     local status = self:exit_status()
+    local wrote, werr = self.observe:finish(self.engine_sum) -- --metrics-file, --report
+    if not wrote then
+        stderr("%s", werr)
+        if status == M.EXIT_OK or status == M.EXIT_FAILED then status = M.EXIT_OUTPUT end
+    end
     if self.summary_fh then
         local ok, err = self:write_summary_json(elapsed, status)
         if not ok then
@@ -707,6 +730,7 @@ function Run:execute()
             self.summary_fh = nil
             os.remove(self.opts["summary-json"])
         end
+        if self.observe then self.observe:abandon() end
         stderr("%s", err)
         if self.interrupted then return M.EXIT_INTERRUPTED end
         if self.write_error then return M.EXIT_OUTPUT end

@@ -14,7 +14,7 @@ local JobJournal = {}
 JobJournal.__index = JobJournal
 
 local RESULT_FIELDS = { "contact_id", "ok", "status", "error", "error_kind", "attempts", "replayed",
-    "verified", "outcome_unknown", "cancelled", "skipped", "elapsed" }
+    "verified", "outcome_unknown", "cancelled", "skipped", "elapsed", "at", "latency", "tries" }
 
 --- The journal opts name, opened and checked, attached to core job c. opts.journal is a path (the
 -- journal is opened here, locked, checked against this batch and headed) or a journal object of
