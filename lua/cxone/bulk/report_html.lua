@@ -138,9 +138,11 @@ local function rate_chart(r, t0, len)
         bands[#bands + 1] = { x0 = p.at - t0, x1 = p.at - t0 + p.seconds, class = "pause",
             title = fmt("paused %.1f s at %s (%s)", p.seconds, svg.clock(p.at - t0), p.by and "set by " .. text(p.by) or "") }
     end
+    local keys = {}
+    if #marks > 0 then keys[#keys + 1] = { class = "mark-429", label = "429 answers" } end
+    if #bands > 0 then keys[#keys + 1] = { class = "pause", label = "pause (whole pool)" } end
     return svg.time_chart({ id = "rate-chart", title = "Requests per second", y_label = "requests/s",
-        x_max = len, y_max = top * 1.15, series = series, bands = bands, marks = marks,
-        keys = { { class = "mark-429", label = "429 answers" }, { class = "pause", label = "pause (whole pool)" } } })
+        x_max = len, y_max = top * 1.15, series = series, bands = bands, marks = marks, keys = keys })
 end
 
 local function latency_chart(r, t0, len)
@@ -241,11 +243,17 @@ local function failures(r)
     return concat(out, "\n")
 end
 
+-- A parameter's value as written: whole numbers without ".0" (JSON decoders may give floats).
+local function value_text(v)
+    if type(v) == "number" and v == floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then return fmt("%d", v) end
+    return text(v)
+end
+
 local function parameters(r)
     if #r.params == 0 then return '<p class="none">The run\'s parameters were not recorded with these files.</p>' end
     local out = { '<table id="parameters"><tr><th>parameter</th><th>value</th></tr>' }
     for _, kv in ipairs(r.params) do
-        out[#out + 1] = fmt("<tr><td>%s</td><td>%s</td></tr>", text(kv[1]), text(kv[2]))
+        out[#out + 1] = fmt("<tr><td>%s</td><td>%s</td></tr>", text(kv[1]), value_text(kv[2]))
     end
     out[#out + 1] = "</table>"
     return concat(out, "\n")
