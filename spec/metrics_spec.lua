@@ -148,6 +148,37 @@ describe("job:metrics()", function()
     end)
 end)
 
+describe("bulk.metrics(list)", function()
+    if not have_promtool then
+        it("needs promtool", function() pending("promtool not found (apt-get install prometheus)") end)
+        return
+    end
+
+    it("renders several jobs as one exposition, each family once, and refuses a repeated series", function()
+        local m = Mock.start { "--rate", "0", "--contacts", "20" }
+        local opts = { base_url = m.url, client_id = "demo-client", client_secret = "demo-secret" }
+        local a = bulk.start(tasks_for({ "contact-000001", "contact-000002" }), opts)
+        local b = bulk.start(tasks_for({ "contact-000003", "missing-1" }), opts)
+        while not (a:done() and b:done()) do
+            a:poll(0.05)
+            b:poll(0.05)
+        end
+        local text = bulk.metrics({ { a, { job = "a" } }, { b, { job = "b" } } })
+        local ok, out = promtool_check(text)
+        assert.is_true(ok, out .. "\n" .. text)
+        local _, n = text:gsub("# TYPE cxone_bulk_requests_total counter", "")
+        assert.are.equal(1, n)
+        assert.truthy(text:find('cxone_bulk_requests_total{method="PUT",status="200",job="a"} 2', 1, true), text)
+        assert.truthy(text:find('cxone_bulk_requests_total{method="PUT",status="404",job="b"} 1', 1, true), text)
+        local okd, err = pcall(bulk.metrics, { { a, { job = "x" } }, { b, { job = "x" } } })
+        assert.is_false(okd)
+        assert.matches("given twice", tostring(err))
+        a:close()
+        b:close()
+        m:stop()
+    end)
+end)
+
 describe("cxone-bulk --metrics-file", function()
     if not have_promtool then
         it("needs promtool", function() pending("promtool not found (apt-get install prometheus)") end)

@@ -837,16 +837,21 @@ function Job:error()
   if f and f.error then return f.error, f.error_kind end
 end
 
---- The job's metrics in the Prometheus text exposition format (docs/api.md "Prometheus
--- metrics"); labels (optional) are put on every sample. After close: the final figures.
-function Job:metrics(labels)
+-- What job:metrics() renders (cxone.bulk.metrics).
+function Job:_metrics_data()
   local status
   if type(self.status) == "function" then -- the live state, where the job offers it
     local ok, st = pcall(self.status, self)
     if ok and type(st) == "table" then status = st end
   end
-  return metrics.render({ core = self._c and self._c:metrics() or self._final_metrics, summary = self:summary(),
-    status = status, rate = self._o.rate, skipped_locally = self._local_done }, labels)
+  return { core = self._c and self._c:metrics() or self._final_metrics, summary = self:summary(),
+    status = status, rate = self._o.rate, skipped_locally = self._local_done }
+end
+
+--- The job's metrics in the Prometheus text exposition format (docs/api.md "Prometheus
+-- metrics"); labels (optional) are put on every sample. After close: the final figures.
+function Job:metrics(labels)
+  return metrics.render(self:_metrics_data(), labels)
 end
 
 --- Cancels and waits for the workers (bounded by the transfer abort time), then closes a
@@ -896,6 +901,20 @@ function M.batch_update(tasks, opts)
   if err then error(as_raised(err), 0) end
   summary.error, summary.error_kind = nil, nil
   return summary
+end
+
+--- Several jobs' metrics in one exposition (each family once): list = {{job, labels}, ...},
+-- each job with labels of its own ({id = "a"}). Raises naming a bad label or a repeated series.
+function M.metrics(list)
+  if type(list) ~= "table" then error("cxone.bulk: metrics(list): list must be an array of {job, labels}", 2) end
+  local items = {}
+  for i, e in ipairs(list) do
+    if type(e) ~= "table" or getmetatable(e[1]) ~= Job then
+      error(("cxone.bulk: metrics(list): entry %d must be {job, labels}"):format(i), 2)
+    end
+    items[i] = { e[1]:_metrics_data(), e[2] }
+  end
+  return metrics.render_many(items, "metrics(list)")
 end
 
 --- The HTML report of a finished run, from its results file (JSON Lines) or journal:

@@ -55,19 +55,36 @@ local function label_set(own, extra)
     return "{" .. concat(parts, ",") .. "}"
 end
 
--- The text builder: families in the order they are declared, samples under them.
+-- The text builder: each family once (HELP, TYPE) in the order first declared, with the samples
+-- of every job rendered into it; a series given twice (two jobs with the same labels) raises.
 local Out = {}
 Out.__index = Out
 
 function Out:family(name, kind, help)
-    local o = self.lines
-    o[#o + 1] = "# HELP " .. name .. " " .. help_text(help)
-    o[#o + 1] = "# TYPE " .. name .. " " .. kind
+    local f = self.families[name]
+    if not f then
+        f = { "# HELP " .. name .. " " .. help_text(help), "# TYPE " .. name .. " " .. kind }
+        self.families[name] = f
+        self.order[#self.order + 1] = name
+    end
+    self.current = f
 end
 
 function Out:sample(name, value, labels)
-    local o = self.lines
-    o[#o + 1] = name .. label_set(labels, self.extra) .. " " .. number(value)
+    local series = name .. label_set(labels, self.extra)
+    if self.seen[series] then
+        error(("cxone.bulk: metrics: the series %s is given twice: give each job labels of its own"):format(series), 0)
+    end
+    self.seen[series] = true
+    self.current[#self.current + 1] = series .. " " .. number(value)
+end
+
+function Out:text()
+    local lines = {}
+    for _, name in ipairs(self.order) do
+        for _, line in ipairs(self.families[name]) do lines[#lines + 1] = line end
+    end
+    return concat(lines, "\n") .. "\n"
 end
 
 -- A family with one sample (skipped entirely when value is nil: not known for this job).
@@ -178,14 +195,8 @@ local function add_rates(out, d)
         status_number(status, "eta"))
 end
 
---- The exposition text. d: {core = the core job's metrics() table (nil: nothing counted yet),
--- summary = job:summary(), status = job:status() or nil, rate = the configured rate,
--- skipped_locally = results the facade settled without the core}; labels: optional extra labels
--- put on every sample ({job = "nightly"}).
-function M.render(d, labels)
-    local why = M.check_labels(labels)
-    if why then error("cxone.bulk: job:metrics(): " .. why, 3) end
-    local out = setmetatable({ lines = {}, extra = sorted_extra(labels) }, Out)
+-- One job's samples into out.
+local function add_job(out, d)
     local core, s = d.core or {}, d.summary or {}
     add_requests(out, core)
     add_latency(out, core)
@@ -204,7 +215,27 @@ function M.render(d, labels)
         out:family("cxone_bulk_stopped", "gauge", "1 when a whole-batch error stopped the job, by its kind")
         out:sample("cxone_bulk_stopped", 1, { { "kind", s.error_kind } })
     end
-    return concat(out.lines, "\n") .. "\n"
+end
+
+--- The exposition text of several jobs: list = {{data, labels}, ...}, where data is {core = the
+-- core job's metrics() table (nil: nothing counted yet), summary = job:summary(), status =
+-- job:status() or nil, rate = the configured rate, skipped_locally = results the facade settled
+-- without the core} and labels the job's own labels (each job needs labels of its own). `what`
+-- names the caller in errors.
+function M.render_many(list, what)
+    local out = setmetatable({ families = {}, order = {}, seen = {} }, Out)
+    for _, item in ipairs(list) do
+        local why = M.check_labels(item[2])
+        if why then error(("cxone.bulk: %s: %s"):format(what or "metrics", why), 0) end
+        out.extra = sorted_extra(item[2])
+        add_job(out, item[1])
+    end
+    return out:text()
+end
+
+--- The exposition text of one job (labels: optional, put on every sample: {run = "nightly"}).
+function M.render(d, labels)
+    return M.render_many({ { d, labels } }, "job:metrics()")
 end
 
 return M
