@@ -16,6 +16,7 @@
 #include "../src/idempotency.h"
 #include "../src/job.h"
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>

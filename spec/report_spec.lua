@@ -205,6 +205,25 @@ describe("the run report", function()
         assert.is_nil(s.params.client_secret)
     end)
 
+    it("--report refuses the input's path, stdout and an unwritable path before anything is sent", function()
+        local input = dir .. "/small.csv"
+        local text = C.csv(C.rows(2))
+        C.write(input, text)
+        local before = m:stats("mutations=0").requests.total
+        for _, case in ipairs({
+            { input, "%-%-report " .. input:gsub("%p", "%%%0") .. " is the same file as the input" },
+            { "-", "%-%-report needs a file path" },
+            { dir .. "/no/such/dir/r.html", "cannot open report file" },
+        }) do
+            local code, _, err = C.run({ "--base-url", m.url, "--quiet", "--output", dir .. "/o.jsonl", "--report",
+                case[1], input }, { env = { CXONE_CLIENT_ID = CLIENT, CXONE_CLIENT_SECRET = SECRET } })
+            assert.are.equal(2, code, err)
+            assert.matches(case[2], err)
+        end
+        assert.are.equal(text, C.read(input))
+        assert.are.equal(before, m:stats("mutations=0").requests.total)
+    end)
+
     it("bulk.report names what is wrong: an unreadable source, a bad line, a bad option", function()
         local ok, err = bulk.report(dir .. "/none.jsonl", dir .. "/x.html")
         assert.is_nil(ok)

@@ -222,7 +222,9 @@ function Run:check_paths()
         { flag = "--journal", path = opts.journal, keeps = true },
         { flag = "--summary-json", path = opts["summary-json"] },
     }
-    for _, c in ipairs(self.observe:path_checks()) do list[#list + 1] = c end
+    local extra, err = self.observe:path_checks()
+    if not extra then return nil, err end
+    for _, c in ipairs(extra) do list[#list + 1] = c end
     return paths_mod.check(self.sys, list)
 end
 

@@ -62,9 +62,17 @@ function M.new(opts, say)
         last_write = nil }, Obs)
 end
 
---- The output paths for the CLI's checks (paths.lua): neither may be the input or another output.
+--- The output paths for the CLI's checks (paths.lua): neither may be the input or another output,
+-- nor stdout. Returns the entries, or nil and a message.
 function Obs:path_checks()
-    return { { flag = "--metrics-file", path = self.metrics_path }, { flag = "--report", path = self.report_path } }
+    local list = { { flag = "--metrics-file", path = self.metrics_path }, { flag = "--report", path = self.report_path } }
+    for _, e in ipairs(list) do
+        if e.path == "-" then
+            return nil, ("%s needs a file path: '-' (stdout) is not one: the file is rewritten, or opened "
+                .. "in a browser"):format(e.flag)
+        end
+    end
+    return list
 end
 
 -- Writes text to path atomically: a temporary file beside it, then rename (a reader never sees
