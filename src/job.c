@@ -254,9 +254,12 @@ cxb_job *cxb_job_new(const cxb_config *cfg, cxb_kind *kind, char *err, size_t er
 int cxb_job_submit(cxb_job *j, cxb_task *t, const char *invalid_msg)
 {
     if (!invalid_msg && !cxb_pool_cancelled(j->pool)) {
-        if (cxb_pool_submit(j->pool, t) != 0)
+        /* Counted queued before a worker can take it (and count it running). */
+        cxb_ledger_count_queued(j->ledger, 1);
+        if (cxb_pool_submit(j->pool, t) != 0) {
+            cxb_ledger_count_queued(j->ledger, -1);
             return -1;
-        cxb_ledger_count_queued(j->ledger);
+        }
     } else {
         /* An invalid or late task is its own result at once, without a request. */
         if (!cxb_pool_has_slot(j->pool))

@@ -149,10 +149,10 @@ void cxb_ledger_limiter_wait(cxb_ledger *l, double seconds)
     pthread_mutex_unlock(&l->mu);
 }
 
-void cxb_ledger_count_queued(cxb_ledger *l)
+void cxb_ledger_count_queued(cxb_ledger *l, int delta)
 {
     pthread_mutex_lock(&l->mu);
-    l->m.queued++;
+    l->m.queued += delta;
     pthread_mutex_unlock(&l->mu);
 }
 

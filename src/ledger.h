@@ -79,8 +79,8 @@ void cxb_ledger_count_response(cxb_ledger *l, cxb_task *t, const char *method, l
 void cxb_ledger_limiter_wait(cxb_ledger *l, double seconds);
 /* A task reached a worker (running 1) or left it (running 0): the queued / in-flight gauges. */
 void cxb_ledger_task_running(cxb_ledger *l, int running);
-/* A task was queued for the workers. */
-void cxb_ledger_count_queued(cxb_ledger *l);
+/* A task is queued for the workers (delta 1), or was not after all (-1: the queue was full). */
+void cxb_ledger_count_queued(cxb_ledger *l, int delta);
 /* The whole batch fails with kind and msg (the first one wins); the batch is cancelled. */
 void cxb_ledger_set_fatal(cxb_ledger *l, cxb_kind kind, const char *msg);
 /* answered 0: one more attempt that could not reach the API (kind: NETWORK or TLS; last: its

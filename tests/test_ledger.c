@@ -92,8 +92,10 @@ static void test_results_and_gauges(void)
     cxb_task *all[] = {a, b, c, d, f};
     for (int i = 0; i < 5; i++)
         cxb_ledger_count_result(l, all[i]);
-    cxb_ledger_count_queued(l);
-    cxb_ledger_count_queued(l);
+    cxb_ledger_count_queued(l, 1);
+    cxb_ledger_count_queued(l, 1);
+    cxb_ledger_count_queued(l, 1);
+    cxb_ledger_count_queued(l, -1); /* the queue was full after all */
     cxb_ledger_task_running(l, 1);
     cxb_ledger_limiter_wait(l, 0.25);
     cxb_ledger_limiter_wait(l, -1); /* a clock step never counts negative */

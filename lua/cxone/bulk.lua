@@ -8,7 +8,6 @@ local outcomes = require "cxone.bulk.outcomes"
 local options = require "cxone.bulk.options"
 local validate = require "cxone.bulk.validate"
 local job_journal = require "cxone.bulk.job_journal"
-local metrics = require "cxone.bulk.metrics"
 
 local M = {
   _VERSION = "0.1.0",
@@ -851,7 +850,7 @@ end
 --- The job's metrics in the Prometheus text exposition format (docs/api.md "Prometheus
 -- metrics"); labels (optional) are put on every sample. After close: the final figures.
 function Job:metrics(labels)
-  return metrics.render(self:_metrics_data(), labels)
+  return require("cxone.bulk.metrics").render(self:_metrics_data(), labels) -- loaded when first used
 end
 
 --- Cancels and waits for the workers (bounded by the transfer abort time), then closes a
@@ -914,7 +913,7 @@ function M.metrics(list)
     end
     items[i] = { e[1]:_metrics_data(), e[2] }
   end
-  return metrics.render_many(items, "metrics(list)")
+  return require("cxone.bulk.metrics").render_many(items, "metrics(list)")
 end
 
 --- The HTML report of a finished run, from its results file (JSON Lines) or journal:

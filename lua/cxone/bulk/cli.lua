@@ -20,8 +20,8 @@ local probe_mod = require "cxone.bulk.outcome_probe" -- its missing_credential
 local options = require "cxone.bulk.options"
 local printable = require("cxone.bulk.text").printable
 local unsent_mod = require "cxone.bulk.unsent"
-local observe_mod = require "cxone.bulk.observe"
 local cjson = require "cjson"
+local observe_mod = require "cxone.bulk.observe" -- --metrics-file, --report
 
 local M = {}
 
