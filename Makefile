@@ -53,7 +53,7 @@ $(BUILD)/obj/lua_%.o: src/lua_%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -c $< -o $@
 
-LUA_OBJS    = $(BUILD)/obj/lua_core.o $(BUILD)/obj/lua_sys.o
+LUA_OBJS    = $(BUILD)/obj/lua_core.o $(BUILD)/obj/lua_sys.o $(BUILD)/obj/lua_metrics.o
 
 # Never link liblua into the module: the host (lua, luajit, nginx) provides its symbols.
 $(MODULE): $(CORE_OBJS) $(LUA_OBJS)

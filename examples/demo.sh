@@ -1,8 +1,8 @@
 #!/bin/sh
 # `make demo`: start the mock CXone server (tenant limit 50 req/s, 2,000 contacts) on a free
 # loopback port, run cxone-bulk on examples/demo-contacts.csv at its default rate (45/s, about
-# 45 s) with the progress bar, write the results and the failed rows, print the summary and what
-# the server saw, and stop the mock whatever happens.
+# 45 s) with the progress bar, write the results, the failed rows and the HTML run report, print
+# the summary, what the server saw and where the report is, and stop the mock whatever happens.
 set -eu
 cd "$(dirname "$0")/.."
 LUA=${LUA:-lua5.4}
@@ -17,11 +17,12 @@ echo "demo: mock CXone at $url (limit 50 req/s); sending $INPUT at cxone-bulk's 
 export CXONE_CLIENT_ID=demo-client CXONE_CLIENT_SECRET=demo-secret
 status=0
 "$LUA" bin/cxone-bulk --base-url "$url" --output "$OUT/demo-results.jsonl" \
-  --failed "$OUT/demo-failed.csv" "$INPUT" || status=$?
+  --failed "$OUT/demo-failed.csv" --report "$OUT/demo-report.html" "$INPUT" || status=$?
 
 echo
 echo "demo: results      $OUT/demo-results.jsonl ($(wc -l < "$OUT/demo-results.jsonl") lines)"
 echo "demo: failed rows  $OUT/demo-failed.csv (rows: $(($(wc -l < "$OUT/demo-failed.csv") - 1)); fix them and feed the file back in)"
+echo "demo: run report   $(cd "$OUT" && pwd)/demo-report.html (open it in a browser)"
 curl -s "$url/_mock/stats?mutations=0" | "$LUA" -e '
   local s = require("cjson").decode(io.read("*a"))
   print(("demo: the server saw %d PUTs, %d contacts updated, at most %d update(s) per contact, "

@@ -7,7 +7,7 @@
 
 CTEST_DIR   = $(BUILD)/tests
 CTEST_UNITS = limiter shm_limiter redis_limiter backoff idempotency discovery disposition redact \
-              error_message text_fit
+              error_message text_fit ledger
 CTEST_SRCS_limiter     = src/limiter.c src/text_fit.c
 CTEST_SRCS_shm_limiter = src/limiter.c src/shm_limiter.c src/text_fit.c
 CTEST_SRCS_redis_limiter = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/redact.c \
@@ -19,6 +19,7 @@ CTEST_SRCS_discovery   = src/discovery.c
 CTEST_SRCS_disposition = src/disposition.c
 CTEST_SRCS_redact      = src/redact.c
 CTEST_SRCS_error_message = src/http.c src/backoff.c src/redact.c
+CTEST_SRCS_ledger      = src/ledger.c src/task.c src/kind.c src/text_fit.c
 CTEST_BINS  = $(CTEST_UNITS:%=$(CTEST_DIR)/test_%)
 CTEST_CMD   = $(CC) $(CFLAGS) $(SAN) $(WARN) $(DEFS) $(DEP_CFLAGS)
 # Fails fast (error exit 99) on any memory error; leaks count as errors.

@@ -137,8 +137,10 @@ static att_kind att_token(cxb_worker *w, att_outcome *o)
 static att_kind att_slot(cxb_worker *w, att_outcome *o)
 {
     for (;;) {
+        double asked = cxb_now_mono();
         if (cxb_limiter_acquire(w->env->lim, w->env->cancel) != 0)
             return ATT_CANCELLED;
+        cxb_ledger_limiter_wait(w->env->ledger, cxb_now_mono() - asked);
         if (cxb_now_mono() < w->token_expires)
             return ATT_OK;
         att_kind k = att_token(w, o);
@@ -239,11 +241,12 @@ static att_kind att_send(cxb_worker *w, cxb_task *t, const att_req *q, att_outco
     cxb_http_resp r;
     t->attempts++;
     w->http.fresh_next = q->mutating && !q->with_key; /* cxone's POST: no hidden libcurl resend */
+    double sent = cxb_now_mono();
     int rc = cxb_http_request(&w->http, q->method, q->url, hdrs, q->mutating ? t->body : NULL,
                               q->mutating ? t->body_len : 0, NULL, &r);
     memset(w->auth_hdr, 0, sizeof w->auth_hdr);
     int aborted = rc != 0 && r.curl_rc == CURLE_ABORTED_BY_CALLBACK;
-    cxb_ledger_count_response(w->env->ledger, aborted ? 0 : r.status, rc != 0 && !aborted);
+    cxb_ledger_count_response(w->env->ledger, t, q->method, aborted ? 0 : r.status, rc != 0 && !aborted, sent);
     if (rc != 0 && q->mutating && r.sent)
         cxb_task_may_have_applied(t, 0);
     if (aborted) {
@@ -422,6 +425,7 @@ static int att_wait(cxb_worker *w, cxb_task *t, int retries, const att_outcome *
     if (o->retry_after > cfg->pause_threshold) {
         /* The tenant is throttled for long: hold the whole pool, not just this worker. */
         cxb_limiter_pause(w->env->lim, cxb_now_mono() + o->retry_after);
+        cxb_task_note_pause(t, o->retry_after);
         cxb_ledger_event(ledger, CXB_EV_PAUSE, t, t->attempts, o->status, o->retry_after, o->msg);
         cxb_ledger_event(ledger, CXB_EV_RETRY, t, t->attempts, o->status, o->retry_after, o->msg);
         return 0;

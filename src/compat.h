@@ -12,7 +12,7 @@
 #else
 #define cxb_rawlen(L, i) lua_objlen(L, (i))
 /* LuaJIT 2.1 has luaL_setfuncs but plain 5.1 does not; use our own under a private name. */
-static void cxb_setfuncs(lua_State *L, const luaL_Reg *l)
+static inline void cxb_setfuncs(lua_State *L, const luaL_Reg *l)
 {
     for (; l->name; l++) {
         lua_pushcfunction(L, l->func);

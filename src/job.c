@@ -70,6 +70,19 @@ static void job_work(void *ctx, void *w, void *item)
     }
 }
 
+/* The work, with the queued / in-flight gauges around it (auxiliary fetches are not tasks). */
+static void job_work_counted(void *ctx, void *w, void *item)
+{
+    cxb_job *j = ctx;
+    const cxb_task *t = item;
+    int counted = !t->fetch;
+    if (counted)
+        cxb_ledger_task_running(j->ledger, 1);
+    job_work(ctx, w, item);
+    if (counted)
+        cxb_ledger_task_running(j->ledger, 0);
+}
+
 /* Counts a result before the owner can take it. */
 static void job_done(void *ctx, void *item)
 {
@@ -87,7 +100,7 @@ static void job_task_free(void *item)
 
 static void job_free(void *ctx);
 
-static const cxb_pool_ops job_pool_ops = {job_worker_new, job_worker_free, job_work, job_done,
+static const cxb_pool_ops job_pool_ops = {job_worker_new, job_worker_free, job_work_counted, job_done,
                                           job_task_free, job_free};
 
 /* ---- lifetime ------------------------------------------------------------------------------ */
@@ -243,8 +256,12 @@ cxb_job *cxb_job_new(const cxb_config *cfg, cxb_kind *kind, char *err, size_t er
 int cxb_job_submit(cxb_job *j, cxb_task *t, const char *invalid_msg)
 {
     if (!invalid_msg && !cxb_pool_cancelled(j->pool) && !atomic_load(&j->halted)) {
-        if (cxb_pool_submit(j->pool, t) != 0)
+        /* Counted queued before a worker can take it (and count it running). */
+        cxb_ledger_count_queued(j->ledger, 1);
+        if (cxb_pool_submit(j->pool, t) != 0) {
+            cxb_ledger_count_queued(j->ledger, -1);
             return -1;
+        }
     } else {
         /* An invalid or late task is its own result at once, without a request. */
         if (!cxb_pool_has_slot(j->pool))
@@ -313,6 +330,11 @@ void cxb_job_halt(cxb_job *j, const char *reason)
 void cxb_job_counters(cxb_job *j, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t fatallen)
 {
     cxb_ledger_snapshot(j->ledger, out, fatal_kind, fatal, fatallen);
+}
+
+void cxb_job_metrics(cxb_job *j, cxb_metrics *out)
+{
+    cxb_ledger_metrics(j->ledger, out);
 }
 
 int cxb_job_attach_journal(cxb_job *j, int fd, char *err, size_t errlen)

@@ -55,6 +55,9 @@ void cxb_job_halt(cxb_job *j, const char *reason);
 /* Snapshot of the counters, and the batch's fatal kind and message (NONE and "" when none). */
 void cxb_job_counters(cxb_job *j, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t fatallen);
 
+/* Snapshot of what job:metrics() reports beyond the counters (ledger.h). */
+void cxb_job_metrics(cxb_job *j, cxb_metrics *out);
+
 /* Journaled jobs: attaches (a duplicate of) the journal's fd before the first task is submitted;
  * from then on no task's first request leaves before cxb_job_intents_written covered its index
  * and the file was synced (durable.h). 0, or -1 with a message. */

@@ -1,4 +1,5 @@
 #include "ledger.h"
+#include "clock.h"
 #include "text_fit.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@ struct cxb_ledger {
     int unreachable;          /* consecutive attempts with no HTTP answer */
     int max_unreachable;
     cxb_counters c;
+    cxb_metrics m;
     void (*cancel)(void *);
     void *cancel_arg;
 };
@@ -29,6 +31,7 @@ cxb_ledger *cxb_ledger_new(int max_unreachable, void (*cancel)(void *), void *ar
         return NULL;
     }
     l->max_unreachable = max_unreachable;
+    l->m.started = cxb_now_wall();
     l->cancel = cancel;
     l->cancel_arg = arg;
     return l;
@@ -54,6 +57,7 @@ void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int
     cxb_event *e = &l->events[(l->ev_head + l->ev_len) % CXB_EVENTS_CAP];
     memset(e, 0, sizeof *e);
     e->type = type;
+    e->at = cxb_now_wall();
     e->index = t ? t->index : 0;
     e->attempt = attempt;
     e->status = status;
@@ -73,18 +77,95 @@ void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int
     pthread_mutex_unlock(&l->mu);
 }
 
-void cxb_ledger_count_response(cxb_ledger *l, long status, int transport_error)
+const char *cxb_method_name(cxb_method m)
 {
+    static const char *const names[CXB_METHODS] = {"GET", "PUT", "POST", "other"};
+    return m >= 0 && m < CXB_METHODS ? names[m] : names[CXB_METHOD_OTHER];
+}
+
+const char *cxb_outcome_name(cxb_outcome o)
+{
+    static const char *const names[CXB_OUTCOMES] = {"succeeded", "failed", "invalid", "cancelled", "skipped"};
+    return o >= 0 && o < CXB_OUTCOMES ? names[o] : names[CXB_OUTCOME_FAILED];
+}
+
+static cxb_method ledger_method(const char *m)
+{
+    if (!m)
+        return CXB_METHOD_OTHER;
+    if (strcmp(m, "GET") == 0)
+        return CXB_METHOD_GET;
+    if (strcmp(m, "PUT") == 0)
+        return CXB_METHOD_PUT;
+    if (strcmp(m, "POST") == 0)
+        return CXB_METHOD_POST;
+    return CXB_METHOD_OTHER;
+}
+
+/* The histogram bucket of a latency: the first whose upper bound holds it, else +Inf. */
+static int ledger_latency_bucket(double seconds)
+{
+    static const double bounds[] = {CXB_LATENCY_BOUNDS};
+    int n = (int)(sizeof bounds / sizeof bounds[0]);
+    for (int i = 0; i < n; i++)
+        if (seconds <= bounds[i])
+            return i;
+    return n;
+}
+
+void cxb_ledger_count_response(cxb_ledger *l, cxb_task *t, const char *method, long status,
+                               int transport_error, double sent_mono)
+{
+    double latency = cxb_now_mono() - sent_mono;
+    if (latency < 0)
+        latency = 0;
+    int answered = status > 0 && status < 600;
+    int bucket = ledger_latency_bucket(latency);
     pthread_mutex_lock(&l->mu);
     l->c.requests++;
     if (transport_error)
         l->c.transport_errors++;
-    if (status > 0 && status < 600)
+    if (answered)
         l->c.by_status[status]++;
     if (status == 429)
         l->c.http_429++;
     if (status >= 500 && status < 600)
         l->c.http_5xx++;
+    l->m.requests[ledger_method(method)][answered ? status : 0]++;
+    if (answered || transport_error) { /* an aborted transfer says nothing of the server */
+        l->m.latency[bucket]++;
+        l->m.latency_sum += latency;
+        l->m.latency_count++;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (t)
+        cxb_task_note_request(t, sent_mono, latency, answered ? status : 0);
+}
+
+void cxb_ledger_limiter_wait(cxb_ledger *l, double seconds)
+{
+    pthread_mutex_lock(&l->mu);
+    l->m.limiter_wait_seconds += seconds > 0 ? seconds : 0;
+    l->m.limiter_waits++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void cxb_ledger_count_queued(cxb_ledger *l, int delta)
+{
+    pthread_mutex_lock(&l->mu);
+    l->m.queued += delta;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void cxb_ledger_task_running(cxb_ledger *l, int running)
+{
+    pthread_mutex_lock(&l->mu);
+    if (running) {
+        l->m.queued -= l->m.queued > 0;
+        l->m.in_flight++;
+    } else {
+        l->m.in_flight -= l->m.in_flight > 0;
+    }
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -145,8 +226,24 @@ void cxb_ledger_count_taken(cxb_ledger *l)
     pthread_mutex_unlock(&l->mu);
 }
 
+/* The one outcome a result counts under in the metrics (the counters overlap: an invalid task
+ * is also failed). */
+static cxb_outcome ledger_outcome(const cxb_task *t)
+{
+    if (t->ok)
+        return CXB_OUTCOME_SUCCEEDED;
+    if (t->invalid)
+        return CXB_OUTCOME_INVALID;
+    if (t->cancelled)
+        return CXB_OUTCOME_CANCELLED;
+    if (t->skipped)
+        return CXB_OUTCOME_SKIPPED;
+    return CXB_OUTCOME_FAILED;
+}
+
 void cxb_ledger_count_result(cxb_ledger *l, const cxb_task *t)
 {
+    cxb_kind kind = t->ok || t->kind < 0 || t->kind >= CXB_KIND_COUNT ? CXB_KIND_NONE : t->kind;
     pthread_mutex_lock(&l->mu);
     if (t->fetch)
         ; /* auxiliary request: not a task of the batch */
@@ -159,6 +256,8 @@ void cxb_ledger_count_result(cxb_ledger *l, const cxb_task *t)
     l->c.cancelled += t->cancelled != 0;
     l->c.skipped += t->skipped != 0;
     l->c.verified += t->verified != 0;
+    if (!t->fetch)
+        l->m.results[ledger_outcome(t)][kind]++;
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -173,6 +272,13 @@ size_t cxb_ledger_events(cxb_ledger *l, cxb_event *out, size_t max)
     }
     pthread_mutex_unlock(&l->mu);
     return n;
+}
+
+void cxb_ledger_metrics(cxb_ledger *l, cxb_metrics *out)
+{
+    pthread_mutex_lock(&l->mu);
+    *out = l->m;
+    pthread_mutex_unlock(&l->mu);
 }
 
 void cxb_ledger_snapshot(cxb_ledger *l, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t len)

@@ -16,6 +16,7 @@ typedef enum {
 
 typedef struct cxb_event {
     cxb_event_type type;
+    double at;            /* when it happened: Unix time (CLOCK_REALTIME), seconds */
     uint64_t index;
     int attempt;
     long status;
@@ -33,6 +34,31 @@ typedef struct cxb_counters {
     long by_status[600];
 } cxb_counters;
 
+/* What job:metrics() reports beyond the counters (docs/api.md "Prometheus metrics"). */
+typedef enum { CXB_METHOD_GET, CXB_METHOD_PUT, CXB_METHOD_POST, CXB_METHOD_OTHER, CXB_METHODS } cxb_method;
+typedef enum {
+    CXB_OUTCOME_SUCCEEDED, CXB_OUTCOME_FAILED, CXB_OUTCOME_INVALID, CXB_OUTCOME_CANCELLED,
+    CXB_OUTCOME_SKIPPED, CXB_OUTCOMES
+} cxb_outcome;
+/* Upper bounds (seconds) of the request latency histogram's buckets; one more bucket is +Inf. */
+#define CXB_LATENCY_BOUNDS 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+#define CXB_LATENCY_BUCKETS 12
+
+typedef struct cxb_metrics {
+    long requests[CXB_METHODS][600];          /* sent, by method and HTTP status (0: no answer) */
+    long latency[CXB_LATENCY_BUCKETS];        /* per bucket, not cumulative; the last is +Inf */
+    double latency_sum;                       /* seconds, over the requests that came back */
+    long latency_count;
+    double limiter_wait_seconds;              /* spent waiting for a limiter slot (pauses too) */
+    long limiter_waits;                       /* slots taken */
+    long results[CXB_OUTCOMES][CXB_KIND_COUNT]; /* results by outcome and kind (NONE when ok) */
+    long queued, in_flight;                   /* tasks waiting for a worker / at a worker */
+    double started;                           /* Unix time the job started */
+} cxb_metrics;
+
+const char *cxb_method_name(cxb_method m);
+const char *cxb_outcome_name(cxb_outcome o);
+
 typedef struct cxb_ledger cxb_ledger;
 
 /* max_unreachable: consecutive attempts without an answer that fail the batch (0: never).
@@ -44,8 +70,17 @@ void cxb_ledger_free(cxb_ledger *l);
  * counts it. t may be NULL (a token refresh). */
 void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int attempt, long status,
                       double delay, const char *error);
-/* Counts one request sent: its HTTP status (0: none) and whether the transport failed. */
-void cxb_ledger_count_response(cxb_ledger *l, long status, int transport_error);
+/* Counts one request of t sent at sent_mono (CLOCK_MONOTONIC) with method: its HTTP status (0:
+ * none) and whether the transport failed (neither: aborted by a cancel). Its latency (now -
+ * sent_mono) goes to the histogram unless it was aborted, and the request is noted on t. */
+void cxb_ledger_count_response(cxb_ledger *l, cxb_task *t, const char *method, long status,
+                               int transport_error, double sent_mono);
+/* A limiter slot was taken after waiting `seconds` for it. */
+void cxb_ledger_limiter_wait(cxb_ledger *l, double seconds);
+/* A task reached a worker (running 1) or left it (running 0): the queued / in-flight gauges. */
+void cxb_ledger_task_running(cxb_ledger *l, int running);
+/* A task is queued for the workers (delta 1), or was not after all (-1: the queue was full). */
+void cxb_ledger_count_queued(cxb_ledger *l, int delta);
 /* The whole batch fails with kind and msg (the first one wins); the batch is cancelled. */
 void cxb_ledger_set_fatal(cxb_ledger *l, cxb_kind kind, const char *msg);
 /* answered 0: one more attempt that could not reach the API (kind: NETWORK or TLS; last: its
@@ -61,6 +96,8 @@ void cxb_ledger_count_result(cxb_ledger *l, const cxb_task *t);
 
 /* Takes up to max queued events. */
 size_t cxb_ledger_events(cxb_ledger *l, cxb_event *out, size_t max);
+/* Snapshot of what job:metrics() reports beyond the counters. */
+void cxb_ledger_metrics(cxb_ledger *l, cxb_metrics *out);
 /* Snapshot of the counters, and the fatal kind and message (NONE and "" when none). */
 void cxb_ledger_snapshot(cxb_ledger *l, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t len);
 #endif

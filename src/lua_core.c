@@ -6,6 +6,7 @@
 #include "idempotency.h"
 #include "plain_task.h"
 #include "job.h"
+#include "lua_metrics.h"
 #include "lua_sys.h"
 #include <dlfcn.h>
 #include <math.h>
@@ -464,6 +465,7 @@ static void push_result(lua_State *L, const cxb_task *t)
         set_bool(L, "outcome_unknown", 1);
     if (!t->ok)
         set_str(L, "error_kind", cxb_kind_name(t->kind));
+    cxb_lua_set_timing(L, t);
     if (t->fetch) {
         set_bool(L, "fetch", 1);
         if (t->response) {
@@ -515,6 +517,7 @@ static int job_events(lua_State *L)
         for (size_t i = 0; i < n; i++) {
             lua_createtable(L, 0, 7);
             set_str(L, "type", event_name(ev[i].type));
+            set_num(L, "at", floor(ev[i].at * 1e3 + 0.5) / 1e3);
             if (ev[i].index) {
                 set_int(L, "index", (long)ev[i].index);
                 set_str(L, "contact_id", ev[i].contact_id);
@@ -612,6 +615,13 @@ static int job_counters(lua_State *L)
     lua_pushstring(L, fatal);
     lua_pushstring(L, cxb_kind_name(kind));
     return 3;
+}
+
+/* job:metrics() -> the metrics snapshot (src/lua_metrics.h); works until the job is closed. */
+static int job_metrics(lua_State *L)
+{
+    cxb_lua_push_metrics(L, job_open(L));
+    return 1;
 }
 
 /* job:attach_journal(fh): the journal's file (a Lua file handle); from now on no task's first
@@ -721,6 +731,7 @@ __attribute__((visibility("default"))) int luaopen_cxone_bulk_core(lua_State *L)
         {"take", job_take},           {"events", job_events},
         {"close_input", job_close_input}, {"has_slot", job_has_slot}, {"finished", job_finished},
         {"cancel", job_cancel},       {"halt", job_halt},         {"counters", job_counters},
+        {"metrics", job_metrics},
         {"close", job_close},
         {"attach_journal", job_attach_journal}, {"intents_written", job_intents_written},
         {NULL, NULL}};

@@ -1,4 +1,5 @@
 #include "task.h"
+#include "clock.h"
 #include "text_fit.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,6 +60,29 @@ void cxb_task_may_have_applied(cxb_task *t, long status)
         t->unknown_attempt = t->attempts;
         t->unknown_status = status;
     }
+}
+
+void cxb_task_note_request(cxb_task *t, double sent_mono, double latency, long status)
+{
+    if (t->first_sent_mono <= 0) {
+        t->first_sent_mono = sent_mono;
+        t->first_sent_wall = cxb_now_wall() - (cxb_now_mono() - sent_mono);
+    }
+    t->last_latency = (float)latency;
+    if (t->tries_n >= CXB_TRIES_MAX)
+        return;
+    cxb_try *r = &t->tries[t->tries_n++];
+    r->offset = (float)(sent_mono - t->first_sent_mono);
+    r->latency = (float)latency;
+    r->status = (int)status;
+    r->pause = 0;
+}
+
+void cxb_task_note_pause(cxb_task *t, double seconds)
+{
+    /* Only while the request that set it is the last one kept (beyond CXB_TRIES_MAX it is not). */
+    if (t->tries_n > 0 && t->tries_n == t->attempts)
+        t->tries[t->tries_n - 1].pause = (float)seconds;
 }
 
 /* "attempt 1 may have been applied (no answer): outcome unknown; ..." or "" when not unknown. */

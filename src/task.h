@@ -6,6 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One request of a task, kept for the run report (docs/api.md "result": `tries`): when it left
+ * (seconds after the task's first request), its HTTP status (0: no answer), how long it took
+ * (send to answer, seconds) and the pool-wide pause its answer set (seconds, 0: none). */
+typedef struct cxb_try {
+    float offset, latency, pause;
+    int status;
+} cxb_try;
+
+/* Requests of a task kept one by one; `attempts` counts them all. */
+#define CXB_TRIES_MAX 16
+
 /* A task travels to a worker and comes back as its result: one allocation per task. */
 typedef struct cxb_task {
     uint64_t index;
@@ -39,6 +50,12 @@ typedef struct cxb_task {
     char *before;         /* the first read's body (malloc'd), kept for read_only / keep_before
                              unless it only showed a value an earlier run may have written */
     size_t before_len;
+    /* Its requests, for the run report: the first one's wall-clock (CLOCK_REALTIME) and
+     * monotonic send time (0: none sent), the last one's latency, and the first CXB_TRIES_MAX. */
+    double first_sent_wall, first_sent_mono;
+    float last_latency;
+    int tries_n;
+    cxb_try tries[CXB_TRIES_MAX];
 } cxb_task;
 
 /* Allocates a task with its strings in one block (NULL on allocation failure). */
@@ -54,6 +71,13 @@ void cxb_task_set_error(cxb_task *t, const char *fmt, ...) __attribute__((format
  * HTTP answer (transport error, timeout, abort in flight; status 0) or a 5xx. Sticky: only a
  * later 2xx clears t->unknown. */
 void cxb_task_may_have_applied(cxb_task *t, long status);
+
+/* One request of the task left at sent_mono (CLOCK_MONOTONIC) and took `latency` seconds to its
+ * answer (status 0: none). Kept for the result's `at`, `latency` and `tries`. */
+void cxb_task_note_request(cxb_task *t, double sent_mono, double latency, long status);
+
+/* The answer of the task's last request paused the whole pool for `seconds`. */
+void cxb_task_note_pause(cxb_task *t, double seconds);
 
 /* The final failure of kind: msg, plus the unknown-outcome note when an attempt may have been
  * applied, so the wording never claims less than the server may have seen. */

@@ -872,12 +872,30 @@ function Job:error()
   if f and f.error then return f.error, f.error_kind end
 end
 
+-- What job:metrics() renders (cxone.bulk.metrics).
+function Job:_metrics_data()
+  local status
+  if type(self.status) == "function" then -- the live state, where the job offers it
+    local ok, st = pcall(self.status, self)
+    if ok and type(st) == "table" then status = st end
+  end
+  return { core = self._c and self._c:metrics() or self._final_metrics, summary = self:summary(),
+    status = status, rate = self._o.rate, skipped_locally = self._local_done }
+end
+
+--- The job's metrics in the Prometheus text exposition format (docs/api.md "Prometheus
+-- metrics"); labels (optional) are put on every sample. After close: the final figures.
+function Job:metrics(labels)
+  return require("cxone.bulk.metrics").render(self:_metrics_data(), labels) -- loaded when first used
+end
+
 --- Cancels and waits for the workers (bounded by the transfer abort time), then closes a
 -- journal the job opened. Idempotent.
 function Job:close()
   if not self._c then return end
   local c = self._c
   local final = self:summary()
+  self._final_metrics = c:metrics()
   self._c = nil
   c:close()
   if self._jj then
@@ -938,6 +956,29 @@ function M.plan(tasks, opts)
   local summary = M.batch_update(tasks, o)
   summary.plan, summary.transitions = tally.counts, tally:transitions()
   return summary
+end
+
+--- Several jobs' metrics in one exposition (each family once): list = {{job, labels}, ...},
+-- each job with labels of its own ({id = "a"}). Raises naming a bad label or a repeated series.
+function M.metrics(list)
+  if type(list) ~= "table" then error("cxone.bulk: metrics(list): list must be an array of {job, labels}", 2) end
+  local items = {}
+  for i, e in ipairs(list) do
+    if type(e) ~= "table" or getmetatable(e[1]) ~= Job then
+      error(("cxone.bulk: metrics(list): entry %d must be {job, labels}"):format(i), 2)
+    end
+    items[i] = { e[1]:_metrics_data(), e[2] }
+  end
+  return require("cxone.bulk.metrics").render_many(items, "metrics(list)")
+end
+
+--- The HTML report of a finished run, from its results file (JSON Lines) or journal:
+-- bulk.report(source, path[, {summary = "summary.json", run = N}]) -> true, or nil, err
+-- (err.kind "options", "input" or "output"; docs/api.md "The run report").
+function M.report(source, path, opts)
+  local ok, msg, kind = require("cxone.bulk.report").build(source, path, opts)
+  if ok then return true end
+  return nil, new_error(kind, msg)
 end
 
 --- Like start(), but returns nil, err instead of raising: err.kind ("options", "input", ...),

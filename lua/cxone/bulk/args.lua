@@ -41,6 +41,12 @@ local CLI_OPTIONS = {
     { name = "summary-json", kind = "string", meta = "FILE", group = "outputs",
       help = "the summary as one JSON object (counts, by_status, elapsed, rate, target, exit_code) "
         .. "for scripts and CI" },
+    { name = "metrics-file", kind = "string", meta = "FILE", group = "outputs",
+      help = "the job's Prometheus metrics, rewritten every 5 s and at the end (atomic rename: "
+        .. "node_exporter's textfile collector; name it *.prom)" },
+    { name = "report", kind = "string", meta = "FILE", group = "outputs",
+      help = "an HTML report of the run (charts of rate, 429s, pauses and latency; results by "
+        .. "outcome; failures with examples); self-contained" },
     { name = "quiet", short = "q", kind = "flag", group = "outputs",
       help = "no progress and no summary (errors are still printed)" },
     { name = "dry-run", kind = "flag", group = "safety",

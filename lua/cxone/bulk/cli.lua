@@ -23,6 +23,7 @@ local unsent_mod = require "cxone.bulk.unsent"
 local shorten = require("cxone.bulk.text").shorten
 local safety = require "cxone.bulk.safety_cli" -- --plan, --undo-file, --undo, --canary, the auto-halt
 local cjson = require "cjson"
+local observe_mod = require "cxone.bulk.observe" -- --metrics-file, --report
 
 local M = {}
 
@@ -225,6 +226,7 @@ function Run:check_paths()
     local out_path = opts.output
     if not out_path and (opts["dry-run"] or not self.sys.isatty(io.stdout)) then out_path = "-" end
     self.out_path = out_path
+    self.observe = observe_mod.new(opts, function(...) self:say(...) end)
     local entries = {
         { flag = "input", path = opts.input, role = "input" },
         { flag = "--output", path = out_path },
@@ -233,7 +235,17 @@ function Run:check_paths()
         { flag = "--summary-json", path = opts["summary-json"] },
     }
     for _, e in ipairs(safety.paths(self)) do entries[#entries + 1] = e end
+    local extra, err = self.observe:path_checks()
+    if not extra then return nil, err end
+    for _, c in ipairs(extra) do entries[#entries + 1] = c end
     return paths_mod.check(self.sys, entries)
+end
+
+-- The run's parameters (never a secret) for the report, --summary-json and the journal header.
+function Run:params()
+    self.run_params = self.run_params or observe_mod.params(self.engine_opts, self.target, {
+        { "input", self.input_name }, { "started", os.date("!%Y-%m-%dT%H:%M:%SZ") }, { "dry_run", self.opts["dry-run"] } })
+    return self.run_params
 end
 
 function Run:open_source()
@@ -287,6 +299,7 @@ function Run:open_journal()
     if self.journal then
         run.input = self.input_name
         run.started = os.date("!%Y-%m-%dT%H:%M:%SZ")
+        run.params = observe_mod.param_map(self:params())
         local ok, jerr = pcall(self.journal.begin, self.journal, run)
         if not ok then return nil, jerr end
     end
@@ -316,6 +329,8 @@ function Run:open_outputs()
     local ok, failed = pcall(output.failed, self.failed_fh, self.inp:failed_layout(), opts.failed)
     if not ok then return nil, failed end
     self.failed = failed
+    local opened, oerr = self.observe:open(self:params(), self.sys) -- --report, --metrics-file
+    if not opened then return nil, oerr end
     return safety.open(self)
 end
 
@@ -414,7 +429,8 @@ function Run:finish(row, r)
     if refused then self:show_invalid(row.line, rows_mod.bare(r.error)) end
     self.tally:add({ ok = r.ok, skipped = r.skip, invalid = r.invalid, cancelled = r.cancelled,
         status = r.status, error = r.error and rows_mod.bare(strip_label(r.error)), line = row.line,
-        contact_id = out.contact_id, replayed = r.replayed, outcome = refused })
+        contact_id = out.contact_id, replayed = r.replayed, outcome = refused, target = summary_mod.outcome_of(out) })
+    self.observe:result(shown)
     local warning = self.watch:add(r)
     if warning then self:warn(warning) end
 end
@@ -460,6 +476,7 @@ function Run:progress_state()
 end
 
 function Run:on_event(ev)
+    self.observe:event(ev)
     if ev.type == "retry" then
         self.tally.retries = self.tally.retries + 1
     elseif ev.type == "pause" and ev.delay then
@@ -626,6 +643,7 @@ function Run:send()
             break
         end
         self.progress:update(self:progress_state())
+        self.observe:tick(self.job)
     end
     self:close_job()
 end
@@ -640,6 +658,8 @@ function Run:close_job()
     end
     self.job = nil
     job:close()
+    self.engine_sum.rate_found = (job:summary() or {}).rate_found
+    self.observe:job_closed(job) -- its final metrics
 end
 
 ---------------------------------------------------------------------------------------------
@@ -690,6 +710,7 @@ function Run:write_summary_json(elapsed, status)
         target = { base_url = self.target.base_url, client_id = self.target.client_id },
         error = self.fatal or self.write_error, error_kind = self.fatal and (self.fatal_kind or "other") or nil,
         limit = self.limit, outcomes_checked = self:outcomes_checked(),
+        params = observe_mod.param_map(self:params()), rate_found = self.engine_sum and self.engine_sum.rate_found,
     })
     safety.summary(self, t)
     -- lua-cjson escapes every "/" (valid, but noisy in URLs): each "\\/" is an escaped slash.
@@ -713,6 +734,11 @@ function Run:report(elapsed)
     for _, line in ipairs(safety.report(self)) do stderr("%s", line) end
     for _, line in ipairs(self.unsent_lines or {}) do stderr("%s", line) end
     local status = self:exit_status()
+    local wrote, werr = self.observe:finish(self.engine_sum) -- --metrics-file, --report
+    if not wrote then
+        stderr("%s", werr)
+        if status == M.EXIT_OK or status == M.EXIT_FAILED then status = M.EXIT_OUTPUT end
+    end
     if self.summary_fh then
         local ok, err = self:write_summary_json(elapsed, status)
         if not ok then
@@ -749,6 +775,7 @@ function Run:execute()
             self.summary_fh = nil
             os.remove(self.opts["summary-json"])
         end
+        if self.observe then self.observe:abandon() end
         stderr("%s", err)
         if self.interrupted then return M.EXIT_INTERRUPTED end
         if self.write_error then return M.EXIT_OUTPUT end

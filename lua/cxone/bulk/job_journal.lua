@@ -14,7 +14,8 @@ local JobJournal = {}
 JobJournal.__index = JobJournal
 
 local RESULT_FIELDS = { "contact_id", "ok", "status", "error", "error_kind", "attempts", "replayed",
-    "verified", "outcome_unknown", "cancelled", "skipped", "elapsed", "unchanged", "before" }
+    "verified", "outcome_unknown", "cancelled", "skipped", "elapsed", "unchanged", "before", "at", "latency",
+    "tries" }
 
 --- The journal opts name, opened and checked, attached to core job c. opts.journal is a path (the
 -- journal is opened here, locked, checked against this batch and headed) or a journal object of

@@ -4,7 +4,8 @@
 --   {"intent":true,...}         a task is about to be sent: its identity (below), line, batch id.
 --                               Written before the task's first request leaves and made durable
 --                               by the engine before it does (src/durable.h: the worker syncs)
---   {...result...}              a finished result (ok, status, outcome_unknown, ...), flushed as
+--   {...result...}              a finished result (ok, status, outcome_unknown, ..., and its
+--                               timing at/latency/tries for the run report), flushed as
 --                               it arrives, fsync'ed at least every SYNC_EVERY results or
 --                               SYNC_SECONDS
 --   {"run_end":{"requests":N}}  the run closed normally after sending N API requests (a caller

@@ -12,7 +12,7 @@ local M = {}
 local ORDER = {
     "line", "contact_id", "category", "subcategory", "ok", "status", "error", "attempts",
     "replayed", "idempotency_key", "elapsed", "skipped", "invalid", "cancelled",
-    "method", "url", "body",
+    "method", "url", "body", "at", "latency", "tries",
 }
 local ORDERED = {}
 for _, k in ipairs(ORDER) do ORDERED[k] = true end
@@ -32,6 +32,7 @@ end })
 local function encode_value(k, v)
     local t = type(v)
     if t == "boolean" then return v and "true" or "false" end
+    if t == "table" then return cjson.encode(v) end -- tries: an array of number arrays
     if t == "number" then
         if k == "elapsed" then v = round(v, 4) end
         if v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then return ("%d"):format(v) end
@@ -45,10 +46,10 @@ end
 
 -- The table fields a result line carries: a read's before-image and the value asked for
 -- (lua/cxone/bulk/plan.lua). Other tables are not result data and are left out.
-local TABLE_FIELDS = { before = true, after = true }
+local TABLE_FIELDS = { before = true, after = true, tries = true }
 
 -- One result as a JSON line with a stable key order (values are encoded by lua-cjson).
--- String, number and boolean fields are written, and the TABLE_FIELDS.
+-- String, number and boolean fields are written, and the TABLE_FIELDS (`before`, `after`, `tries`).
 function M.encode_result(r)
     local parts, n = {}, 0
     for i = 1, #ORDER do

@@ -16,8 +16,51 @@ function M.new()
     return setmetatable({
         done = 0, ok = 0, failed = 0, invalid = 0, cancelled = 0, skipped = 0, replayed = 0,
         retries = 0, groups = {}, group_order = {}, ok_status = {},
-        outcomes = {}, outcome_order = {}, outcomes_more = 0,
+        outcomes = {}, outcome_order = {}, outcomes_more = 0, by_outcome = {}, by_outcome_n = 0,
     }, Tally)
+end
+
+-- Distinct outcomes counted one by one in --summary-json's by_outcome (the rest together).
+M.MAX_BY_OUTCOME = 200
+M.OTHER_OUTCOMES = "(other outcomes)"
+
+--- The outcome a row asks for, as one key: "category / subcategory" (tutorial), "skill /
+-- disposition_code" (cxone), the outcome_code when only that is known, "(none)" for a row that
+-- names none (an invalid one).
+function M.outcome_of(r)
+    local function str(v) return type(v) == "string" and v ~= "" and v or nil end
+    local a, b = str(r.category), str(r.subcategory)
+    if not a and not b then a, b = str(r.skill), str(r.disposition_code) end
+    if a or b then return (a or "?") .. " / " .. (b or "?") end
+    return str(r.outcome_code) or "(none)"
+end
+
+-- The row's class in by_outcome: the same classes as the totals.
+local function row_class(r)
+    if r.skipped then return "skipped" end
+    if r.ok then return "succeeded" end
+    if r.invalid then return "invalid" end
+    if r.cancelled then return "cancelled" end
+    return "failed"
+end
+
+-- Counts one row under the outcome it asks for (r.target: M.outcome_of of the row).
+function Tally:add_by_outcome(r)
+    local key = r.target or "(none)"
+    local t = self.by_outcome[key]
+    if not t then
+        if self.by_outcome_n >= M.MAX_BY_OUTCOME then
+            key = M.OTHER_OUTCOMES
+            t = self.by_outcome[key]
+        end
+        if not t then
+            t = { rows = 0, succeeded = 0, failed = 0, invalid = 0, cancelled = 0, skipped = 0 }
+            self.by_outcome[key] = t
+            self.by_outcome_n = self.by_outcome_n + 1
+        end
+    end
+    local c = row_class(r)
+    t.rows, t[c] = t.rows + 1, t[c] + 1
 end
 
 -- Distinct refused outcomes kept for the summary (the rest are only counted): bounded memory
@@ -63,6 +106,7 @@ end
 -- an outcome the engine refused).
 function Tally:add(r)
     self.done = self.done + 1
+    self:add_by_outcome(r)
     if r.skipped then
         self.skipped = self.skipped + 1
         return
@@ -100,8 +144,8 @@ end
 -- The summary as a table for --summary-json: row counts, rows by final status (HTTP status,
 -- "ok" for a dry run's rows, "invalid", "cancelled", "no response", "skipped"), the engine's
 -- request counters, elapsed seconds, rate (M.steady_rate; within_burst when every update went in
--- the first burst). extra: {target=, exit_code=, dry_run=, interrupted=, error=, error_kind=,
--- limit=, outcomes_checked=}.
+-- the first burst), rows by the outcome they ask for (by_outcome). extra: {target=, exit_code=,
+-- dry_run=, interrupted=, error=, error_kind=, limit=, outcomes_checked=, params=, rate_found=}.
 function Tally:to_table(engine, elapsed, extra)
     local by_status = {}
     for k, n in pairs(self.ok_status) do by_status[k] = n end
@@ -114,6 +158,8 @@ function Tally:to_table(engine, elapsed, extra)
         dry_run = extra.dry_run and true or false, interrupted = extra.interrupted and true or false,
         target = extra.target, exit_code = extra.exit_code, error = extra.error,
         error_kind = extra.error_kind, outcomes_checked = extra.outcomes_checked,
+        by_outcome = next(self.by_outcome) and self.by_outcome or nil, params = extra.params,
+        rate_found = extra.rate_found,
     }
     t.rate, t.within_burst = 0, false
     if not extra.dry_run then t.rate, t.within_burst = M.steady_rate(self.ok + self.failed, elapsed, extra.limit) end
