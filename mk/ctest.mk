@@ -8,9 +8,11 @@
 CTEST_DIR   = $(BUILD)/tests
 CTEST_UNITS = limiter shm_limiter redis_limiter backoff idempotency discovery disposition redact \
               error_message
-CTEST_SRCS_limiter     = src/limiter.c
-CTEST_SRCS_shm_limiter = src/limiter.c src/shm_limiter.c
-CTEST_SRCS_redis_limiter = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/redact.c
+CTEST_LIMITER_SRCS = src/limiter.c src/limiter_rate.c src/rate_ctl.c
+CTEST_SRCS_limiter     = $(CTEST_LIMITER_SRCS)
+CTEST_SRCS_shm_limiter = $(CTEST_LIMITER_SRCS) src/shm_limiter.c
+CTEST_SRCS_redis_limiter = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c \
+                           src/redis_url.c src/redact.c
 CTEST_SRCS_backoff     = src/backoff.c
 CTEST_SRCS_idempotency = src/idempotency.c
 CTEST_SRCS_discovery   = src/discovery.c

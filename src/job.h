@@ -6,6 +6,7 @@
 #include "config.h"
 #include "kind.h"
 #include "ledger.h"
+#include "limiter.h"
 #include "task.h"
 #include <stdatomic.h>
 #include <stddef.h>
@@ -49,6 +50,10 @@ void cxb_job_cancel_reason(cxb_job *j, const char *reason);
 
 /* Snapshot of the counters, and the batch's fatal kind and message (NONE and "" when none). */
 void cxb_job_counters(cxb_job *j, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t fatallen);
+
+/* The job's limiter (owned by the job: valid until close or release), for live control of the
+ * rate (limiter.h: set_rate, set_max_rate, rate_status). */
+cxb_limiter *cxb_job_limiter(cxb_job *j);
 
 /* Journaled jobs: attaches (a duplicate of) the journal's fd before the first task is submitted;
  * from then on no task's first request leaves before cxb_job_intents_written covered its index
