@@ -7,7 +7,11 @@
  * then sleeps until `at` without holding anything. Every reservation pushes tat forward by at
  * least T and may not be scheduled earlier than tat - tau, which is what bounds the grants in any
  * window W to burst + rate * W (proof sketch in docs/limiter.md). The same code runs on the
- * malloc'd state of a local limiter and on the /dev/shm state of a shared one (shm_limiter.c). */
+ * malloc'd state of a local limiter and on the /dev/shm state of a shared one (shm_limiter.c).
+ * The word holds next = tat - tau (limiter_impl.h), on which the same step reads
+ *     at   = max(now, next, pause_until)
+ *     next = max(next + T, at + T - tau)
+ * and the rate it uses is that of the epoch the word names (limiter_rate.c). */
 #include "limiter_impl.h"
 #include "clock.h"
 
@@ -101,7 +105,7 @@ cxb_limiter *cxb_limiter_new(double rate, double burst, char *err, size_t errlen
         free(l);
         return NULL;
     }
-    atomic_init(&l->local.tat_w, 0);
+    atomic_init(&l->local.next_w, 0);
     atomic_init(&l->local.pause_w, 0);
     atomic_init(&l->pause_seen, 0);
     atomic_init(&l->seq_seen, 0);
@@ -148,20 +152,20 @@ static int64_t gcra_reserve(cxb_limiter *l, int64_t now, int only_if_now, int *r
 {
     struct cxb_gcra_state *st = l->st;
     struct cxb_rate_state *rs = l->rs;
-    int64_t w = atomic_load(&st->tat_w);
+    int64_t w = atomic_load(&st->next_w);
     for (;;) {
         int e = cxb_epoch_of(w);
-        int64_t tat = cxb_tat_of(w);
+        int64_t next = cxb_next_of(w);
         int64_t interval = atomic_load(&rs->interval_ns[e]), tolerance = atomic_load(&rs->tolerance_ns[e]);
-        int64_t at = max64(max64(now, tat - tolerance), pause_until_ns(st));
+        int64_t at = max64(max64(now, next), pause_until_ns(st));
         if (only_if_now && at > now) {
             *reserved = 0;
             return at;
         }
-        int64_t next = cxb_tat_pack(max64(tat, at) + interval, e);
+        int64_t nw = cxb_next_pack(max64(next + interval, at + interval - tolerance), e);
         /* On failure tat is reloaded and the step recomputed: no reservation is ever made
          * from a stale tat, which is what the get-then-set schemes get wrong. */
-        if (atomic_compare_exchange_weak(&st->tat_w, &w, next)) {
+        if (atomic_compare_exchange_weak(&st->next_w, &w, nw)) {
             *reserved = 1;
             return at;
         }
@@ -222,14 +226,19 @@ int cxb_gcra_acquire_slot(cxb_limiter *l, const atomic_int *cancel, cxb_slot *sl
     for (;;) {
         if (is_cancelled(cancel)) return 1;
         int reserved;
+        uint64_t slow = atomic_load(&l->rs->slow_seq);
         int64_t now = cxb_mono_ns();
         int64_t at = gcra_reserve(l, now, 0, &reserved);
         if (l->adaptive) cxb_limiter_rate_tick(l, now);
         if (at > now)
             cxb_limiter_report_pause(l, now);
         /* A cancelled waiter's token is simply forfeited: handing it back could let a later
-         * reservation land inside a window that already counted it. */
-        if (cxb_sleep_until_ns(at, cancel)) return 1;
+         * reservation land inside a window that already counted it. A slow-down while it
+         * slept moves it later (never earlier). */
+        for (int64_t was = 0; was != at; at = cxb_limiter_stretch(l, at, &slow)) {
+            was = at;
+            if (cxb_sleep_until_ns(at, cancel)) return 1;
+        }
         now = cxb_mono_ns();
         /* A pause that began while we slept voids the reservation; reserving again lands
          * after the pause because gcra_reserve honours the pause. */
@@ -283,11 +292,16 @@ static void atomic_max64(_Atomic int64_t *p, int64_t v)
     }
 }
 
-void cxb_tat_raise(struct cxb_gcra_state *st, int64_t tat_ns)
+void cxb_tat_raise(cxb_limiter *l, int64_t tat_ns)
 {
-    int64_t w = atomic_load(&st->tat_w);
-    while (cxb_tat_of(w) < tat_ns &&
-           !atomic_compare_exchange_weak(&st->tat_w, &w, cxb_tat_pack(tat_ns, cxb_epoch_of(w)))) {
+    int64_t w = atomic_load(&l->st->next_w);
+    for (;;) {
+        int e = cxb_epoch_of(w);
+        int64_t next = tat_ns - atomic_load(&l->rs->tolerance_ns[e]);
+        /* A change of epoch meanwhile fails the compare-and-swap, and the tolerance is read again. */
+        if (cxb_next_of(w) >= next ||
+            atomic_compare_exchange_weak(&l->st->next_w, &w, cxb_next_pack(next, e)))
+            return;
     }
 }
 
@@ -304,7 +318,7 @@ void cxb_limiter_pause(cxb_limiter *l, double until_mono)
     /* The step alone already caps the end of the pause at `burst` grants (the first
      * reservation after it sets tat = until + T). Raising tat here too makes the stored state
      * say so at once, and the bound proof only needs tat to be non-decreasing. */
-    cxb_tat_raise(l->st, until);
+    cxb_tat_raise(l, until);
     if (l->be) l->be->pause(l, until, until - now);
 }
 

@@ -13,23 +13,25 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* The whole mutable state, on CLOCK_MONOTONIC. The next slot carries the parity of the rate
- * epoch it belongs to, so that the compare-and-swap that reserves a slot also checks that the
- * rate it was computed with is still the one in force (limiter.c, "changing the rate"):
- *     tat_w = tat_ns * 2 + epoch parity
+/* The whole mutable state, on CLOCK_MONOTONIC. The GCRA's tat is kept as the earliest instant
+ * the next slot may be scheduled, next = tat - tau (the same schedule: see limiter.c), so that a
+ * change of rate never has to move it back; and it carries the parity of the rate epoch it
+ * belongs to, so that the compare-and-swap that reserves a slot also checks that the rate it was
+ * computed with is still the one in force (limiter_rate.c):
+ *     next_w = next_ns * 2 + epoch parity    (next_ns >= 0, never decreasing)
  * The pause is one word so that its end, the Retry-After that caused it and hence the instant it
  * was set are always read together:
  *     pause_w = until_ms << PAUSE_RA_BITS | retry_after_ds
  * (until in whole milliseconds, rounded up; Retry-After in deciseconds, rounded up). Ordering
  * the words orders the ends, so "extend, never shorten" is an atomic max over the word. */
 struct cxb_gcra_state {
-    _Atomic int64_t tat_w;    /* theoretical arrival time of the next token (ns), and parity */
+    _Atomic int64_t next_w;   /* earliest instant of the next slot (ns), and parity; see above */
     _Atomic int64_t pause_w;  /* packed pause, see above; 0 = none */
 };
 
-static inline int64_t cxb_tat_of(int64_t w) { return w / 2; }
+static inline int64_t cxb_next_of(int64_t w) { return w / 2; }
 static inline int cxb_epoch_of(int64_t w) { return (int)(w & 1); }
-static inline int64_t cxb_tat_pack(int64_t tat_ns, int epoch) { return tat_ns * 2 + (epoch & 1); }
+static inline int64_t cxb_next_pack(int64_t next_ns, int epoch) { return next_ns * 2 + (epoch & 1); }
 
 /* The rate in force and what changes it, shared like the GCRA words (in the handle, or in the
  * /dev/shm file). Readers (every acquire) never lock: they read the interval and tolerance of
@@ -48,6 +50,11 @@ struct cxb_rate_state {
     _Atomic int64_t cut_at_ns;        /* boundary of the latest cut: older slots cut no more */
     _Atomic int64_t next_tick_ns;     /* no regrowth step before this instant */
     _Atomic int64_t grants;           /* since the controller's measuring bucket began */
+    /* The latest slow-down (a cut, a lower set_rate): when, by how much (new T / old T), and a
+     * count that tells a waiter whether one came after its reservation (cxb_limiter_stretch). */
+    _Atomic int64_t slow_at_ns;
+    _Atomic uint64_t slow_ratio_bits;
+    _Atomic uint64_t slow_seq;
     cxb_ctl ctl;                      /* under mu */
 };
 
@@ -148,12 +155,22 @@ int cxb_limiter_set_mode(cxb_limiter *l, int adaptive, double max_rate, char *er
  * 0, or -1 when the mutex cannot be made. */
 int cxb_rate_state_init(struct cxb_rate_state *rs, const cxb_limiter *l, int pshared);
 
+/* A waiter's slot `at`, reserved when the slow-down count was *seq: when the rate was lowered
+ * since, a slot still ahead of that instant c moves to c + (at - c) * ratio (the slots already
+ * reserved go out at the new pace, as the new epoch's boundary assumed: limiter_rate.c). Returns
+ * the instant to wait for and updates *seq. */
+int64_t cxb_limiter_stretch(cxb_limiter *l, int64_t at, uint64_t *seq);
+
+/* Records a slow-down from rate `from` to `to` at CLOCK_MONOTONIC now_ns (a Redis limiter that
+ * learned of one from its store). */
+void cxb_limiter_slowed(cxb_limiter *l, double from, double to, int64_t now_ns);
+
 /* The controller's share of a grant (adaptive limiters): counts it, and at most every
  * CXB_CTL_TICK moves the rate along the curve (when the writers' lock is free). */
 void cxb_limiter_rate_tick(cxb_limiter *l, int64_t now_ns);
 
-/* Raises the next slot to at least tat_ns, keeping its epoch (a pause, a reset). */
-void cxb_tat_raise(struct cxb_gcra_state *st, int64_t tat_ns);
+/* Raises tat to at least tat_ns (the next slot to tat_ns - tau), keeping its epoch (a pause). */
+void cxb_tat_raise(cxb_limiter *l, int64_t tat_ns);
 
 /* Doubles kept in atomic words. */
 static inline uint64_t cxb_dbits(double d)

@@ -57,6 +57,9 @@ int cxb_rate_state_init(struct cxb_rate_state *rs, const cxb_limiter *l, int psh
     atomic_store(&rs->cut_at_ns, 0);
     atomic_store(&rs->next_tick_ns, 0);
     atomic_store(&rs->grants, 0);
+    atomic_store(&rs->slow_at_ns, 0);
+    atomic_store(&rs->slow_ratio_bits, cxb_dbits(1));
+    atomic_store(&rs->slow_seq, 0);
     memset(&rs->ctl, 0, sizeof rs->ctl);
     if (l->adaptive) cxb_ctl_init(&rs->ctl, l->rate, l->max_rate, secs(cxb_mono_ns()));
     return 0;
@@ -86,20 +89,57 @@ static int64_t rs_apply(cxb_limiter *l, double rate, int why)
     struct cxb_rate_state *rs = l->rs;
     int64_t interval, tolerance;
     if (cxb_rate_params(rate, l->burst, &interval, &tolerance, NULL, 0) != 0) return 0;
-    int64_t w = atomic_load(&l->st->tat_w);
+    int64_t w = atomic_load(&l->st->next_w);
     int e = cxb_epoch_of(w) ^ 1; /* only writers switch parity, and we hold their lock */
+    int64_t old_interval = atomic_load(&rs->interval_ns[e ^ 1]);
     atomic_store(&rs->interval_ns[e], interval);
     atomic_store(&rs->tolerance_ns[e], tolerance);
-    int64_t boundary;
+    int64_t boundary, now;
     do {
-        boundary = max64(cxb_tat_of(w), cxb_mono_ns());
-        /* +1: the word changes even when tat == now and tolerance == 0, so no reader holding
-         * the old word can ever see it again. */
-    } while (!atomic_compare_exchange_weak(&l->st->tat_w, &w, cxb_tat_pack(boundary + tolerance + 1, e)));
+        /* The old epoch's next slot would come at max(now, next, pause): the new one starts
+         * there, with an empty bucket. A slower rate also covers the slots already reserved
+         * ahead of now: their waiters stretch them to the new pace (cxb_limiter_stretch), and
+         * the boundary is where they then end. +1: the word only ever grows, so no reader
+         * holding an old word can see it again (no ABA), whatever the two epochs' figures. */
+        now = cxb_mono_ns();
+        int64_t next = cxb_next_of(w);
+        boundary = max64(max64(next, now), cxb_pause_until_ns(l));
+        if (interval > old_interval && next > now)
+            boundary = max64(boundary, now + (int64_t)((double)(next - now) * interval / old_interval));
+        boundary++;
+    } while (!atomic_compare_exchange_weak(&l->st->next_w, &w, cxb_next_pack(boundary, e)));
+    if (interval > old_interval) {
+        atomic_store(&rs->slow_at_ns, now);
+        atomic_store(&rs->slow_ratio_bits, cxb_dbits((double)interval / (double)old_interval));
+        atomic_fetch_add(&rs->slow_seq, 1);
+    }
     atomic_store(&rs->rate_bits, cxb_dbits(rate));
     atomic_store(&rs->why, why);
     atomic_fetch_add(&rs->seq, 1);
     return boundary;
+}
+
+int64_t cxb_limiter_stretch(cxb_limiter *l, int64_t at, uint64_t *seq)
+{
+    struct cxb_rate_state *rs = l->rs;
+    uint64_t s = atomic_load(&rs->slow_seq);
+    if (s == *seq) return at;
+    *seq = s;
+    int64_t c = atomic_load(&rs->slow_at_ns);
+    double ratio = cxb_bitsd(atomic_load(&rs->slow_ratio_bits));
+    /* (a slow-down being recorded right now may pair a new instant with the old ratio: the
+     * slot then moves a little less, or more; it never moves earlier) */
+    if (at <= c || !(ratio > 1)) return at;
+    return c + (int64_t)((double)(at - c) * ratio);
+}
+
+void cxb_limiter_slowed(cxb_limiter *l, double from, double to, int64_t now_ns)
+{
+    struct cxb_rate_state *rs = l->rs;
+    if (!(to > 0) || !(from > to)) return;
+    atomic_store(&rs->slow_at_ns, now_ns);
+    atomic_store(&rs->slow_ratio_bits, cxb_dbits(from / to));
+    atomic_fetch_add(&rs->slow_seq, 1);
 }
 
 /* Folds the grants counted so far into the measured send rate when a bucket is over. */

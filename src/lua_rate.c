@@ -35,7 +35,7 @@ static int job_set_max_rate(lua_State *L)
     return rate_result(L, cxb_limiter_set_max_rate(lim, r, err, sizeof err), err);
 }
 
-/* job:rate_status() -> {rate=, max_rate=, rate_found= (nil before a 429), adaptive=} */
+/* job:rate_status() -> {rate=, max_rate=, rate_found= (nil before a 429), adaptive=, paused_for=} */
 static int job_rate_status(lua_State *L)
 {
     cxb_rate_status st;
@@ -51,6 +51,8 @@ static int job_rate_status(lua_State *L)
     }
     lua_pushboolean(L, st.adaptive);
     lua_setfield(L, -2, "adaptive");
+    lua_pushnumber(L, cxb_limiter_pause_remaining(cxb_job_limiter(cxb_lua_job_open(L))));
+    lua_setfield(L, -2, "paused_for");
     return 1;
 }
 

@@ -58,7 +58,7 @@ void cxb_ctl_fold(cxb_ctl *c, double grants, double now)
 double cxb_ctl_target(const cxb_ctl *c, double cur, double now)
 {
     double t = now - c->t_cut - ctl_k(c->wmax);
-    double r = CXB_CTL_C * t * t * t + c->wmax;
+    double r = (t < 0 ? CXB_CTL_C : CXB_CTL_C_PROBE) * t * t * t + c->wmax;
     double cap = 2 * c->measured > cur ? 2 * c->measured : cur;
     if (r > cap) r = cap;
     return clamp(c, r);

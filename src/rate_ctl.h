@@ -1,7 +1,8 @@
 /* The adaptive rate controller (rate = "auto"): loss-based, in the style of the AWS SDKs'
  * adaptive retry mode. On a 429 the rate is cut to BETA x the send rate measured when it came;
  * between 429s it regrows along a cubic curve that flattens at the rate that last held and then
- * probes above it, never above max_rate, never below the floor. Pure arithmetic on a plain struct:
+ * probes above it (more gently than it came back: see docs/limiter.md), never above max_rate,
+ * never below the floor. Pure arithmetic on a plain struct:
  * the limiter (limiter.c) calls it under its writers' lock and applies what it returns; the Redis
  * limiter runs the same formulas in its script with these constants (redis_script.h).
  * Times are CLOCK_MONOTONIC seconds; rates requests per second. docs/limiter.md explains it. */
@@ -9,7 +10,8 @@
 #define CXB_RATE_CTL_H
 
 #define CXB_CTL_BETA 0.7     /* a 429 cuts the send rate to this fraction */
-#define CXB_CTL_C 0.4        /* the cubic's scale: (req/s) per s^3 */
+#define CXB_CTL_C 0.4        /* the cubic's scale up to the plateau: (req/s) per s^3 */
+#define CXB_CTL_C_PROBE 0.1  /* ... and above it, where it probes for more */
 #define CXB_CTL_FLOOR 0.5    /* the lowest rate (or the start rate, when that is lower) */
 #define CXB_CTL_STEP 0.02    /* a regrowth smaller than this fraction of the rate waits */
 #define CXB_CTL_TICK 0.1     /* regrowth is applied at most this often (s) */
@@ -25,7 +27,8 @@ const char *cxb_rate_reason_name(int reason);
 
 typedef struct cxb_ctl {
     double start, max_rate, floor;
-    double wmax, t_cut;  /* the curve C (t - t_cut - K)^3 + wmax, K = cbrt(wmax (1 - BETA) / C) */
+    double wmax, t_cut;  /* the curve c (t - t_cut - K)^3 + wmax, K = cbrt(wmax (1 - BETA) / C),
+                            c = C before the plateau (t < t_cut + K), C_PROBE after it */
     double found;        /* the send rate measured at the latest 429; 0 before the first */
     double measured;     /* the smoothed send rate; 0 until a bucket closed */
     double bucket_start;

@@ -166,11 +166,11 @@ static void rl_args(cxb_limiter *l, redis_lim *r, const char *mode, const char *
     const char *v[] = {mode, buf[0], buf[1], buf[2], arg5, r->rate_s, r->burst_s, STR(MAX_WAIT_US),
                        l->adaptive ? "1" : "0", r->start_s, r->max_s, ch ? ch->rate : "",
                        ch ? ch->max : "", STR(CXB_CTL_BETA), STR(CXB_CTL_C), STR(CXB_CTL_FLOOR),
-                       STR(CXB_CTL_STEP), buf[3], buf[4], STR(CXB_CTL_SMOOTH)};
+                       STR(CXB_CTL_STEP), buf[3], buf[4], STR(CXB_CTL_SMOOTH), STR(CXB_CTL_C_PROBE)};
     memcpy(a, v, sizeof v);
 }
 
-#define RL_ARGS 20
+#define RL_ARGS 21
 
 /* Runs the script, loading it first when Redis does not know it. NULL with msg on failure. */
 static redisReply *rl_eval(cxb_limiter *l, redis_lim *r, const char *mode, const char *arg5,
@@ -240,6 +240,8 @@ static double rep_num(const redisReply *rep, size_t i)
 static void rl_learn_rate(cxb_limiter *l, redis_lim *r, const redisReply *rep)
 {
     if (rep->elements < HEAD) return;
+    double was = cxb_bitsd(atomic_load(&l->rs->rate_bits)), rate = rep_num(rep, 1);
+    if (rate < was) cxb_limiter_slowed(l, was, rate, cxb_mono_ns());
     atomic_store(&r->gen, (uint64_t)rep_int(rep, 2));
     cxb_limiter_store_rate(l, rep_num(rep, 1), rep_num(rep, 4), rep_num(rep, 3),
                            (uint64_t)rep_int(rep, 5), (int)rep_int(rep, 6));
@@ -401,7 +403,7 @@ static int rl_acquire(cxb_limiter *l, const atomic_int *cancel, cxb_slot *out)
             continue;
         }
         int64_t slot = 0, wait = 0;
-        uint64_t gen = 0;
+        uint64_t gen = 0, slow = atomic_load(&l->rs->slow_seq);
         pthread_mutex_lock(&r->mu);
         rl_status st = rl_next(l, r, &slot, &gen, &wait);
         pthread_mutex_unlock(&r->mu);
@@ -409,7 +411,10 @@ static int rl_acquire(cxb_limiter *l, const atomic_int *cancel, cxb_slot *out)
         if (st == RL_FATAL) return 1; /* the owner was told and fails the batch */
         if (st == RL_DOWN && r->fallback) return cxb_gcra_acquire_slot(r->fallback, cancel, out);
         if (st == RL_GRANTED) {
-            if (cxb_sleep_until_ns(slot, cancel)) return 1;
+            for (int64_t was = 0; was != slot; slot = cxb_limiter_stretch(l, slot, &slow)) {
+                was = slot; /* a slow-down learned meanwhile moves the slot later */
+                if (cxb_sleep_until_ns(slot, cancel)) return 1;
+            }
             if (cxb_pause_until_ns(l) > cxb_mono_ns()) continue; /* a pause began meanwhile */
             if (out) {
                 out->at_ns = slot;

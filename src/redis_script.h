@@ -10,8 +10,8 @@
  * ARGV: 1 mode ("take" | "pause" | "cut"), 2 T, 3 tau (the configured rate's), 4 n, 5 lookahead
  * (take) | Retry-After (pause) | the slot's gen (cut), 6 rate identity, 7 burst, 8 max_wait,
  * 9 adaptive ("1"/"0"), 10 start rate, 11 max_rate, 12 set rate ("" = none), 13 set max_rate
- * ("" = none), 14..20 the controller's constants (rate_ctl.h: BETA, C, FLOOR, STEP, TICK us,
- * BUCKET us, SMOOTH): the same formulas as rate_ctl.c, on the server's clock, for the fleet.
+ * ("" = none), 14..21 the controller's constants (rate_ctl.h: BETA, C, FLOOR, STEP, TICK us,
+ * BUCKET us, SMOOTH, C_PROBE): the same formulas as rate_ctl.c, on the server's clock.
  *
  * Reply: {-1, rate, burst} (identity mismatch), else {code, cur, gen, found, max, seq, why, ...}
  * with rates as strings, then for code
@@ -44,7 +44,7 @@ static const char CXB_REDIS_SCRIPT[] =
     "local A = {}\n"
     "for i = 2, #ARGV do A[i] = tonumber(ARGV[i]) end\n"
     "local mode, adaptive = ARGV[1], ARGV[9] == '1'\n"
-    "local beta, C, step, tick, bucket, smooth = A[14], A[15], A[17], A[18], A[19], A[20]\n"
+    "local beta, C, step, tick, bucket, smooth, Cp = A[14], A[15], A[17], A[18], A[19], A[20], A[21]\n"
     "local burst = A[7]\n"
     "local tat, pause = h.tat or (now + A[8]), h.pause or 0\n"
     "local T, tau, cur = A[2], A[3], h.cur\n"
@@ -57,8 +57,11 @@ static const char CXB_REDIS_SCRIPT[] =
     "if cur then T, tau = params(cur) end\n"
     "local dirty = cur ~= nil\n"
     "local function apply(r, why)\n"
+    "  local phi, T0 = tat - tau, T\n"
+    "  local b = math.max(phi, now)\n"
     "  T, tau = params(r)\n"
-    "  tat = math.max(tat, now) + tau\n"
+    "  if T > T0 and phi > now then b = math.max(b, now + math.floor((phi - now) * T / T0)) end\n"
+    "  tat = b + tau\n"
     "  cur, S.seq, S.why, dirty = r, S.seq + 1, why, true\n"
     "end\n"
     "local function fold()\n"
@@ -86,7 +89,8 @@ static const char CXB_REDIS_SCRIPT[] =
     "  S.tnext, dirty = now + tick, true\n"
     "  fold()\n"
     "  local x = (now - S.tcut) / 1e6 - K(S.wmax)\n"
-    "  local r = math.max(S.floor, math.min(C * x * x * x + S.wmax, math.max(cur, 2 * S.mrate), S.max))\n"
+    "  local r = (x < 0 and C or Cp) * x * x * x + S.wmax\n"
+    "  r = math.max(S.floor, math.min(r, math.max(cur, 2 * S.mrate), S.max))\n"
     "  local d = math.abs(r - cur)\n"
     "  if d > 0 and (d >= step * cur or r >= S.max or r <= S.floor) then apply(r, 2) end\n"
     "end\n"
@@ -125,7 +129,7 @@ static const char CXB_REDIS_SCRIPT[] =
     "  tat = math.max(tat, at) + T\n"
     "  out[#out + 1] = at - now\n"
     "end\n"
-    "local n = #out - " "7" "\n"
+    "local n = #out - 7\n"
     "S.mcount = S.mcount + n\n"
     "save(n > 0)\n"
     "if n == 0 then local r = head(1); r[#r + 1] = math.max(now, tat - tau) - now; return r end\n"

@@ -120,7 +120,7 @@ static int shm_publish(struct shm_layout *m, const cxb_limiter *l)
     m->burst = l->burst;
     m->max_rate = l->adaptive ? l->max_rate : 0;
     m->adaptive = (uint64_t)l->adaptive;
-    atomic_store(&m->state.tat_w, 0);
+    atomic_store(&m->state.next_w, 0);
     atomic_store(&m->state.pause_w, 0);
     if (cxb_rate_state_init(&m->rs, l, 1) != 0) return -1;
     /* Release: an opener that sees the magic (acquire) also sees everything written above. */
@@ -263,15 +263,14 @@ static void shm_check_state(cxb_limiter *l, struct shm_layout *m, const char *pa
         p.until_ns = 0;
     }
     int64_t base = p.until_ns > now ? p.until_ns : now;
-    int64_t tw = atomic_load(&m->state.tat_w), tat = cxb_tat_of(tw);
-    int e = cxb_epoch_of(tw);
-    int64_t ahead_max = atomic_load(&m->rs.tolerance_ns[e]) +
-                        SHM_MAX_QUEUED * atomic_load(&m->rs.interval_ns[e]) + 1000000000LL;
-    if (tat - base > ahead_max || tat < 0) {
-        if (atomic_compare_exchange_strong(&m->state.tat_w, &tw, cxb_tat_pack(base, e)))
+    int64_t nw = atomic_load(&m->state.next_w), next = cxb_next_of(nw);
+    int e = cxb_epoch_of(nw);
+    int64_t ahead_max = SHM_MAX_QUEUED * atomic_load(&m->rs.interval_ns[e]) + 1000000000LL;
+    if (next - base > ahead_max || nw < 0) {
+        if (atomic_compare_exchange_strong(&m->state.next_w, &nw, cxb_next_pack(base, e)))
             cxb_limiter_note_raise(l, CXB_LIM_NOTE_STATE, 0, "%s: state file %s held a next slot "
                                    "%.0f s ahead, more than any queue of waiters can reserve; "
-                                   "reset it", l->label, path, (double)(tat - base) / 1e9);
+                                   "reset it", l->label, path, (double)(next - base) / 1e9);
     }
 }
 

@@ -266,7 +266,7 @@ static void poke_state(const char *path, int64_t tat, int64_t pause_w)
     int fd = open(path, O_RDWR);
     if (fd < 0) abort();
     struct cxb_gcra_state st;
-    atomic_init(&st.tat_w, cxb_tat_pack(tat, 0));
+    atomic_init(&st.next_w, cxb_next_pack(tat, 0));
     atomic_init(&st.pause_w, pause_w);
     off_t off = 32; /* after ready, layout_size, rate, burst */
     if (pwrite(fd, &st, sizeof st, off) != (ssize_t)sizeof st) abort();
