@@ -6,11 +6,13 @@
 # never depend on the rest of the core being buildable.
 
 CTEST_DIR   = $(BUILD)/tests
-CTEST_UNITS = limiter shm_limiter redis_limiter backoff idempotency discovery disposition redact \
+CTEST_UNITS = limiter limiter_rate shm_limiter redis_limiter backoff idempotency discovery disposition redact \
               error_message
 CTEST_LIMITER_SRCS = src/limiter.c src/limiter_rate.c src/rate_ctl.c
 CTEST_SRCS_limiter     = $(CTEST_LIMITER_SRCS)
-CTEST_SRCS_shm_limiter = $(CTEST_LIMITER_SRCS) src/shm_limiter.c
+CTEST_SRCS_limiter_rate = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c \
+                          src/redis_url.c src/redact.c
+CTEST_SRCS_shm_limiter = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/redis_url.c src/redact.c
 CTEST_SRCS_redis_limiter = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c \
                            src/redis_url.c src/redact.c
 CTEST_SRCS_backoff     = src/backoff.c

@@ -86,6 +86,7 @@ int cxb_limiter_set_mode(cxb_limiter *l, int adaptive, double max_rate, char *er
 /* Opens a new epoch at `rate` (the writers' lock held; rate valid). Returns its boundary. */
 static int64_t rs_apply(cxb_limiter *l, double rate, int why)
 {
+    int stretch = why == CXB_RATE_THROTTLED;
     struct cxb_rate_state *rs = l->rs;
     int64_t interval, tolerance;
     if (cxb_rate_params(rate, l->burst, &interval, &tolerance, NULL, 0) != 0) return 0;
@@ -97,18 +98,20 @@ static int64_t rs_apply(cxb_limiter *l, double rate, int why)
     int64_t boundary, now;
     do {
         /* The old epoch's next slot would come at max(now, next, pause): the new one starts
-         * there, with an empty bucket. A slower rate also covers the slots already reserved
-         * ahead of now: their waiters stretch them to the new pace (cxb_limiter_stretch), and
-         * the boundary is where they then end. +1: the word only ever grows, so no reader
-         * holding an old word can see it again (no ABA), whatever the two epochs' figures. */
+         * there, with an empty bucket. A cut also slows the slots already reserved ahead of
+         * now: their waiters stretch them to the new pace (cxb_limiter_stretch), and the
+         * boundary is where they then end. (Only a cut: the next one needs a 429 on a slot of
+         * this epoch, so stretches never compound over a horizon that already holds gaps.)
+         * +1: the word only ever grows, so no reader holding an old word can see it again
+         * (no ABA), whatever the two epochs' figures. */
         now = cxb_mono_ns();
         int64_t next = cxb_next_of(w);
         boundary = max64(max64(next, now), cxb_pause_until_ns(l));
-        if (interval > old_interval && next > now)
+        if (stretch && next > now)
             boundary = max64(boundary, now + (int64_t)((double)(next - now) * interval / old_interval));
         boundary++;
     } while (!atomic_compare_exchange_weak(&l->st->next_w, &w, cxb_next_pack(boundary, e)));
-    if (interval > old_interval) {
+    if (stretch && interval > old_interval) {
         atomic_store(&rs->slow_at_ns, now);
         atomic_store(&rs->slow_ratio_bits, cxb_dbits((double)interval / (double)old_interval));
         atomic_fetch_add(&rs->slow_seq, 1);

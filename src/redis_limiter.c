@@ -241,8 +241,10 @@ static void rl_learn_rate(cxb_limiter *l, redis_lim *r, const redisReply *rep)
 {
     if (rep->elements < HEAD) return;
     double was = cxb_bitsd(atomic_load(&l->rs->rate_bits)), rate = rep_num(rep, 1);
-    if (rate < was) cxb_limiter_slowed(l, was, rate, cxb_mono_ns());
-    atomic_store(&r->gen, (uint64_t)rep_int(rep, 2));
+    uint64_t gen = (uint64_t)rep_int(rep, 2);
+    if (gen > atomic_load(&r->gen) && rate < was) /* a cut: the script stretched the schedule */
+        cxb_limiter_slowed(l, was, rate, cxb_mono_ns());
+    atomic_store(&r->gen, gen);
     cxb_limiter_store_rate(l, rep_num(rep, 1), rep_num(rep, 4), rep_num(rep, 3),
                            (uint64_t)rep_int(rep, 5), (int)rep_int(rep, 6));
 }

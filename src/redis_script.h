@@ -60,7 +60,7 @@ static const char CXB_REDIS_SCRIPT[] =
     "  local phi, T0 = tat - tau, T\n"
     "  local b = math.max(phi, now)\n"
     "  T, tau = params(r)\n"
-    "  if T > T0 and phi > now then b = math.max(b, now + math.floor((phi - now) * T / T0)) end\n"
+    "  if why == 1 and T > T0 and phi > now then b = math.max(b, now + math.floor((phi - now) * T / T0)) end\n"
     "  tat = b + tau\n"
     "  cur, S.seq, S.why, dirty = r, S.seq + 1, why, true\n"
     "end\n"
