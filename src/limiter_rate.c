@@ -289,8 +289,10 @@ void cxb_limiter_report_rate(cxb_limiter *l)
 {
     struct cxb_rate_state *rs = l->rs;
     uint64_t seq = atomic_load(&rs->seq), seen = atomic_load(&l->seq_seen);
-    /* != rather than >: a Redis bucket that lost its state counts from 0 again */
-    if (seq == seen || !atomic_compare_exchange_strong(&l->seq_seen, &seen, seq)) return;
+    /* Nobody to tell yet (the hook is set before any other thread uses the limiter): the change
+     * is reported once there is. != rather than >: a Redis bucket that lost its state counts
+     * from 0 again. */
+    if (!l->notify || seq == seen || !atomic_compare_exchange_strong(&l->seq_seen, &seen, seq)) return;
     cxb_limiter_note n;
     memset(&n, 0, sizeof n);
     n.kind = CXB_LIM_NOTE_RATE;
