@@ -304,11 +304,44 @@ cxb_limiter *cxb_limiter_open_shared(const char *name, double rate, double burst
     return cxb_limiter_open_shm(&c, err, errlen);
 }
 
+/* Creates the file (and initialises it) or opens the one another process created. NULL with a
+ * message when neither works. */
+static struct shm_layout *shm_map(cxb_limiter *l, const char *name, const char *path, char *err,
+                                  size_t errlen)
+{
+    char eb[128];
+    for (int attempt = 0; attempt < SHM_OPEN_ATTEMPTS; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            struct shm_layout *m = init_new(l, fd, name, path, err, errlen);
+            close(fd);
+            if (!m) unlink(path); /* never published, so nobody can be using it */
+            return m;
+        }
+        if (errno != EEXIST) {
+            errf(err, errlen, "cannot create shared limit file %s: %s", path,
+                 errstr(errno, eb, sizeof eb));
+            return NULL;
+        }
+        fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT) continue; /* the creator gave up and removed it: try to create */
+            errf(err, errlen, "cannot open shared limit file %s: %s", path,
+                 errstr(errno, eb, sizeof eb));
+            return NULL;
+        }
+        struct shm_layout *m = open_existing(l, fd, name, path, err, errlen);
+        close(fd);
+        return m;
+    }
+    errf(err, errlen, "shared limit file %s keeps disappearing while being opened", path);
+    return NULL;
+}
+
 cxb_limiter *cxb_limiter_open_shm(const cxb_limit_config *c, char *err, size_t errlen)
 {
     const char *name = c->shared;
     char path[sizeof SHM_DIR_PREFIX + SHM_NAME_MAX];
-    char eb[128];
     if (cxb_shared_limit_path(name, path, sizeof path, err, errlen) != 0) return NULL;
     cxb_limiter *l = calloc(1, sizeof *l);
     if (!l) {
@@ -320,40 +353,8 @@ cxb_limiter *cxb_limiter_open_shm(const cxb_limit_config *c, char *err, size_t e
         goto fail;
     atomic_init(&l->reported_bits, cxb_dbits(c->rate));
     snprintf(l->label, sizeof l->label, "shared limit '%s'", name);
-
-    struct shm_layout *m = NULL;
-    for (int attempt = 0; !m; attempt++) {
-        if (attempt == SHM_OPEN_ATTEMPTS) {
-            errf(err, errlen, "shared limit file %s keeps disappearing while being opened", path);
-            goto fail;
-        }
-        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            m = init_new(l, fd, name, path, err, errlen);
-            close(fd);
-            if (!m) {
-                unlink(path); /* never published, so nobody can be using it */
-                goto fail;
-            }
-            break;
-        }
-        if (errno != EEXIST) {
-            errf(err, errlen, "cannot create shared limit file %s: %s", path,
-                 errstr(errno, eb, sizeof eb));
-            goto fail;
-        }
-        fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-            if (errno == ENOENT) continue; /* the creator gave up and removed it: try to create */
-            errf(err, errlen, "cannot open shared limit file %s: %s", path,
-                 errstr(errno, eb, sizeof eb));
-            goto fail;
-        }
-        m = open_existing(l, fd, name, path, err, errlen);
-        close(fd);
-        if (!m) goto fail;
-    }
-
+    struct shm_layout *m = shm_map(l, name, path, err, errlen);
+    if (!m) goto fail;
     shm_check_state(l, m, path);
     if (shm_mismatch(m, l, name, err, errlen) != 0) {
         munmap(m, sizeof *m);
