@@ -176,6 +176,7 @@ static void test_change_bound(void)
     for (size_t i = 0; i < nrates; i++) {
         sleep_s(0.08);
         ch[i].at = cxb_now_mono();
+        ch[i].rate = rates[i];
         CHECK(cxb_limiter_set_rate(l, rates[i], err, sizeof err) == 0, "set_rate: %s", err);
     }
     sleep_s(0.08);
