@@ -9,6 +9,8 @@
 --
 -- Times are seconds on the mock's clock (its uptime). The mock counts every API request it
 -- answered and every 429 it sent; a window's goodput is what it accepted per second.
+-- ADAPTIVE_LOG=1 in the environment: each child also writes its rate and retry events, with
+-- their CLOCK_MONOTONIC instants, to <name>.json.log in dir (to see what a cut cost).
 local cjson = require "cjson"
 local N = require "spec.helpers.nginx"
 
@@ -31,7 +33,7 @@ local function tasks()
 end
 local changes = 0
 local job = bulk.start(tasks, { base_url = base, client_id = "demo-client", client_secret = "demo-secret",
-  rate = "auto:" .. start, max_rate = tonumber(max), burst = 20, workers = tonumber(os.getenv("ADAPTIVE_WORKERS") or 10), max_retries = 100,
+  rate = "auto:" .. start, max_rate = tonumber(max), burst = 20, workers = 10, max_retries = 100,
   shared_limit = limit ~= "" and limit or nil,
   on_event = function(ev)
     if ev.type == "rate" then changes = changes + 1 end
