@@ -33,7 +33,8 @@ INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VER)
 INST_BINDIR ?= $(PREFIX)/bin
 
 # Core sources that do not touch Lua (also linked into C tests, fuzzers, benchmarks).
-CORE_SRCS   = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/backoff.c \
+CORE_SRCS   = src/limiter.c src/limiter_rate.c src/rate_ctl.c src/shm_limiter.c src/limiter_open.c \
+              src/redis_limiter.c src/redis_url.c src/backoff.c \
               src/idempotency.c src/queue.c src/http.c src/auth.c src/task.c src/pool.c src/attempt.c \
               src/job.c src/redact.c src/discovery.c src/disposition.c src/auth_discovery.c src/cxone_request.c \
               src/plain_task.c src/kind.c src/ledger.c src/durable.c src/tutorial_request.c src/text_fit.c
@@ -53,7 +54,7 @@ $(BUILD)/obj/lua_%.o: src/lua_%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -c $< -o $@
 
-LUA_OBJS    = $(BUILD)/obj/lua_core.o $(BUILD)/obj/lua_sys.o $(BUILD)/obj/lua_metrics.o
+LUA_OBJS    = $(BUILD)/obj/lua_core.o $(BUILD)/obj/lua_sys.o $(BUILD)/obj/lua_metrics.o $(BUILD)/obj/lua_rate.o
 
 # Never link liblua into the module: the host (lua, luajit, nginx) provides its symbols.
 $(MODULE): $(CORE_OBJS) $(LUA_OBJS)

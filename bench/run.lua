@@ -2,7 +2,7 @@
 --   LUA_PATH="lua/?.lua;./?.lua;;" LUA_CPATH="build/lua5.4/?.so;;" lua5.4 bench/run.lua
 -- Settings come from the environment (defaults in parentheses):
 --   BENCH_ROUNDS (3)          rounds of every throughput comparison; medians are reported
---   BENCH_ONLY (all)          comma list of: throughput,scaling,rate,memory,cpu
+--   BENCH_ONLY (all)          comma list of: throughput,scaling,rate,memory,cpu,adaptive
 --   BENCH_CONNECTIONS (8)     engine workers = wrk connections = curl --parallel-max (measure 1)
 --   BENCH_TASKS (30000)       engine tasks per throughput run; BENCH_CURL_TASKS (20000) for curl
 --   BENCH_FLOOR_TASKS (30000) tasks per libcurl floor run (bench/peers/curlfloor)
@@ -11,6 +11,7 @@
 --   BENCH_RATE_TASKS (5000)   measure 3 (at 45/s: about 111 s)
 --   BENCH_ROWS (1000000), BENCH_ROWS_SMALL (100000)   measure 4
 --   BENCH_CG_TASKS (10000)    measure 5
+--   BENCH_ADAPTIVE_SECONDS (60) measure 6: seconds measured after the first 20 (about 2 + 1 min)
 --   BENCH_MOCK_THREADS (2)    the mock's --threads (its default)
 --   BENCH_RESULTS (bench/results/<UTC date-time>.json), BENCH_PLOT (bench/scaling.png)
 -- Exits 1 only when a run fails (a contender errors, a non-200 answer, a lost result); a missed
@@ -23,6 +24,7 @@ local Rate = require "bench.lib.rate"
 local Memory = require "bench.lib.memory"
 local Cpu = require "bench.lib.cpu"
 local Report = require "bench.lib.report"
+local Adaptive = require "bench.lib.adaptive"
 
 local function env_num(name, default)
   local v = os.getenv(name)
@@ -59,15 +61,16 @@ local ctx = {
   rows = env_num("BENCH_ROWS", 1000000),
   rows_small = env_num("BENCH_ROWS_SMALL", 100000),
   cg_tasks = env_num("BENCH_CG_TASKS", 10000),
+  adaptive_window = env_num("BENCH_ADAPTIVE_SECONDS", 60),
   mock_threads = env_num("BENCH_MOCK_THREADS", 2),
 }
 
 local only = {}
 local only_env = os.getenv("BENCH_ONLY") or ""
-local known = { throughput = true, scaling = true, rate = true, memory = true, cpu = true }
+local known = { throughput = true, scaling = true, rate = true, memory = true, cpu = true, adaptive = true }
 for name in only_env:gmatch("[^,%s]+") do
   if not known[name] then
-    io.stderr:write("bench: BENCH_ONLY: unknown measure " .. name .. " (throughput,scaling,rate,memory,cpu)\n")
+    io.stderr:write("bench: BENCH_ONLY: unknown measure " .. name .. " (throughput,scaling,rate,memory,cpu,adaptive)\n")
     os.exit(2)
   end
   only[name] = true
@@ -90,7 +93,7 @@ local results = {
     floor_tasks = ctx.floor_tasks,
     wrk_seconds = ctx.wrk_seconds, wrk_threads = ctx.wrk_threads, scaling_workers = ctx.scaling_workers,
     scaling_tasks = ctx.scaling_tasks, scaling_wrk_seconds = ctx.scaling_wrk_seconds,
-    rate_tasks = ctx.rate_tasks, rows = ctx.rows, rows_small = ctx.rows_small, cg_tasks = ctx.cg_tasks,
+    rate_tasks = ctx.rate_tasks, adaptive_window = ctx.adaptive_window, rows = ctx.rows, rows_small = ctx.rows_small, cg_tasks = ctx.cg_tasks,
     mock_threads = ctx.mock_threads, lua = lua, lua_env = ctx.lua_env, only = only_env,
   },
 }
@@ -110,6 +113,7 @@ local ok, err = pcall(function()
   end
   if wanted("memory") then results.memory = Memory.streaming(ctx, fast) end
   if wanted("cpu") then results.cpu = Cpu.per_request(ctx, fast) end
+  if wanted("adaptive") then results.adaptive = Adaptive.run(ctx) end
 end)
 
 for _, m in ipairs(mocks) do m:stop() end

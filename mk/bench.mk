@@ -1,7 +1,7 @@
 # Benchmarks (bench/, docs/bench.md). Not part of `make test` or CI.
 #   make bench                    every measure, one table, bench/results/<date>.json, bench/scaling.png
 #   make bench BENCH_ROUNDS=5     more rounds per comparison (medians)
-#   make bench BENCH_ONLY=throughput,scaling     a subset (throughput,scaling,rate,memory,cpu)
+#   make bench BENCH_ONLY=throughput,scaling     a subset (throughput,scaling,rate,memory,cpu,adaptive)
 # Installs what it needs first (.ci/deps, then bench/packages: wrk, valgrind, gnuplot, time).
 BENCH_ROUNDS ?= 3
 BENCH_ENV     = LUA_PATH="lua/?.lua;./?.lua;;" LUA_CPATH="$(BUILD)/?.so;;" CXONE_MOCK=build/cxone-mock \

@@ -6,12 +6,15 @@
 # never depend on the rest of the core being buildable.
 
 CTEST_DIR   = $(BUILD)/tests
-CTEST_UNITS = limiter shm_limiter redis_limiter backoff idempotency discovery disposition redact \
+CTEST_UNITS = limiter limiter_rate shm_limiter redis_limiter backoff idempotency discovery disposition redact \
               error_message text_fit ledger
-CTEST_SRCS_limiter     = src/limiter.c src/text_fit.c
-CTEST_SRCS_shm_limiter = src/limiter.c src/shm_limiter.c src/text_fit.c
-CTEST_SRCS_redis_limiter = src/limiter.c src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/redact.c \
-              src/text_fit.c
+CTEST_LIMITER_SRCS = src/limiter.c src/limiter_rate.c src/rate_ctl.c src/text_fit.c
+CTEST_SRCS_limiter     = $(CTEST_LIMITER_SRCS)
+CTEST_SRCS_limiter_rate = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c \
+                          src/redis_url.c src/redact.c
+CTEST_SRCS_shm_limiter = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/redis_url.c src/redact.c
+CTEST_SRCS_redis_limiter = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c \
+                           src/redis_url.c src/redact.c
 CTEST_SRCS_text_fit    = src/text_fit.c
 CTEST_SRCS_backoff     = src/backoff.c
 CTEST_SRCS_idempotency = src/idempotency.c

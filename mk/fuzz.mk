@@ -23,7 +23,7 @@ endef
 # Adding a target is one line here (plus its harness and seed directory).
 $(eval $(call FUZZ_TARGET,retry_after,src/backoff.c))
 $(eval $(call FUZZ_TARGET,idempotency,src/idempotency.c))
-$(eval $(call FUZZ_TARGET,token,src/auth.c src/auth_discovery.c src/discovery.c src/http.c src/backoff.c src/limiter.c src/text_fit.c src/redact.c src/kind.c))
+$(eval $(call FUZZ_TARGET,token,src/auth.c src/auth_discovery.c src/discovery.c src/http.c src/backoff.c src/limiter.c src/limiter_rate.c src/rate_ctl.c src/text_fit.c src/redact.c src/kind.c))
 $(eval $(call FUZZ_TARGET,header,src/http.c src/backoff.c src/redact.c))
 $(eval $(call FUZZ_TARGET,error_message,src/http.c src/backoff.c src/redact.c))
 

@@ -8,7 +8,11 @@ MOCK_SPECS   = spec/mock_spec.lua spec/mock_cxone_spec.lua spec/mock_values_spec
 # What a reader runs (the docs' blocks, the rockspec) runs under lua5.4 with its build, whatever
 # interpreter runs busted: these say nothing about another ABI or a sanitized module.
 DOCS_SPECS   = spec/docs_check_spec.lua spec/rockspec_spec.lua
-ENGINE_SPECS = $(filter-out $(MOCK_SPECS) $(DOCS_SPECS),$(sort $(wildcard spec/*_spec.lua)))
+# Specs that measure behaviour over a minute of wall-clock time (the adaptive rate against a
+# tenant limit): `make test` runs them once, on Lua 5.4 (their Lua side is the same on every
+# ABI); the 5.1/LuaJIT matrix and the sanitizer runs leave them out (ENGINE_SPECS).
+SLOW_SPECS   = spec/adaptive_rate_spec.lua
+ENGINE_SPECS = $(filter-out $(MOCK_SPECS) $(DOCS_SPECS) $(SLOW_SPECS),$(sort $(wildcard spec/*_spec.lua)))
 SPEC_LUAS   ?= lua5.4
 
 .PHONY: spec spec-one test

@@ -76,6 +76,7 @@ local function core_defaults()
   for _, decl in ipairs(require("cxone.bulk.options").LIST) do
     if decl.core and decl.derive then o[decl.name] = decl.derive(o) end
   end
+  require("cxone.bulk.live").core_config(o, o) -- rate: the start rate, rate_auto, max_rate
   return o
 end
 

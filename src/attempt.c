@@ -18,6 +18,7 @@ struct cxb_worker {
     uint64_t rng;
     uint64_t gen;            /* generation of token (for a reauth) */
     double token_expires;    /* CLOCK_MONOTONIC second at which token stops being valid */
+    cxb_slot slot;           /* the limiter slot of the request in flight (a 429 names it) */
     char token[CXB_TOKEN_MAX];
     char auth_hdr[CXB_TOKEN_MAX + 32];
     char key_hdr[320];
@@ -138,7 +139,7 @@ static att_kind att_slot(cxb_worker *w, att_outcome *o)
 {
     for (;;) {
         double asked = cxb_now_mono();
-        if (cxb_limiter_acquire(w->env->lim, w->env->cancel) != 0)
+        if (cxb_limiter_acquire_slot(w->env->lim, w->env->cancel, &w->slot) != 0)
             return ATT_CANCELLED;
         cxb_ledger_limiter_wait(w->env->ledger, cxb_now_mono() - asked);
         if (cxb_now_mono() < w->token_expires)
@@ -265,6 +266,8 @@ static att_kind att_send(cxb_worker *w, cxb_task *t, const att_req *q, att_outco
     }
     if (q->mutating && r.status >= 500 && r.status < 600)
         cxb_task_may_have_applied(t, r.status);
+    if (r.status == 429)
+        cxb_limiter_throttled(w->env->lim, &w->slot); /* adaptive: the loss signal */
     return att_classify_status(w, q, &r, o);
 }
 

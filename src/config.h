@@ -8,7 +8,9 @@ typedef struct cxb_config {
     const char *token_url, *client_id, *client_secret, *scope;
     int basic_auth;
     int workers;
-    double rate, burst;
+    double rate, burst;        /* rate_auto: rate is where the controller starts */
+    int rate_auto;             /* rate = "auto": adaptive (docs/limiter.md) */
+    double max_rate;           /* rate_auto: the ceiling */
     const char *shared_limit;  /* NULL: process-local limiter */
     double shared_limit_timeout;        /* Redis unreachable this long -> batch fails (0: 30 s) */
     const char *shared_limit_fallback;  /* NULL or "local:RATE" while Redis is unreachable */

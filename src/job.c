@@ -31,12 +31,14 @@ static void job_cancel_hook(void *arg)
 }
 
 /* The limiter's notes become events (a pause another process set, a reset state, an
- * unreachable store); a limiter that gives up fails the batch. */
+ * unreachable store, a change of rate); a limiter that gives up fails the batch. */
 static void job_limiter_note(void *arg, const cxb_limiter_note *n)
 {
     cxb_job *j = arg;
     if (n->kind == CXB_LIM_NOTE_FATAL)
         cxb_ledger_set_fatal(j->ledger, CXB_KIND_LIMITER, n->msg);
+    else if (n->kind == CXB_LIM_NOTE_RATE)
+        cxb_ledger_rate_event(j->ledger, n->rate, n->prev, n->reason, n->msg);
     else
         cxb_ledger_event(j->ledger, n->kind == CXB_LIM_NOTE_PAUSE ? CXB_EV_PAUSE : CXB_EV_LIMITER, NULL, 0, 0,
                          n->wait, n->msg);
@@ -181,7 +183,7 @@ static int job_open_sources(cxb_job *j, cxb_kind *kind, char *err, size_t errlen
 {
     const cxb_config *cfg = &j->cfg;
     cxb_limit_config lc = {cfg->rate, cfg->burst, cfg->shared_limit, cfg->shared_limit_timeout,
-                           cfg->shared_limit_fallback};
+                           cfg->shared_limit_fallback, cfg->rate_auto, cfg->max_rate};
     j->lim = cxb_limiter_open(&lc, err, errlen);
     *kind = CXB_KIND_LIMITER;
     if (!j->lim)
@@ -335,6 +337,11 @@ void cxb_job_counters(cxb_job *j, cxb_counters *out, cxb_kind *fatal_kind, char 
 void cxb_job_metrics(cxb_job *j, cxb_metrics *out)
 {
     cxb_ledger_metrics(j->ledger, out);
+}
+
+cxb_limiter *cxb_job_limiter(cxb_job *j)
+{
+    return j->lim;
 }
 
 int cxb_job_attach_journal(cxb_job *j, int fd, char *err, size_t errlen)

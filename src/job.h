@@ -6,6 +6,7 @@
 #include "config.h"
 #include "kind.h"
 #include "ledger.h"
+#include "limiter.h"
 #include "task.h"
 #include <stdatomic.h>
 #include <stddef.h>
@@ -57,6 +58,10 @@ void cxb_job_counters(cxb_job *j, cxb_counters *out, cxb_kind *fatal_kind, char 
 
 /* Snapshot of what job:metrics() reports beyond the counters (ledger.h). */
 void cxb_job_metrics(cxb_job *j, cxb_metrics *out);
+
+/* The job's limiter (owned by the job: valid until close or release), for live control of the
+ * rate (limiter.h: set_rate, set_max_rate, rate_status). */
+cxb_limiter *cxb_job_limiter(cxb_job *j);
 
 /* Journaled jobs: attaches (a duplicate of) the journal's fd before the first task is submitted;
  * from then on no task's first request leaves before cxb_job_intents_written covered its index

@@ -45,17 +45,38 @@ void cxb_ledger_free(cxb_ledger *l)
     free(l);
 }
 
-void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int attempt, long status,
-                      double delay, const char *error)
+/* The next event's place (the oldest is dropped when the owner is not draining); lock held. */
+static cxb_event *ledger_next_event(cxb_ledger *l)
 {
-    pthread_mutex_lock(&l->mu);
-    if (l->ev_len == CXB_EVENTS_CAP) { /* the owner is not draining: drop the oldest */
+    if (l->ev_len == CXB_EVENTS_CAP) {
         l->ev_head = (l->ev_head + 1) % CXB_EVENTS_CAP;
         l->ev_len--;
         l->c.events_dropped++;
     }
     cxb_event *e = &l->events[(l->ev_head + l->ev_len) % CXB_EVENTS_CAP];
     memset(e, 0, sizeof *e);
+    return e;
+}
+
+void cxb_ledger_rate_event(cxb_ledger *l, double rate, double prev, int reason, const char *msg)
+{
+    pthread_mutex_lock(&l->mu);
+    cxb_event *e = ledger_next_event(l);
+    e->type = CXB_EV_RATE;
+    e->at = cxb_now_wall();
+    e->rate = rate;
+    e->rate_prev = prev;
+    e->reason = reason;
+    cxb_text_fit(e->error, sizeof e->error, snprintf(e->error, sizeof e->error, "%s", msg));
+    l->ev_len++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int attempt, long status,
+                      double delay, const char *error)
+{
+    pthread_mutex_lock(&l->mu);
+    cxb_event *e = ledger_next_event(l);
     e->type = type;
     e->at = cxb_now_wall();
     e->index = t ? t->index : 0;
@@ -72,7 +93,7 @@ void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int
     case CXB_EV_PAUSE: l->c.pauses++; l->c.pause_seconds += delay; break;
     case CXB_EV_TOKEN: l->c.token_refreshes++; break;
     case CXB_EV_REAUTH: l->c.reauths++; break;
-    case CXB_EV_LIMITER: break;
+    case CXB_EV_LIMITER: case CXB_EV_RATE: break;
     }
     pthread_mutex_unlock(&l->mu);
 }

@@ -11,7 +11,8 @@
 
 typedef enum {
     CXB_EV_RETRY = 1, CXB_EV_PAUSE, CXB_EV_TOKEN, CXB_EV_REAUTH,
-    CXB_EV_LIMITER /* the limiter's state was reset, or its store is unreachable (delay: wait) */
+    CXB_EV_LIMITER, /* the limiter's state was reset, or its store is unreachable (delay: wait) */
+    CXB_EV_RATE     /* the rate in force changed (rate, rate_prev, reason) */
 } cxb_event_type;
 
 typedef struct cxb_event {
@@ -21,6 +22,8 @@ typedef struct cxb_event {
     int attempt;
     long status;
     double delay;
+    double rate, rate_prev;   /* CXB_EV_RATE */
+    int reason;               /* CXB_EV_RATE: a cxb_rate_reason (rate_ctl.h) */
     char contact_id[64];
     char error[240];
 } cxb_event;
@@ -70,6 +73,8 @@ void cxb_ledger_free(cxb_ledger *l);
  * counts it. t may be NULL (a token refresh). */
 void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int attempt, long status,
                       double delay, const char *error);
+/* Queues a CXB_EV_RATE event: the rate in force changed from prev to rate, for reason. */
+void cxb_ledger_rate_event(cxb_ledger *l, double rate, double prev, int reason, const char *msg);
 /* Counts one request of t sent at sent_mono (CLOCK_MONOTONIC) with method: its HTTP status (0:
  * none) and whether the transport failed (neither: aborted by a cancel). Its latency (now -
  * sent_mono) goes to the histogram unless it was aborted, and the request is noted on t. */

@@ -7,7 +7,11 @@
  * then sleeps until `at` without holding anything. Every reservation pushes tat forward by at
  * least T and may not be scheduled earlier than tat - tau, which is what bounds the grants in any
  * window W to burst + rate * W (proof sketch in docs/limiter.md). The same code runs on the
- * malloc'd state of a local limiter and on the /dev/shm state of a shared one (shm_limiter.c). */
+ * malloc'd state of a local limiter and on the /dev/shm state of a shared one (shm_limiter.c).
+ * The word holds next = tat - tau (limiter_impl.h), on which the same step reads
+ *     at   = max(now, next, pause_until)
+ *     next = max(next + T, at + T - tau)
+ * and the rate it uses is that of the epoch the word names (limiter_rate.c). */
 #include "limiter_impl.h"
 #include "clock.h"
 #include "text_fit.h"
@@ -24,10 +28,11 @@
 #define NS_PER_S 1000000000LL
 /* Waiters wake at least this often to notice cancellation. */
 #define CANCEL_SLICE_NS (50LL * 1000000LL)
-/* Limits that keep every tat/pause sum far from int64 overflow (2^62 ns is ~146 years). */
-#define MAX_INSTANT_NS  (INT64_C(1) << 62)
-#define MAX_INTERVAL_NS (INT64_C(1000000) * NS_PER_S)  /* rate >= 1e-6/s */
-#define MAX_TOLERANCE_NS (INT64_C(100000000) * NS_PER_S)
+/* Limits that keep every tat/pause sum far from int64 overflow, even doubled in the tat word
+ * (2^61 ns is ~73 years of uptime). */
+#define MAX_INSTANT_NS  (INT64_C(1) << 61)
+#define MAX_INTERVAL_NS CXB_MAX_INTERVAL_NS
+#define MAX_TOLERANCE_NS CXB_MAX_TOLERANCE_NS
 
 int64_t cxb_mono_ns(void)
 {
@@ -51,7 +56,8 @@ static void set_err(char *err, size_t errlen, const char *msg, double v)
     if (err && errlen) snprintf(err, errlen, msg, v);
 }
 
-int cxb_limiter_set_params(cxb_limiter *l, double rate, double burst, char *err, size_t errlen)
+int cxb_rate_params(double rate, double burst, int64_t *interval_ns, int64_t *tolerance_ns, char *err,
+                    size_t errlen)
 {
     if (!isfinite(rate) || rate <= 0) {
         set_err(err, errlen, "rate must be a finite number > 0 per second (got %g)", rate);
@@ -72,10 +78,18 @@ int cxb_limiter_set_params(cxb_limiter *l, double rate, double burst, char *err,
         set_err(err, errlen, "burst is too large for this rate (got %g)", burst);
         return -1;
     }
-    l->interval_ns = (int64_t)interval;
-    l->tolerance_ns = (int64_t)tolerance;
+    *interval_ns = (int64_t)interval;
+    *tolerance_ns = (int64_t)tolerance;
+    return 0;
+}
+
+int cxb_limiter_set_params(cxb_limiter *l, double rate, double burst, char *err, size_t errlen)
+{
+    if (cxb_rate_params(rate, burst, &l->interval_ns, &l->tolerance_ns, err, errlen) != 0)
+        return -1;
     l->rate = rate;
     l->burst = burst;
+    l->max_rate = rate;
     return 0;
 }
 
@@ -86,14 +100,19 @@ cxb_limiter *cxb_limiter_new(double rate, double burst, char *err, size_t errlen
         if (err && errlen) snprintf(err, errlen, "out of memory allocating a limiter");
         return NULL;
     }
-    if (cxb_limiter_set_params(l, rate, burst, err, errlen) != 0) {
+    if (cxb_limiter_set_params(l, rate, burst, err, errlen) != 0 ||
+        cxb_rate_state_init(&l->local_rs, l, 0) != 0) {
+        if (err && errlen && !err[0]) snprintf(err, errlen, "cannot create the limiter's lock");
         free(l);
         return NULL;
     }
-    atomic_init(&l->local.tat_ns, 0);
+    atomic_init(&l->local.next_w, 0);
     atomic_init(&l->local.pause_w, 0);
     atomic_init(&l->pause_seen, 0);
+    atomic_init(&l->seq_seen, 0);
+    atomic_init(&l->reported_bits, cxb_dbits(rate));
     l->st = &l->local;
+    l->rs = &l->local_rs;
     snprintf(l->label, sizeof l->label, "the rate limit");
     return l;
 }
@@ -125,21 +144,29 @@ int64_t cxb_pause_until_ns(cxb_limiter *l)
 }
 
 /* One GCRA step. Returns the instant the next token may be used; when only_if_now is set and
- * that instant is in the future nothing is reserved (*reserved = 0). */
+ * that instant is in the future nothing is reserved (*reserved = 0). The interval and tolerance
+ * are those of the epoch the tat word names: a writer fills the other parity's slot before it
+ * switches the word, so the compare-and-swap that commits a slot also proves that the rate it
+ * was computed with was still in force (a torn read of a slot being rewritten can only come
+ * with a tat word that has changed since, and so fails the compare-and-swap). */
 static int64_t gcra_reserve(cxb_limiter *l, int64_t now, int only_if_now, int *reserved)
 {
     struct cxb_gcra_state *st = l->st;
-    int64_t tat = atomic_load(&st->tat_ns);
+    struct cxb_rate_state *rs = l->rs;
+    int64_t w = atomic_load(&st->next_w);
     for (;;) {
-        int64_t at = max64(max64(now, tat - l->tolerance_ns), pause_until_ns(st));
+        int e = cxb_epoch_of(w);
+        int64_t next = cxb_next_of(w);
+        int64_t interval = atomic_load(&rs->interval_ns[e]), tolerance = atomic_load(&rs->tolerance_ns[e]);
+        int64_t at = max64(max64(now, next), pause_until_ns(st));
         if (only_if_now && at > now) {
             *reserved = 0;
             return at;
         }
-        int64_t next = max64(tat, at) + l->interval_ns;
+        int64_t nw = cxb_next_pack(max64(next + interval, at + interval - tolerance), e);
         /* On failure tat is reloaded and the step recomputed: no reservation is ever made
          * from a stale tat, which is what the get-then-set schemes get wrong. */
-        if (atomic_compare_exchange_weak(&st->tat_ns, &tat, next)) {
+        if (atomic_compare_exchange_weak(&st->next_w, &w, nw)) {
             *reserved = 1;
             return at;
         }
@@ -194,19 +221,25 @@ void cxb_limiter_report_pause(cxb_limiter *l, int64_t now)
                            (double)p.retry_after_ns / 1e9);
 }
 
-int cxb_gcra_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *scheduled_mono)
+int cxb_gcra_acquire_slot(cxb_limiter *l, const atomic_int *cancel, cxb_slot *slot)
 {
     int forfeits = 0;
     for (;;) {
         if (is_cancelled(cancel)) return 1;
         int reserved;
+        uint64_t slow = atomic_load(&l->rs->slow_seq);
         int64_t now = cxb_mono_ns();
         int64_t at = gcra_reserve(l, now, 0, &reserved);
+        if (l->adaptive) cxb_limiter_rate_tick(l, now);
         if (at > now)
             cxb_limiter_report_pause(l, now);
         /* A cancelled waiter's token is simply forfeited: handing it back could let a later
-         * reservation land inside a window that already counted it. */
-        if (cxb_sleep_until_ns(at, cancel)) return 1;
+         * reservation land inside a window that already counted it. A slow-down while it
+         * slept moves it later (never earlier). */
+        for (int64_t was = 0; was != at; at = cxb_limiter_stretch(l, at, &slow)) {
+            was = at;
+            if (cxb_sleep_until_ns(at, cancel)) return 1;
+        }
         now = cxb_mono_ns();
         /* A pause that began while we slept voids the reservation; reserving again lands
          * after the pause because gcra_reserve honours the pause. */
@@ -216,20 +249,31 @@ int cxb_gcra_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *schedu
             forfeits++;
             continue;
         }
-        if (scheduled_mono) *scheduled_mono = (double)at / 1e9;
+        if (slot) {
+            slot->at_ns = at;
+            slot->gen = 0;
+        }
         return 0;
     }
 }
 
+int cxb_limiter_acquire_slot(cxb_limiter *l, const atomic_int *cancel, cxb_slot *slot)
+{
+    if (l->be) return l->be->acquire(l, cancel, slot);
+    return cxb_gcra_acquire_slot(l, cancel, slot);
+}
+
 int cxb_limiter_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *scheduled_mono)
 {
-    if (l->be) return l->be->acquire(l, cancel, scheduled_mono);
-    return cxb_gcra_acquire_at(l, cancel, scheduled_mono);
+    cxb_slot s;
+    int rc = cxb_limiter_acquire_slot(l, cancel, &s);
+    if (rc == 0 && scheduled_mono) *scheduled_mono = (double)s.at_ns / 1e9;
+    return rc;
 }
 
 int cxb_limiter_acquire(cxb_limiter *l, const atomic_int *cancel)
 {
-    return cxb_limiter_acquire_at(l, cancel, NULL);
+    return cxb_limiter_acquire_slot(l, cancel, NULL);
 }
 
 double cxb_limiter_try(cxb_limiter *l)
@@ -249,6 +293,19 @@ static void atomic_max64(_Atomic int64_t *p, int64_t v)
     }
 }
 
+void cxb_tat_raise(cxb_limiter *l, int64_t tat_ns)
+{
+    int64_t w = atomic_load(&l->st->next_w);
+    for (;;) {
+        int e = cxb_epoch_of(w);
+        int64_t next = tat_ns - atomic_load(&l->rs->tolerance_ns[e]);
+        /* A change of epoch meanwhile fails the compare-and-swap, and the tolerance is read again. */
+        if (cxb_next_of(w) >= next ||
+            atomic_compare_exchange_weak(&l->st->next_w, &w, cxb_next_pack(next, e)))
+            return;
+    }
+}
+
 void cxb_limiter_pause(cxb_limiter *l, double until_mono)
 {
     if (!(until_mono > 0)) return; /* NaN or not a CLOCK_MONOTONIC instant: nothing to do */
@@ -262,7 +319,7 @@ void cxb_limiter_pause(cxb_limiter *l, double until_mono)
     /* The step alone already caps the end of the pause at `burst` grants (the first
      * reservation after it sets tat = until + T). Raising tat here too makes the stored state
      * say so at once, and the bound proof only needs tat to be non-decreasing. */
-    atomic_max64(&l->st->tat_ns, until);
+    cxb_tat_raise(l, until);
     if (l->be) l->be->pause(l, until, until - now);
 }
 
@@ -297,10 +354,15 @@ void cxb_limiter_note_raise(cxb_limiter *l, cxb_limiter_note_kind kind, double w
     int written = vsnprintf(n.msg, sizeof n.msg, fmt, ap);
     va_end(ap);
     cxb_text_fit(n.msg, sizeof n.msg, written); /* a long note ends between words */
+    cxb_limiter_note_deliver(l, &n);
+}
+
+void cxb_limiter_note_deliver(cxb_limiter *l, const cxb_limiter_note *n)
+{
     if (l->notify)
-        l->notify(l->notify_arg, &n);
+        l->notify(l->notify_arg, n);
     else if (l->npending < LIMITER_NOTES_MAX)
-        l->pending[l->npending++] = n;
+        l->pending[l->npending++] = *n;
 }
 
 void cxb_limiter_set_notify(cxb_limiter *l, cxb_limiter_notify_fn fn, void *arg)
@@ -317,5 +379,6 @@ void cxb_limiter_free(cxb_limiter *l)
     if (!l) return;
     if (l->be) l->be->free(l->be_state);
     if (l->map) munmap(l->map, l->map_len);
+    if (l->rs == &l->local_rs) pthread_mutex_destroy(&l->local_rs.mu);
     free(l);
 }

@@ -7,7 +7,9 @@
 #include "plain_task.h"
 #include "job.h"
 #include "lua_metrics.h"
+#include "lua_rate.h"
 #include "lua_sys.h"
+#include "rate_ctl.h"
 #include <dlfcn.h>
 #include <math.h>
 #include <stdarg.h>
@@ -172,6 +174,8 @@ static void cfg_read(lua_State *L, int t, cxb_config *c)
     c->basic_auth = cfg_bool(L, t, "basic_auth");
     c->workers = (int)cfg_range(L, t, "workers", 1, CFG_MAX_WORKERS, 1);
     c->rate = cfg_positive(L, t, "rate", CFG_MAX_RATE);
+    c->rate_auto = cfg_bool(L, t, "rate_auto");
+    c->max_rate = c->rate_auto ? cfg_positive(L, t, "max_rate", CFG_MAX_RATE) : c->rate;
     c->burst = cfg_range(L, t, "burst", 1, CFG_MAX_RATE, 0);
     c->shared_limit = cfg_string(L, t, "shared_limit", 0);
     c->max_retries = (int)cfg_range(L, t, "max_retries", 0, CFG_MAX_RETRIES, 1);
@@ -238,6 +242,11 @@ static cxb_job *job_open(lua_State *L)
     if (!lj->job)
         luaL_error(L, "cxone.bulk job is closed");
     return lj->job;
+}
+
+cxb_job *cxb_lua_job_open(lua_State *L)
+{
+    return job_open(L);
 }
 
 /* Queues a built task; pushes true, or false when the queue is full (the task is freed). */
@@ -501,6 +510,7 @@ static const char *event_name(cxb_event_type t)
     case CXB_EV_TOKEN: return "token_refresh";
     case CXB_EV_REAUTH: return "reauth";
     case CXB_EV_LIMITER: return "limiter";
+    case CXB_EV_RATE: return "rate";
     }
     return "unknown";
 }
@@ -529,7 +539,12 @@ static int job_events(lua_State *L)
             if (ev[i].delay > 0)
                 set_num(L, "delay", ev[i].delay);
             if (ev[i].error[0])
-                set_str(L, "error", ev[i].error);
+                set_str(L, ev[i].type == CXB_EV_RATE ? "message" : "error", ev[i].error);
+            if (ev[i].type == CXB_EV_RATE) {
+                set_num(L, "rate", ev[i].rate);
+                set_num(L, "previous", ev[i].rate_prev);
+                set_str(L, "reason", cxb_rate_reason_name(ev[i].reason));
+            }
             lua_rawseti(L, -2, ++k);
         }
     }
@@ -745,6 +760,7 @@ __attribute__((visibility("default"))) int luaopen_cxone_bulk_core(lua_State *L)
     if (luaL_newmetatable(L, JOB_MT)) {
         lua_newtable(L);
         cxb_setfuncs(L, job_methods);
+        cxb_lua_rate_methods(L);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, job_gc);
         lua_setfield(L, -2, "__gc");

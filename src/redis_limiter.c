@@ -12,6 +12,8 @@
 #include "limiter_impl.h"
 #include "redact.h"
 #include "text_fit.h"
+#include "redis_script.h"
+#include "redis_url.h"
 
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
@@ -29,69 +31,22 @@
 #define SLOT_STALE_NS 100000000LL  /* a slot this late is dropped, as in limiter.c */
 #define BACKOFF_MIN_NS 50000000LL
 #define BACKOFF_MAX_NS 1000000000LL
-#define KEY_MAX 64
 #define STR_(x) #x
 #define STR(x) STR_(x)
-#define KEY_PREFIX "cxone-bulk:limit:"
-
-/* The bucket: hash {tat, pause, ra, rate, burst}, microseconds on the Redis server's clock.
- * ARGV: mode ("take" | "pause"), T, tau, n, lookahead (or Retry-After for "pause"), rate, burst,
- * max_wait.
- * take  -> {0, wait1, wait2, ...} slots committed: the first if its wait <= max_wait (a
- *                                 reservation, as a local waiter holds one: first come, first
- *                                 served across the fleet), the others only within lookahead
- *          {1, wait}              nothing committed; the first slot is `wait` away
- *          {-1, rate, burst}      the key holds another rate/burst
- *          {-2, left, ra}         paused for `left` more, by a Retry-After of `ra`
- * pause -> {0}  pause = max(pause, now + ra), tat = max(tat, pause)
- * A bucket without state (new, expired, or lost: FLUSHALL, a restarted Redis, a failover) starts
- * at tat = now + max_wait: processes may still hold reservations the lost state made (each at
- * most max_wait ahead, at most burst + rate * max_wait of them), and this head start keeps them
- * plus the fresh bucket's grants within 2 * burst + rate * W in any window W. */
-static const char GCRA_SCRIPT[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local k = KEYS[1]\n"
-    "local h = redis.call('HMGET', k, 'tat', 'pause', 'ra', 'rate', 'burst')\n"
-    "if h[4] and (h[4] ~= ARGV[6] or h[5] ~= ARGV[7]) then return {-1, h[4], h[5]} end\n"
-    "local T, tau = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local tat, pause = tonumber(h[1]) or (now + tonumber(ARGV[8])), tonumber(h[2]) or 0\n"
-    "local function f(x) return string.format('%.0f', x) end\n"
-    "local function keep(last)\n"
-    "  redis.call('PEXPIRE', k, math.floor((last - now + tau) / 1000) + 60000)\n"
-    "end\n"
-    "if ARGV[1] == 'pause' then\n"
-    "  local ra = tonumber(ARGV[5])\n"
-    "  if now + ra > pause then pause = now + ra; redis.call('HSET', k, 'pause', f(pause), 'ra', f(ra)) end\n"
-    "  if tat < pause then tat = pause end\n"
-    "  redis.call('HSET', k, 'tat', f(tat), 'rate', ARGV[6], 'burst', ARGV[7])\n"
-    "  keep(tat)\n"
-    "  return {0}\n"
-    "end\n"
-    "if pause > now then return {-2, pause - now, tonumber(h[3]) or 0} end\n"
-    "local out = {0}\n"
-    "for i = 1, tonumber(ARGV[4]) do\n"
-    "  local at = math.max(now, tat - tau)\n"
-    "  if at - now > tonumber(i == 1 and ARGV[8] or ARGV[5]) then break end\n"
-    "  tat = math.max(tat, at) + T\n"
-    "  out[#out + 1] = at - now\n"
-    "end\n"
-    "if #out == 1 then return {1, math.max(now, tat - tau) - now} end\n"
-    "redis.call('HSET', k, 'tat', f(tat), 'rate', ARGV[6], 'burst', ARGV[7])\n"
-    "keep(tat)\n"
-    "return out\n";
+#define HEAD CXB_REDIS_REPLY_HEAD
 
 typedef struct redis_lim {
-    char host[256], sock[256], user[128], key[sizeof KEY_PREFIX + KEY_MAX];
-    char *password;            /* malloc'd, wiped on free; never in any message */
-    int port, db;
+    cxb_redis_target tg;       /* host, socket, key, password (never in any message) */
     double timeout_s;
     cxb_limiter *fallback;     /* local bucket while Redis is unreachable, or NULL */
-    char rate_s[32], burst_s[32];
+    char rate_s[80], burst_s[32], start_s[32], max_s[32];
+    _Atomic uint64_t gen;      /* the bucket's cuts so far, as last heard */
+    _Atomic uint64_t set_rate_bits, set_max_bits; /* a change for the bucket (0: none) */
     pthread_mutex_t mu;        /* everything below; held across one Redis exchange */
     redisContext *ctx;
     char sha[41];
     int64_t slots[SLOTS_MAX];  /* CLOCK_MONOTONIC instants reserved for this process */
+    uint64_t slot_gen[SLOTS_MAX]; /* the generation each was granted under */
     int head, nslots;
     int64_t down_since, next_try, backoff;
     int told_down;
@@ -100,142 +55,11 @@ typedef struct redis_lim {
 
 typedef enum { RL_GRANTED, RL_WAIT, RL_PAUSED, RL_DOWN, RL_FATAL } rl_status;
 
-/* ---- opening: the URL ----------------------------------------------------------------------- */
-
-static int key_ok(const char *k)
-{
-    size_t n = strlen(k);
-    if (n == 0 || n > KEY_MAX) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == ':'))
-            return 0;
-    }
-    return 1;
-}
-
-/* Reads key=NAME and db=N from the query (already URL-decoded pieces). */
-static int parse_query(redis_lim *r, char *q, char *err, size_t errlen)
-{
-    for (char *save = NULL, *kv = strtok_r(q, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
-        char *eq = strchr(kv, '=');
-        if (!eq) continue;
-        *eq = '\0';
-        char *unesc = curl_easy_unescape(NULL, eq + 1, 0, NULL);
-        if (!unesc) { snprintf(err, errlen, "out of memory"); return -1; }
-        if (strcmp(kv, "key") == 0 && key_ok(unesc))
-            snprintf(r->key, sizeof r->key, "%s%s", KEY_PREFIX, unesc);
-        else if (strcmp(kv, "key") == 0)
-            snprintf(err, errlen, "shared_limit: key must be 1-%d characters of [A-Za-z0-9._:-]", KEY_MAX);
-        else if (strcmp(kv, "db") == 0)
-            r->db = atoi(unesc);
-        curl_free(unesc);
-        if (err[0]) return -1;
-    }
-    if (!r->key[0]) {
-        snprintf(err, errlen, "shared_limit: a Redis URL needs ?key=NAME (the bucket's name)");
-        return -1;
-    }
-    return 0;
-}
-
-static int url_part(CURLU *u, CURLUPart part, char *out, size_t len, int decode)
-{
-    char *v = NULL;
-    out[0] = '\0';
-    if (curl_url_get(u, part, &v, decode ? CURLU_URLDECODE : 0) != CURLUE_OK || !v) return 0;
-    int fits = strlen(v) < len;
-    if (fits) snprintf(out, len, "%s", v);
-    if (part == CURLUPART_PASSWORD) memset(v, 0, strlen(v));
-    curl_free(v);
-    return fits ? 1 : -1;
-}
-
-/* unix:///path/to/sock?key=NAME: libcurl 7.88 reads the first path segment of a scheme it does
- * not know as a host, so this form is split here (path, then the query) and only unescaped by
- * libcurl. */
-static int parse_unix(redis_lim *r, const char *url, char *q, size_t qlen, char *err, size_t errlen)
-{
-    const char *path = url + strlen("unix://");
-    const char *qm = strchr(path, '?');
-    size_t plen = qm ? (size_t)(qm - path) : strlen(path);
-    char *p = curl_easy_unescape(NULL, path, (int)plen, NULL);
-    if (!p) { snprintf(err, errlen, "out of memory"); return -1; }
-    int bad = p[0] != '/' || strlen(p) >= sizeof r->sock || strlen(qm ? qm + 1 : "") >= qlen;
-    if (!bad) {
-        snprintf(r->sock, sizeof r->sock, "%s", p);
-        snprintf(q, qlen, "%s", qm ? qm + 1 : "");
-    }
-    curl_free(p);
-    if (bad) snprintf(err, errlen, "shared_limit: write a socket as unix:///path/to/redis.sock?key=NAME");
-    return bad ? -1 : 0;
-}
-
-/* redis://[user:password@]host[:port][/db]?key=NAME with libcurl's URL API. */
-static int parse_redis(redis_lim *r, const char *url, char *q, size_t qlen, char *pw, size_t pwlen,
-                       char *err, size_t errlen)
-{
-    CURLU *u = curl_url();
-    if (!u) { snprintf(err, errlen, "out of memory"); return -1; }
-    char path[256], port[16];
-    int rc = -1;
-    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-        snprintf(err, errlen, "shared_limit: not a valid redis:// URL");
-        goto out;
-    }
-    if (url_part(u, CURLUPART_HOST, r->host, sizeof r->host, 1) < 0 ||
-        url_part(u, CURLUPART_USER, r->user, sizeof r->user, 1) < 0 ||
-        url_part(u, CURLUPART_PASSWORD, pw, pwlen, 1) < 0 ||
-        url_part(u, CURLUPART_PATH, path, sizeof path, 1) < 0 ||
-        url_part(u, CURLUPART_QUERY, q, qlen, 0) < 0 ||
-        url_part(u, CURLUPART_PORT, port, sizeof port, 0) < 0) {
-        snprintf(err, errlen, "shared_limit: a part of the Redis URL is too long");
-        goto out;
-    }
-    r->port = port[0] ? atoi(port) : 6379;
-    if (!r->host[0]) {
-        snprintf(err, errlen, "shared_limit: the redis:// URL has no host");
-        goto out;
-    }
-    if (path[0] && strcmp(path, "/") != 0) {
-        char *end;
-        long db = strtol(path + 1, &end, 10);
-        if (*end || end == path + 1 || db < 0 || db > 1000000) {
-            snprintf(err, errlen, "shared_limit: the path of a redis:// URL is the db number (/0)");
-            goto out;
-        }
-        r->db = (int)db;
-    }
-    rc = 0;
-out:
-    curl_url_cleanup(u);
-    return rc;
-}
-
-/* Messages name the part that is wrong, never echo the URL (it may hold a password). */
-static int parse_url(redis_lim *r, const char *url, char *err, size_t errlen)
-{
-    char q[512], pw[256] = "";
-    int rc = strncmp(url, "unix://", 7) == 0
-                 ? parse_unix(r, url, q, sizeof q, err, errlen)
-                 : parse_redis(r, url, q, sizeof q, pw, sizeof pw, err, errlen);
-    if (rc == 0) rc = parse_query(r, q, err, errlen);
-    const char *env = getenv("CXONE_REDIS_PASSWORD");
-    if (rc == 0 && !pw[0] && env) snprintf(pw, sizeof pw, "%s", env);
-    if (rc == 0 && pw[0] && !(r->password = strdup(pw))) {
-        snprintf(err, errlen, "out of memory");
-        rc = -1;
-    }
-    memset(pw, 0, sizeof pw);
-    return rc;
-}
-
 /* ---- one exchange with Redis (r->mu held) ----------------------------------------------------- */
 
 static void rl_redact(const redis_lim *r, char *msg)
 {
-    const char *const secrets[] = {r->password};
+    const char *const secrets[] = {r->tg.password};
     cxb_redact(msg, secrets, 1);
 }
 
@@ -282,21 +106,21 @@ static int rl_simple(redis_lim *r, const char *what, char *msg, size_t len, int 
 static int rl_connect(redis_lim *r, char *msg, size_t len)
 {
     struct timeval tv = {0, IO_TIMEOUT_US};
-    r->ctx = r->sock[0] ? redisConnectUnixWithTimeout(r->sock, tv)
-                        : redisConnectWithTimeout(r->host, r->port, tv);
+    r->ctx = r->tg.sock[0] ? redisConnectUnixWithTimeout(r->tg.sock, tv)
+                           : redisConnectWithTimeout(r->tg.host, r->tg.port, tv);
     if (!r->ctx || r->ctx->err) {
         snprintf(msg, len, "connect: %s", r->ctx ? r->ctx->errstr : "out of memory");
         rl_drop(r);
         return -1;
     }
     redisSetTimeout(r->ctx, tv);
-    if (r->password) {
-        const char *a[] = {"AUTH", r->user[0] ? r->user : r->password, r->password};
-        if (rl_simple(r, "AUTH", msg, len, r->user[0] ? 3 : 2, a) != 0) return -1;
+    if (r->tg.password) {
+        const char *a[] = {"AUTH", r->tg.user[0] ? r->tg.user : r->tg.password, r->tg.password};
+        if (rl_simple(r, "AUTH", msg, len, r->tg.user[0] ? 3 : 2, a) != 0) return -1;
     }
-    if (r->db) {
+    if (r->tg.db) {
         char db[16];
-        snprintf(db, sizeof db, "%d", r->db);
+        snprintf(db, sizeof db, "%d", r->tg.db);
         const char *a[] = {"SELECT", db};
         if (rl_simple(r, "SELECT", msg, len, 2, a) != 0) return -1;
     }
@@ -305,7 +129,7 @@ static int rl_connect(redis_lim *r, char *msg, size_t len)
 
 static int rl_load_script(cxb_limiter *l, redis_lim *r, char *msg, size_t len)
 {
-    redisReply *rep = redisCommand(r->ctx, "SCRIPT LOAD %s", GCRA_SCRIPT);
+    redisReply *rep = redisCommand(r->ctx, "SCRIPT LOAD %s", CXB_REDIS_SCRIPT);
     if (rl_failed(r, rep, "SCRIPT LOAD", msg, len) || rep->type != REDIS_REPLY_STRING || rep->len != 40) {
         if (rep && !msg[0]) snprintf(msg, len, "SCRIPT LOAD: unexpected reply");
         if (rep) freeReplyObject(rep);
@@ -322,21 +146,45 @@ static int rl_load_script(cxb_limiter *l, redis_lim *r, char *msg, size_t len)
     return 0;
 }
 
+/* What one call changes on the bucket: nothing, or an operator's set_rate / set_max_rate. */
+typedef struct rl_change {
+    char rate[32], max[32]; /* "" = unchanged */
+} rl_change;
+
+/* The script's arguments after the key (redis_script.h): the configured rate and controller. */
+static void rl_args(cxb_limiter *l, redis_lim *r, const char *mode, const char *arg5,
+                    const rl_change *ch, char buf[][32], const char **a)
+{
+    cxb_rate_status st;
+    cxb_limiter_rate_status(l, &st);
+    double fastest = fmax(l->rate, fmax(st.rate, st.max_rate));
+    double per = ceil(fastest * LOOKAHEAD_US / 1e6);
+    snprintf(buf[0], 32, "%lld", (long long)((l->interval_ns + 999) / 1000));
+    snprintf(buf[1], 32, "%lld", (long long)(l->tolerance_ns / 1000));
+    snprintf(buf[2], 32, "%d", per < 1 ? 1 : per > SLOTS_MAX ? SLOTS_MAX : (int)per);
+    snprintf(buf[3], 32, "%.0f", CXB_CTL_TICK * 1e6);
+    snprintf(buf[4], 32, "%.0f", CXB_CTL_BUCKET * 1e6);
+    const char *v[] = {mode, buf[0], buf[1], buf[2], arg5, r->rate_s, r->burst_s, STR(MAX_WAIT_US),
+                       l->adaptive ? "1" : "0", r->start_s, r->max_s, ch ? ch->rate : "",
+                       ch ? ch->max : "", STR(CXB_CTL_BETA), STR(CXB_CTL_C), STR(CXB_CTL_FLOOR),
+                       STR(CXB_CTL_STEP), buf[3], buf[4], STR(CXB_CTL_SMOOTH), STR(CXB_CTL_C_PROBE)};
+    memcpy(a, v, sizeof v);
+}
+
+#define RL_ARGS 21
+
 /* Runs the script, loading it first when Redis does not know it. NULL with msg on failure. */
 static redisReply *rl_eval(cxb_limiter *l, redis_lim *r, const char *mode, const char *arg5,
-                           char *msg, size_t len)
+                           const rl_change *ch, char *msg, size_t len)
 {
     if (!r->ctx && rl_connect(r, msg, len) != 0) return NULL;
     if (!r->sha[0] && rl_load_script(l, r, msg, len) != 0) return NULL;
-    char T[32], tau[32], n[16];
-    snprintf(T, sizeof T, "%lld", (long long)((l->interval_ns + 999) / 1000));
-    snprintf(tau, sizeof tau, "%lld", (long long)(l->tolerance_ns / 1000));
-    double per = ceil(l->rate * LOOKAHEAD_US / 1e6);
-    snprintf(n, sizeof n, "%d", per < 1 ? 1 : per > SLOTS_MAX ? SLOTS_MAX : (int)per);
+    char buf[5][32];
+    const char *a[4 + RL_ARGS] = {"EVALSHA", NULL, "1", r->tg.key};
+    rl_args(l, r, mode, arg5, ch, buf, a + 4);
     for (int attempt = 0; attempt < 2; attempt++) {
-        const char *a[] = {"EVALSHA", r->sha, "1", r->key, mode, T, tau, n, arg5, r->rate_s,
-                           r->burst_s, STR(MAX_WAIT_US)};
-        redisReply *rep = redisCommandArgv(r->ctx, 12, a, NULL);
+        a[1] = r->sha;
+        redisReply *rep = redisCommandArgv(r->ctx, 4 + RL_ARGS, a, NULL);
         if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
             freeReplyObject(rep);
             if (rl_load_script(l, r, msg, len) != 0) return NULL;
@@ -380,45 +228,115 @@ static void rl_learn_pause(cxb_limiter *l, int64_t now, long long left_us, long 
     }
 }
 
+/* A rate the script sent back (a string, %.17g), or 0. */
+static double rep_num(const redisReply *rep, size_t i)
+{
+    if (i >= rep->elements) return 0;
+    const redisReply *e = rep->element[i];
+    return e->type == REDIS_REPLY_STRING ? strtod(e->str, NULL) : (double)rep_int(rep, i);
+}
+
+/* Every reply but a mismatch says the bucket's rate: this handle publishes it (status, and a
+ * rate event for a change it has not reported yet, raised once the mutex is released). */
+static void rl_learn_rate(cxb_limiter *l, redis_lim *r, const redisReply *rep)
+{
+    if (rep->elements < HEAD) return;
+    double was = cxb_bitsd(atomic_load(&l->rs->rate_bits)), rate = rep_num(rep, 1);
+    uint64_t gen = (uint64_t)rep_int(rep, 2);
+    if (gen > atomic_load(&r->gen) && rate < was) /* a cut: the script stretched the schedule */
+        cxb_limiter_slowed(l, was, rate, cxb_mono_ns());
+    atomic_store(&r->gen, gen);
+    cxb_limiter_store_rate(l, rep_num(rep, 1), rep_num(rep, 4), rep_num(rep, 3),
+                           (uint64_t)rep_int(rep, 5), (int)rep_int(rep, 6));
+}
+
+/* Takes an operator's change waiting for the bucket (set_rate, set_max_rate) into ch. */
+static int rl_take_change(redis_lim *r, rl_change *ch)
+{
+    uint64_t rate = atomic_exchange(&r->set_rate_bits, 0), max = atomic_exchange(&r->set_max_bits, 0);
+    ch->rate[0] = ch->max[0] = '\0';
+    if (rate) snprintf(ch->rate, sizeof ch->rate, "%.17g", cxb_bitsd(rate));
+    if (max) snprintf(ch->max, sizeof ch->max, "%.17g", cxb_bitsd(max));
+    return rate || max;
+}
+
+/* A change that did not reach Redis waits for the next exchange (unless a newer one came). */
+static void rl_keep_change(redis_lim *r, const rl_change *ch)
+{
+    uint64_t none = 0;
+    if (ch->rate[0]) atomic_compare_exchange_strong(&r->set_rate_bits, &none, cxb_dbits(strtod(ch->rate, NULL)));
+    none = 0;
+    if (ch->max[0]) atomic_compare_exchange_strong(&r->set_max_bits, &none, cxb_dbits(strtod(ch->max, NULL)));
+}
+
+/* The mismatch message: what the bucket holds and what this process asked for ("45/s", or
+ * "auto (start 45/s, max 90/s)"). */
+/* A stored figure as people read it: "0.1/s" (%g, not the exact %.17g the key keeps), or "auto". */
+static void rl_figure(const char *s, const char *unit, char *out, size_t len)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end != s && *end == '\0')
+        snprintf(out, len, "%g%s", v, unit);
+    else
+        snprintf(out, len, "%s", s);
+}
+
+static void rl_mismatch(cxb_limiter *l, redis_lim *r, const redisReply *rep, char *msg, size_t len)
+{
+    const redisReply *a = rep->elements > 2 ? rep->element[1] : NULL, *b = a ? rep->element[2] : NULL;
+    char was[48], was_burst[32], asked[48], asked_burst[32];
+    rl_figure(a && a->str ? a->str : "?", "/s", was, sizeof was);
+    rl_figure(b && b->str ? b->str : "?", "", was_burst, sizeof was_burst);
+    rl_figure(r->rate_s, l->adaptive ? "" : "/s", asked, sizeof asked);
+    rl_figure(r->burst_s, "", asked_burst, sizeof asked_burst);
+    cxb_text_fit(msg, len, snprintf(msg, len, "%s was created with rate %s burst %s; this process asked for "
+                                    "rate %s burst %s", l->label, was, was_burst, asked, asked_burst));
+}
+
 /* One round-trip: fills the slot ring. *wait_ns says when to ask again when nothing came. */
 static rl_status rl_refill(cxb_limiter *l, redis_lim *r, int64_t *wait_ns, char *msg, size_t len)
 {
     char look[16];
     snprintf(look, sizeof look, "%d", LOOKAHEAD_US);
-    redisReply *rep = rl_eval(l, r, "take", look, msg, len);
-    if (!rep) return RL_DOWN;
+    rl_change ch;
+    int changing = rl_take_change(r, &ch);
+    redisReply *rep = rl_eval(l, r, "take", look, changing ? &ch : NULL, msg, len);
+    if (!rep) {
+        if (changing) rl_keep_change(r, &ch);
+        return RL_DOWN;
+    }
     int64_t now = cxb_mono_ns(); /* after the reply: slots can only come later, never earlier */
     long long code = rep_int(rep, 0);
     rl_status st = RL_GRANTED;
+    if (code != -1) rl_learn_rate(l, r, rep);
+    uint64_t gen = atomic_load(&r->gen);
     if (code == -1) {
-        const redisReply *a = rep->elements > 2 ? rep->element[1] : NULL, *b = a ? rep->element[2] : NULL;
-        /* The key holds exact "%.17g" figures; people read them as %g ("0.1/s", not
-         * "0.10000000000000001/s"). */
-        int n = snprintf(msg, len, "%s was created with rate %g/s burst %g; this process asked for "
-                         "rate %g/s burst %g", l->label, a && a->str ? strtod(a->str, NULL) : NAN,
-                         b && b->str ? strtod(b->str, NULL) : NAN, strtod(r->rate_s, NULL),
-                         strtod(r->burst_s, NULL));
-        cxb_text_fit(msg, len, n);
+        rl_mismatch(l, r, rep, msg, len);
         st = RL_FATAL;
     } else if (code == -2) {
-        rl_learn_pause(l, now, rep_int(rep, 1), rep_int(rep, 2));
+        rl_learn_pause(l, now, rep_int(rep, HEAD), rep_int(rep, HEAD + 1));
         st = RL_PAUSED;
     } else if (code == 1) {
-        *wait_ns = (int64_t)rep_int(rep, 1) * 1000;
+        *wait_ns = (int64_t)rep_int(rep, HEAD) * 1000;
         st = RL_WAIT;
     } else {
-        for (size_t i = 1; i < rep->elements && r->nslots < SLOTS_MAX; i++)
-            r->slots[(r->head + r->nslots++) % SLOTS_MAX] = now + (int64_t)rep_int(rep, i) * 1000;
+        for (size_t i = HEAD; i < rep->elements && r->nslots < SLOTS_MAX; i++) {
+            int k = (r->head + r->nslots++) % SLOTS_MAX;
+            r->slots[k] = now + (int64_t)rep_int(rep, i) * 1000;
+            r->slot_gen[k] = gen;
+        }
     }
     freeReplyObject(rep);
     return st;
 }
 
-/* The next slot of this process that is not stale, or 0. */
-static int64_t rl_pop(redis_lim *r, int64_t now)
+/* The next slot of this process that is not stale (0: none), and its generation. */
+static int64_t rl_pop(redis_lim *r, int64_t now, uint64_t *gen)
 {
     while (r->nslots > 0) {
         int64_t at = r->slots[r->head];
+        *gen = r->slot_gen[r->head];
         r->head = (r->head + 1) % SLOTS_MAX;
         r->nslots--;
         if (now - at <= SLOT_STALE_NS) return at;
@@ -462,10 +380,10 @@ static rl_status rl_down(cxb_limiter *l, redis_lim *r, int64_t now, const char *
 }
 
 /* Finds this waiter a slot (r->mu held): from the ring, or from Redis. */
-static rl_status rl_next(cxb_limiter *l, redis_lim *r, int64_t *slot, int64_t *wait_ns)
+static rl_status rl_next(cxb_limiter *l, redis_lim *r, int64_t *slot, uint64_t *gen, int64_t *wait_ns)
 {
     int64_t now = cxb_mono_ns();
-    if ((*slot = rl_pop(r, now)) != 0) return RL_GRANTED;
+    if ((*slot = rl_pop(r, now, gen)) != 0) return RL_GRANTED;
     if (r->down_since && now < r->next_try) {
         *wait_ns = r->next_try - now;
         return RL_DOWN;
@@ -485,11 +403,11 @@ static rl_status rl_next(cxb_limiter *l, redis_lim *r, int64_t *slot, int64_t *w
         r->told_down = 0;
     }
     if (st == RL_FATAL) cxb_limiter_note_raise(l, CXB_LIM_NOTE_FATAL, 0, "%s", msg);
-    if (st == RL_GRANTED) *slot = rl_pop(r, cxb_mono_ns());
+    if (st == RL_GRANTED) *slot = rl_pop(r, cxb_mono_ns(), gen);
     return st == RL_GRANTED && !*slot ? RL_WAIT : st;
 }
 
-static int rl_acquire(cxb_limiter *l, const atomic_int *cancel, double *scheduled_mono)
+static int rl_acquire(cxb_limiter *l, const atomic_int *cancel, cxb_slot *out)
 {
     redis_lim *r = l->be_state;
     for (;;) {
@@ -502,15 +420,23 @@ static int rl_acquire(cxb_limiter *l, const atomic_int *cancel, double *schedule
             continue;
         }
         int64_t slot = 0, wait = 0;
+        uint64_t gen = 0, slow = atomic_load(&l->rs->slow_seq);
         pthread_mutex_lock(&r->mu);
-        rl_status st = rl_next(l, r, &slot, &wait);
+        rl_status st = rl_next(l, r, &slot, &gen, &wait);
         pthread_mutex_unlock(&r->mu);
+        cxb_limiter_report_rate(l);
         if (st == RL_FATAL) return 1; /* the owner was told and fails the batch */
-        if (st == RL_DOWN && r->fallback) return cxb_gcra_acquire_at(r->fallback, cancel, scheduled_mono);
+        if (st == RL_DOWN && r->fallback) return cxb_gcra_acquire_slot(r->fallback, cancel, out);
         if (st == RL_GRANTED) {
-            if (cxb_sleep_until_ns(slot, cancel)) return 1;
+            for (int64_t was = 0; was != slot; slot = cxb_limiter_stretch(l, slot, &slow)) {
+                was = slot; /* a slow-down learned meanwhile moves the slot later */
+                if (cxb_sleep_until_ns(slot, cancel)) return 1;
+            }
             if (cxb_pause_until_ns(l) > cxb_mono_ns()) continue; /* a pause began meanwhile */
-            if (scheduled_mono) *scheduled_mono = (double)slot / 1e9;
+            if (out) {
+                out->at_ns = slot;
+                out->gen = gen;
+            }
             return 0;
         }
         if (wait > LOOKAHEAD_US * 1000LL) wait = LOOKAHEAD_US * 1000LL; /* others may give up slots */
@@ -529,7 +455,8 @@ static void rl_pause(cxb_limiter *l, int64_t until_ns, int64_t retry_after_ns)
     snprintf(ra, sizeof ra, "%lld", (long long)(retry_after_ns / 1000));
     pthread_mutex_lock(&r->mu);
     r->nslots = 0; /* slots inside the pause are forfeited */
-    redisReply *rep = rl_eval(l, r, "pause", ra, msg, sizeof msg);
+    redisReply *rep = rl_eval(l, r, "pause", ra, NULL, msg, sizeof msg);
+    if (rep) rl_learn_rate(l, r, rep);
     pthread_mutex_unlock(&r->mu);
     if (rep)
         freeReplyObject(rep);
@@ -538,21 +465,45 @@ static void rl_pause(cxb_limiter *l, int64_t until_ns, int64_t retry_after_ns)
                                "fleet (%s); this process pauses anyway", l->label, msg);
 }
 
+/* A 429 on a slot of the bucket's current generation asks the script to cut (it cuts once per
+ * generation, whichever process asks first); a slot of an older generation was granted before
+ * a cut this process already heard of. Redis down: the cut is lost, the next 429 asks again. */
+static void rl_throttled(cxb_limiter *l, const cxb_slot *slot)
+{
+    redis_lim *r = l->be_state;
+    if (slot->gen < atomic_load(&r->gen)) return;
+    char gen[32], msg[200] = "";
+    snprintf(gen, sizeof gen, "%llu", (unsigned long long)slot->gen);
+    pthread_mutex_lock(&r->mu);
+    redisReply *rep = rl_eval(l, r, "cut", gen, NULL, msg, sizeof msg);
+    if (rep && rep_int(rep, 0) != -1) rl_learn_rate(l, r, rep);
+    pthread_mutex_unlock(&r->mu);
+    if (rep) freeReplyObject(rep);
+    cxb_limiter_report_rate(l);
+}
+
+/* An operator's change goes to the bucket with the next exchange of any of this process's
+ * workers (no Redis I/O on the caller's thread: it may be an event loop). */
+static int rl_set(cxb_limiter *l, double rate, double max_rate, char *err, size_t errlen)
+{
+    redis_lim *r = l->be_state;
+    if (rate > 0) atomic_store(&r->set_rate_bits, cxb_dbits(rate));
+    if (max_rate > 0) atomic_store(&r->set_max_bits, cxb_dbits(max_rate));
+    return 0;
+}
+
 static void rl_free(void *state)
 {
     redis_lim *r = state;
     if (!r) return;
     rl_drop(r);
-    if (r->password) {
-        memset(r->password, 0, strlen(r->password));
-        free(r->password);
-    }
+    cxb_redis_target_free(&r->tg);
     cxb_limiter_free(r->fallback);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
 
-static const cxb_limiter_backend redis_backend = {rl_acquire, rl_pause, rl_free};
+static const cxb_limiter_backend redis_backend = {rl_acquire, rl_pause, rl_free, rl_throttled, rl_set};
 
 /* ---- opening ------------------------------------------------------------------------------------ */
 
@@ -579,6 +530,10 @@ cxb_limiter *cxb_redis_limiter_open(const cxb_limit_config *c, char *err, size_t
         return NULL;
     }
     cxb_limiter *l = cxb_limiter_new(c->rate, c->burst, err, errlen);
+    if (l && cxb_limiter_set_mode(l, c->adaptive, c->max_rate, err, errlen) != 0) {
+        cxb_limiter_free(l);
+        return NULL;
+    }
     redis_lim *r = l ? calloc(1, sizeof *r) : NULL;
     if (!r) {
         if (l) snprintf(err, errlen, "out of memory");
@@ -589,17 +544,24 @@ cxb_limiter *cxb_redis_limiter_open(const cxb_limit_config *c, char *err, size_t
     l->be = &redis_backend;
     l->be_state = r;
     r->timeout_s = c->store_timeout > 0 ? c->store_timeout : 30;
-    snprintf(r->rate_s, sizeof r->rate_s, "%.17g", c->rate);
+    /* The bucket's identity: a process asking for another one is refused (a mismatch). */
+    if (c->adaptive)
+        snprintf(r->rate_s, sizeof r->rate_s, "auto (start %.17g/s, max %.17g/s)", c->rate, c->max_rate);
+    else
+        snprintf(r->rate_s, sizeof r->rate_s, "%.17g", c->rate);
     snprintf(r->burst_s, sizeof r->burst_s, "%.17g", c->burst);
-    if (parse_url(r, c->shared, err, errlen) != 0 || rl_fallback(r, c, err, errlen) != 0) {
+    snprintf(r->start_s, sizeof r->start_s, "%.17g", c->rate);
+    snprintf(r->max_s, sizeof r->max_s, "%.17g", c->adaptive ? c->max_rate : c->rate);
+    if (cxb_redis_target_parse(&r->tg, c->shared, err, errlen) != 0 || rl_fallback(r, c, err, errlen) != 0) {
         cxb_limiter_free(l);
         return NULL;
     }
-    if (r->sock[0])
-        snprintf(l->label, sizeof l->label, "shared limit unix://%.40s?key=%s", r->sock,
-                 r->key + strlen(KEY_PREFIX));
+    const cxb_redis_target *t = &r->tg;
+    if (t->sock[0])
+        snprintf(l->label, sizeof l->label, "shared limit unix://%.40s?key=%s", t->sock,
+                 t->key + strlen(CXB_REDIS_KEY_PREFIX));
     else
-        snprintf(l->label, sizeof l->label, "shared limit redis://%.40s:%d/%d?key=%s", r->host,
-                 r->port, r->db, r->key + strlen(KEY_PREFIX));
+        snprintf(l->label, sizeof l->label, "shared limit redis://%.40s:%d/%d?key=%s", t->host,
+                 t->port, t->db, t->key + strlen(CXB_REDIS_KEY_PREFIX));
     return l;
 }

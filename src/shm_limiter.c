@@ -22,11 +22,13 @@
 
 #define SHM_DIR_PREFIX "/dev/shm/cxone-bulk-limit."
 #define SHM_NAME_MAX 64
-/* "cxb-lim2": bump the digit whenever struct shm_layout or the meaning of a field changes
- * (2: the pause word carries its Retry-After). "cxb-lim1" files belong to an older version that
- * may still be running, so they are refused, never reset. */
-#define SHM_MAGIC UINT64_C(0x6378622d6c696d32)
+/* "cxb-lim3": bump the digit whenever struct shm_layout or the meaning of a field changes
+ * (2: the pause word carries its Retry-After; 3: the tat word carries its rate epoch, and the
+ * file the changeable rate). "cxb-lim1"/"cxb-lim2" files belong to an older version that may
+ * still be running, so they are refused, never reset. */
+#define SHM_MAGIC UINT64_C(0x6378622d6c696d33)
 #define SHM_MAGIC_V1 UINT64_C(0x6378622d6c696d31)
+#define SHM_MAGIC_V2 UINT64_C(0x6378622d6c696d32)
 /* "cxb-rst!": one process is rewriting a state that could not be valid. */
 #define SHM_RESETTING UINT64_C(0x6378622d72737421)
 /* A state whose next slot lies further ahead than this many emission intervals (plus tau and
@@ -47,6 +49,9 @@ struct shm_layout {
     uint64_t layout_size;   /* sizeof(struct shm_layout) as written by the creator */
     double rate, burst;     /* what the creator asked for; every opener must match */
     struct cxb_gcra_state state;
+    double max_rate;        /* adaptive: the creator's max_rate (0: a fixed rate) */
+    uint64_t adaptive;
+    struct cxb_rate_state rs; /* the rate in force, changeable while the limit is in use */
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -105,22 +110,27 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
-/* Writes a fresh state and then publishes it: the creator, or the one process that claimed a
- * reset (every other opener waits for the magic). */
-static void shm_publish(struct shm_layout *m, double rate, double burst)
+/* Writes a fresh state for l's configuration and then publishes it: the creator, or the one
+ * process that claimed a reset (every other opener waits for the magic). -1 when the rate's
+ * lock cannot be made (the file then stays unpublished). */
+static int shm_publish(struct shm_layout *m, const cxb_limiter *l)
 {
     m->layout_size = sizeof *m;
-    m->rate = rate;
-    m->burst = burst;
-    atomic_store(&m->state.tat_ns, 0);
+    m->rate = l->rate;
+    m->burst = l->burst;
+    m->max_rate = l->adaptive ? l->max_rate : 0;
+    m->adaptive = (uint64_t)l->adaptive;
+    atomic_store(&m->state.next_w, 0);
     atomic_store(&m->state.pause_w, 0);
+    if (cxb_rate_state_init(&m->rs, l, 1) != 0) return -1;
     /* Release: an opener that sees the magic (acquire) also sees everything written above. */
     atomic_store_explicit(&m->ready, SHM_MAGIC, memory_order_release);
+    return 0;
 }
 
 /* We created the file: size it, initialise it, then publish. */
-static struct shm_layout *init_new(int fd, const char *name, const char *path, double rate,
-                                   double burst, char *err, size_t errlen)
+static struct shm_layout *init_new(cxb_limiter *l, int fd, const char *name, const char *path,
+                                   char *err, size_t errlen)
 {
     char eb[128];
     if (ftruncate(fd, (off_t)sizeof(struct shm_layout)) != 0) {
@@ -132,7 +142,11 @@ static struct shm_layout *init_new(int fd, const char *name, const char *path, d
         errf(err, errlen, "cannot map shared limit '%s': %s", name, errstr(errno, eb, sizeof eb));
         return NULL;
     }
-    shm_publish(p, rate, burst);
+    if (shm_publish(p, l) != 0) {
+        errf(err, errlen, "cannot create the lock of shared limit '%s'", name);
+        munmap(p, sizeof(struct shm_layout));
+        return NULL;
+    }
     return p;
 }
 
@@ -187,11 +201,9 @@ static int shm_wait_sized(int fd, const char *path, int *stale, char *err, size_
 
 /* Takes over a file whose magic is `seen` (garbage, or never published within the wait): the
  * process whose compare-and-swap wins rewrites it; the others wait for its magic. */
-static void shm_claim_reset(cxb_limiter *l, struct shm_layout *m, uint64_t seen, double rate,
-                            double burst, const char *path)
+static void shm_claim_reset(cxb_limiter *l, struct shm_layout *m, uint64_t seen, const char *path)
 {
-    if (!atomic_compare_exchange_strong(&m->ready, &seen, SHM_RESETTING)) return;
-    shm_publish(m, rate, burst);
+    if (!atomic_compare_exchange_strong(&m->ready, &seen, SHM_RESETTING) || shm_publish(m, l) != 0) return;
     cxb_limiter_note_raise(l, CXB_LIM_NOTE_STATE, 0, "%s: state file %s %s; reset it",
                            l->label, path, seen == 0 || seen == SHM_RESETTING
                                ? "was never initialised (its creator died)"
@@ -218,7 +230,7 @@ static struct shm_layout *open_existing(cxb_limiter *l, int fd, const char *name
     for (;;) {
         uint64_t magic = atomic_load_explicit(&m->ready, memory_order_acquire);
         if (magic == SHM_MAGIC && m->layout_size == sizeof *m) return m;
-        if (magic == SHM_MAGIC_V1) {
+        if (magic == SHM_MAGIC_V1 || magic == SHM_MAGIC_V2) {
             errf(err, errlen, "shared limit file %s has an incompatible layout (another version "
                  "of cxone-bulk?); remove it when no process uses it", path);
             munmap(p, sizeof *m);
@@ -226,7 +238,7 @@ static struct shm_layout *open_existing(cxb_limiter *l, int fd, const char *name
         }
         int settling = magic == 0 || magic == SHM_RESETTING; /* being created or reset */
         if (!settling || cxb_mono_ns() > deadline) {
-            shm_claim_reset(l, m, magic, l->rate, l->burst, path);
+            shm_claim_reset(l, m, magic, path);
             deadline = cxb_mono_ns() + SHM_READY_WAIT_NS;
         }
         nap();
@@ -236,12 +248,23 @@ static struct shm_layout *open_existing(cxb_limiter *l, int fd, const char *name
 /* Reports and resets what no run of this library can have written: impossible rate or burst
  * (the whole file), a pause set in the future or longer than any Retry-After, a next slot
  * further ahead than any queue of waiters could push it. */
+static int shm_rate_sane(struct shm_layout *m)
+{
+    if (!isfinite(m->rate) || !(m->rate > 0) || !isfinite(m->burst) || !(m->burst >= 1) ||
+        m->adaptive > 1 || (m->adaptive && !(m->max_rate >= m->rate && isfinite(m->max_rate))))
+        return 0;
+    for (int e = 0; e < 2; e++) {
+        int64_t t = atomic_load(&m->rs.interval_ns[e]), tau = atomic_load(&m->rs.tolerance_ns[e]);
+        if (t < 1 || t > CXB_MAX_INTERVAL_NS || tau < 0 || tau > CXB_MAX_TOLERANCE_NS) return 0;
+    }
+    return 1;
+}
+
 static void shm_check_state(cxb_limiter *l, struct shm_layout *m, const char *path)
 {
-    if (!isfinite(m->rate) || !(m->rate > 0) || !isfinite(m->burst) || !(m->burst >= 1)) {
+    if (!shm_rate_sane(m)) {
         uint64_t seen = SHM_MAGIC;
-        if (atomic_compare_exchange_strong(&m->ready, &seen, SHM_RESETTING)) {
-            shm_publish(m, l->rate, l->burst);
+        if (atomic_compare_exchange_strong(&m->ready, &seen, SHM_RESETTING) && shm_publish(m, l) == 0) {
             cxb_limiter_note_raise(l, CXB_LIM_NOTE_STATE, 0, "%s: state file %s held an impossible "
                                    "rate or burst; reset it", l->label, path);
         }
@@ -261,73 +284,107 @@ static void shm_check_state(cxb_limiter *l, struct shm_layout *m, const char *pa
         p.until_ns = 0;
     }
     int64_t base = p.until_ns > now ? p.until_ns : now;
-    int64_t tat = atomic_load(&m->state.tat_ns);
-    int64_t ahead_max = l->tolerance_ns + SHM_MAX_QUEUED * l->interval_ns + 1000000000LL;
-    if (tat - base > ahead_max || tat < 0) {
-        if (atomic_compare_exchange_strong(&m->state.tat_ns, &tat, base))
+    int64_t nw = atomic_load(&m->state.next_w), next = cxb_next_of(nw);
+    int e = cxb_epoch_of(nw);
+    int64_t ahead_max = SHM_MAX_QUEUED * atomic_load(&m->rs.interval_ns[e]) + 1000000000LL;
+    if (next - base > ahead_max || nw < 0) {
+        if (atomic_compare_exchange_strong(&m->state.next_w, &nw, cxb_next_pack(base, e)))
             cxb_limiter_note_raise(l, CXB_LIM_NOTE_STATE, 0, "%s: state file %s held a next slot "
                                    "%.0f s ahead, more than any queue of waiters can reserve; "
-                                   "reset it", l->label, path, (double)(tat - base) / 1e9);
+                                   "reset it", l->label, path, (double)(next - base) / 1e9);
     }
+}
+
+/* How the creator's and this process's rates read in a mismatch message. */
+static void shm_rate_words(char *buf, size_t len, int adaptive, double rate, double max, double burst)
+{
+    if (adaptive)
+        snprintf(buf, len, "rate auto (start %g/s, max %g/s) burst %g", rate, max, burst);
+    else
+        snprintf(buf, len, "rate %g/s burst %g", rate, burst);
+}
+
+/* Every opener must ask for what the creator asked for; 0 when it does. */
+static int shm_mismatch(const struct shm_layout *m, const cxb_limiter *l, const char *name, char *err,
+                        size_t errlen)
+{
+    if (m->rate == l->rate && m->burst == l->burst && (int)m->adaptive == l->adaptive &&
+        (!l->adaptive || m->max_rate == l->max_rate))
+        return 0;
+    char was[96], asked[96];
+    shm_rate_words(was, sizeof was, (int)m->adaptive, m->rate, m->max_rate, m->burst);
+    shm_rate_words(asked, sizeof asked, l->adaptive, l->rate, l->max_rate, l->burst);
+    errf(err, errlen, "shared limit '%s' was created with %s; this process asked for %s", name, was, asked);
+    return -1;
 }
 
 cxb_limiter *cxb_limiter_open_shared(const char *name, double rate, double burst, char *err,
                                      size_t errlen)
 {
-    char path[sizeof SHM_DIR_PREFIX + SHM_NAME_MAX];
-    char eb[128];
-    if (cxb_shared_limit_path(name, path, sizeof path, err, errlen) != 0) return NULL;
-    cxb_limiter *l = calloc(1, sizeof *l);
-    if (!l) {
-        errf(err, errlen, "out of memory allocating a limiter");
-        return NULL;
-    }
-    if (cxb_limiter_set_params(l, rate, burst, err, errlen) != 0) goto fail;
-    snprintf(l->label, sizeof l->label, "shared limit '%s'", name);
+    cxb_limit_config c = {rate, burst, name, 0, NULL, 0, 0};
+    return cxb_limiter_open_shm(&c, err, errlen);
+}
 
-    struct shm_layout *m = NULL;
-    for (int attempt = 0; !m; attempt++) {
-        if (attempt == SHM_OPEN_ATTEMPTS) {
-            errf(err, errlen, "shared limit file %s keeps disappearing while being opened", path);
-            goto fail;
-        }
+/* Creates the file (and initialises it) or opens the one another process created. NULL with a
+ * message when neither works. */
+static struct shm_layout *shm_map(cxb_limiter *l, const char *name, const char *path, char *err,
+                                  size_t errlen)
+{
+    char eb[128];
+    for (int attempt = 0; attempt < SHM_OPEN_ATTEMPTS; attempt++) {
         int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0) {
-            m = init_new(fd, name, path, rate, burst, err, errlen);
+            struct shm_layout *m = init_new(l, fd, name, path, err, errlen);
             close(fd);
-            if (!m) {
-                unlink(path); /* never published, so nobody can be using it */
-                goto fail;
-            }
-            break;
+            if (!m) unlink(path); /* never published, so nobody can be using it */
+            return m;
         }
         if (errno != EEXIST) {
             errf(err, errlen, "cannot create shared limit file %s: %s", path,
                  errstr(errno, eb, sizeof eb));
-            goto fail;
+            return NULL;
         }
         fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
             if (errno == ENOENT) continue; /* the creator gave up and removed it: try to create */
             errf(err, errlen, "cannot open shared limit file %s: %s", path,
                  errstr(errno, eb, sizeof eb));
-            goto fail;
+            return NULL;
         }
-        m = open_existing(l, fd, name, path, err, errlen);
+        struct shm_layout *m = open_existing(l, fd, name, path, err, errlen);
         close(fd);
-        if (!m) goto fail;
+        return m;
     }
+    errf(err, errlen, "shared limit file %s keeps disappearing while being opened", path);
+    return NULL;
+}
 
+cxb_limiter *cxb_limiter_open_shm(const cxb_limit_config *c, char *err, size_t errlen)
+{
+    const char *name = c->shared;
+    char path[sizeof SHM_DIR_PREFIX + SHM_NAME_MAX];
+    if (cxb_shared_limit_path(name, path, sizeof path, err, errlen) != 0) return NULL;
+    cxb_limiter *l = calloc(1, sizeof *l);
+    if (!l) {
+        errf(err, errlen, "out of memory allocating a limiter");
+        return NULL;
+    }
+    if (cxb_limiter_set_params(l, c->rate, c->burst, err, errlen) != 0 ||
+        cxb_limiter_set_mode(l, c->adaptive, c->max_rate, err, errlen) != 0)
+        goto fail;
+    atomic_init(&l->reported_bits, cxb_dbits(c->rate));
+    snprintf(l->label, sizeof l->label, "shared limit '%s'", name);
+    struct shm_layout *m = shm_map(l, name, path, err, errlen);
+    if (!m) goto fail;
     shm_check_state(l, m, path);
-    if (m->rate != rate || m->burst != burst) {
-        errf(err, errlen, "shared limit '%s' was created with rate %g/s burst %g; this process "
-             "asked for rate %g/s burst %g", name, m->rate, m->burst, rate, burst);
+    if (shm_mismatch(m, l, name, err, errlen) != 0) {
         munmap(m, sizeof *m);
         goto fail;
     }
     l->map = m;
     l->map_len = sizeof *m;
     l->st = &m->state;
+    l->rs = &m->rs;
     return l;
 fail:
     free(l);

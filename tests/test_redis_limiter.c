@@ -16,7 +16,7 @@ static int contains(const char *s, const char *needle) { return s && strstr(s, n
 
 static cxb_limiter *open_url(const char *url, const char *fallback, double timeout, char *err, size_t len)
 {
-    cxb_limit_config c = {45, 20, url, timeout, fallback};
+    cxb_limit_config c = {45, 20, url, timeout, fallback, 0, 0};
     return cxb_limiter_open(&c, err, len);
 }
 

@@ -87,6 +87,7 @@ function Rep.rows(res)
       thousands(c.owner_ir_per_request), thousands(c.workers_ir_per_request)))
     add("5. trivial on_result overhead (instructions per result)", thousands(c.callback_ir_per_result))
   end
+  if res.adaptive then require("bench.lib.adaptive").rows(res.adaptive, add) end
   return rows
 end
 

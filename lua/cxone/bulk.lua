@@ -8,6 +8,7 @@ local outcomes = require "cxone.bulk.outcomes"
 local options = require "cxone.bulk.options"
 local validate = require "cxone.bulk.validate"
 local job_safety = require "cxone.bulk.job_safety"
+local live = require "cxone.bulk.live"
 
 local M = {
   _VERSION = "0.1.0",
@@ -182,6 +183,7 @@ local function resolve_opts(opts, describe_only)
   for _, decl in ipairs(options.LIST) do -- after the plain defaults: a derived one reads them
     if o[decl.name] == nil and decl.derive then o[decl.name] = decl.derive(o) end
   end
+  live.resolve(o, opt_error)
   if o.api == "cxone" then
     resolve_cxone(o)
   elseif o.api ~= "tutorial" then
@@ -347,7 +349,7 @@ local function make_iterator(tasks)
   return function()
     i = i + 1
     if i <= n then return tasks[i] end
-  end, true
+  end, true, n
 end
 
 ---------------------------------------------------------------------------------------------
@@ -363,6 +365,7 @@ local function core_config(o)
   for _, decl in ipairs(options.LIST) do
     if decl.core then c[decl.name] = o[decl.name] end
   end
+  live.core_config(o, c)
   return c
 end
 
@@ -376,13 +379,13 @@ end
 -- Independently, `gate` is "outcomes" while tasks wait for the outcome hierarchy
 -- (validate_outcomes) and "open" otherwise, and `fatal` holds a whole-batch error once one
 -- stopped the job. Every task the job took yields exactly one result, whatever happens.
-local function new_job(o, iter, is_array)
+local function new_job(o, iter, is_array, size)
   if o.insecure then
     io.stderr:write("cxone.bulk: WARNING: TLS certificate verification is disabled (insecure = true)\n")
   end
   local self = setmetatable({
     _o = o, _iter = iter, _is_array = is_array, _n = 0, _returned = 0, _input = "open", _gate = "open",
-    _started = monotime(), _prefix = o.base_url and (o.base_url .. "/api/v2/contacts/"),
+    _started = monotime(), _prefix = o.base_url and (o.base_url .. "/api/v2/contacts/"), _size = size,
   }, Job)
   if o.deadline then self._deadline_at = self._started + o.deadline end
   local cfg = core_config(o)
@@ -421,8 +424,7 @@ end
 local function start(tasks, opts)
   local o = resolve_opts(opts)
   require_credentials(o)
-  local iter, is_array = make_iterator(tasks)
-  return new_job(o, iter, is_array)
+  return new_job(o, make_iterator(tasks))
 end
 function M.start(tasks, opts) return raising(start, tasks, opts) end
 
@@ -855,6 +857,7 @@ function Job:summary()
   local n = self._local_done or 0 -- settled by the journal: taken, succeeded, skipped
   s.total, s.succeeded, s.skipped = s.total + n, s.succeeded + n, s.skipped + n
   s.elapsed = monotime() - self._started
+  live.summary(self, s)
   local e = self:_error()
   if e then s.error, s.error_kind = e.message, e.kind end
   return self._safe:summarize(s)
@@ -905,6 +908,7 @@ function Job:close()
   self._final = final
 end
 Job.__close = Job.close
+live.extend(Job) -- set_rate, set_max_rate, status
 function Job:__tostring() return "cxone.bulk.job: " .. tostring(self._c or "closed") end
 
 -- Runs a whole batch. Returns the summary and, when it ended early, an Error (with .summary) and

@@ -5,11 +5,11 @@ local M = {}
 local options = require "cxone.bulk.options"
 local distance = require("cxone.bulk.outcomes").distance
 
--- kind: "flag" (no value), "string", "number" (finite), "integer". min/max bound numbers;
--- above=true makes min exclusive. engine names the batch_update option it feeds. group and help
--- place and describe the option in --help (groups: options.GROUPS). The engine's options (type,
--- range, default, help, group) come from cxone.bulk.options; only the command's own options are
--- declared here.
+-- kind: "flag" (no value), "string", "number" (finite), "integer", "rate" (a number, or auto[:R]).
+-- min/max bound numbers; above=true makes min exclusive. engine names the batch_update option it
+-- feeds. group and help place and describe the option in --help (groups: options.GROUPS). The
+-- engine's options (type, range, default, help, group) come from cxone.bulk.options; only the
+-- command's own options are declared here.
 local CLI_OPTIONS = {
     { name = "input", short = "i", kind = "string", meta = "FILE", group = "input",
       help = "input file, or - for stdin (may also be the first argument)" },
@@ -70,7 +70,7 @@ local CLI_OPTIONS = {
     { name = "version", kind = "flag", group = "general", help = "print the version" },
 }
 
-local CLI_KIND = { integer = "integer", number = "number", boolean = "flag" }
+local CLI_KIND = { integer = "integer", number = "number", boolean = "flag", rate = "rate" }
 
 -- The engine options that have a flag, as command-line options.
 local function engine_flags()
@@ -125,11 +125,19 @@ local function convert(o, text)
         end
         return text
     end
+    if o.kind == "rate" then -- a number, or auto / auto:START
+        local spec = options.rate_spec(text)
+        if spec and spec.auto then
+            if not options.check(o.decl, text) then return text end
+            return nil, ('--%s must be auto or auto:R with R %s (got %q)'):format(o.name, describe_bound(o), text)
+        end
+    end
     local n = tonumber(text)
     local what = o.kind == "integer" and "a whole number" or "a number"
     local bound = describe_bound(o)
     local expect = bound ~= "" and (what .. " " .. bound) or what
     if not n or n ~= n or n == math.huge or n == -math.huge or not text:match("^%s*[-+]?[%d.]") then
+        if o.kind == "rate" then expect = expect .. ", auto or auto:R" end
         return nil, ("--%s must be %s (got %q)"):format(o.name, expect, text)
     end
     if o.kind == "integer" and n ~= math.floor(n) then

@@ -656,6 +656,7 @@ function Run:close_job()
         "token_refreshes", "pauses", "pause_seconds", "replayed" }) do
         self.engine_sum[k] = s[k] or 0
     end
+    self.engine_sum.rate_found = s.rate_found -- rate = auto: the ceiling found (nil: none)
     self.job = nil
     job:close()
     self.engine_sum.rate_found = (job:summary() or {}).rate_found

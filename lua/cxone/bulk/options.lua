@@ -7,7 +7,7 @@
 -- defaults of its own.
 --
 -- Fields: name; kind ("url", "string", "nonempty", "boolean", "function", "table", "integer",
--- "number"); default; min/max (inclusive; above = true makes min exclusive); flag (the CLI flag,
+-- "number", "rate": a number or "auto[:START]"); default; min/max (inclusive; above = true makes min exclusive); flag (the CLI flag,
 -- nil when the option is library-only); env (read when the option is not given); secret (never
 -- echoed); core (handed to the C core); meta (the CLI value placeholder); help (one line);
 -- derive (a default computed from the other resolved options, e.g. queue_size from workers)
@@ -63,8 +63,13 @@ M.LIST = {
       help = "send client credentials with HTTP Basic instead of the form body" },
     { name = "workers", core = true, kind = "integer", default = 10, min = 1, max = 256, flag = "workers",
       meta = "N", help = "parallel connections", group = "rate" },
-    { name = "rate", core = true, kind = "number", default = 45, min = 0, above = true, max = 100000,
-      flag = "rate", meta = "R", help = "requests per second across all workers", group = "rate" },
+    { name = "rate", core = true, kind = "rate", default = 45, min = 0, above = true, max = 100000,
+      flag = "rate", meta = "R|auto[:R]",
+      help = "requests per second across all workers; auto: find the tenant's limit, starting at R",
+      group = "rate" },
+    { name = "max_rate", core = true, kind = "number", min = 0, above = true, max = 100000, flag = "max-rate",
+      meta = "R", derive = function(o) local r = M.rate_spec(o.rate); return r and r.auto and 2 * r.start or nil end,
+      default_doc = "2 × the start rate", help = "rate = auto: the highest rate it may reach", group = "rate" },
     { name = "burst", core = true, kind = "number", default = 20, min = 1, max = 100000, flag = "burst",
       meta = "B", help = "requests allowed at once above the rate", group = "rate" },
     { name = "shared_limit", core = true, kind = "nonempty", flag = "shared-limit", meta = "NAME|URL",
@@ -166,6 +171,17 @@ local TYPE_OF = {
     ["function"] = "function", table = "table",
 }
 
+--- A rate option's value as {auto = bool, start = number}: 45, "auto" (starts at the default
+-- rate) or "auto:30". nil when it is none of these (the range is checked by M.check).
+function M.rate_spec(v)
+    if type(v) == "number" then return { auto = false, start = v } end
+    if type(v) ~= "string" then return nil end
+    if v == "auto" then return { auto = true, start = M.BY_NAME.rate.default } end
+    local start = v:match("^auto:(.+)$")
+    start = start and tonumber(start)
+    if start then return { auto = true, start = start } end
+end
+
 -- A journal: a path, or a journal object of cxone.bulk.journal (the CLI's, opened by it).
 local function check_journal(v)
     if (type(v) == "string" and v ~= "") or (type(v) == "table" and v.fh and v.state) then return nil end
@@ -176,6 +192,11 @@ end
 -- expected ("an integer >= 1 and <= 256").
 function M.check(o, v)
     if o.kind == "journal" then return check_journal(v) end
+    if o.kind == "rate" then
+        local r = M.rate_spec(v)
+        local bad = not r or M.check({ kind = "number", min = o.min, above = o.above, max = o.max }, r.start)
+        return bad and (expect_number(o) .. ', "auto" or "auto:R"') or nil
+    end
     if o.kind == "integer" or o.kind == "number" then
         local ok = is_finite(v)
         if ok and o.kind == "integer" and v ~= math.floor(v) then ok = false end

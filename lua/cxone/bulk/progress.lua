@@ -27,9 +27,15 @@ Progress.__index = Progress
 M.JITTER = 1.05
 
 -- The run's limit {rate=, burst=} from its engine options (defaults from cxone.bulk.options).
+-- rate = "auto": the rate moves, so the figure shown is bounded by max_rate (auto = true).
 function M.limit_of(engine_opts)
-    return { rate = engine_opts.rate or options.BY_NAME.rate.default,
-             burst = engine_opts.burst or options.BY_NAME.burst.default }
+    local spec = options.rate_spec(engine_opts.rate or options.BY_NAME.rate.default) or {}
+    local limit = { rate = spec.start, burst = engine_opts.burst or options.BY_NAME.burst.default }
+    if spec.auto then
+        limit.auto = true
+        limit.rate = engine_opts.max_rate or options.BY_NAME.max_rate.derive({ rate = engine_opts.rate })
+    end
+    return limit
 end
 
 -- opts: out (file handle), tty (bool), quiet (bool), now (monotonic clock), total (rows or nil),

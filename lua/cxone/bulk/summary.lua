@@ -167,6 +167,7 @@ function Tally:to_table(engine, elapsed, extra)
         t.requests, t.retries = engine.requests or 0, math.max(self.retries, engine.retried or 0)
         t.http_429, t.http_5xx = engine.http_429 or 0, engine.http_5xx or 0
         t.transport_errors = engine.transport_errors or 0
+        t.rate_found = engine.rate_found
     end
     return t
 end
@@ -179,8 +180,8 @@ local function rate_line(sent, elapsed, limit)
         return ("  effective rate: burst (all %d updates within the first burst of %g; limit %g/s)"):format(
             sent, limit.burst, limit.rate)
     end
-    return ("  effective rate %.1f updates/s after the first burst of %g (limit %g/s)"):format(rate, limit.burst,
-        limit.rate)
+    return ("  effective rate %.1f updates/s after the first burst of %g (limit %s)"):format(rate, limit.burst,
+        limit.auto and ("auto, at most %g/s"):format(limit.rate) or ("%g/s"):format(limit.rate))
 end
 
 -- The outcomes the engine refused, most rows first, each with its first line and the engine's
@@ -235,6 +236,7 @@ function Tally:render(engine, elapsed, extra)
         end
     end
     if not extra.dry_run and elapsed > 0 and sent > 0 then add("%s", rate_line(sent, elapsed, extra.limit)) end
+    if engine and engine.rate_found then add("  limit found ≈ %.1f/s   (the send rate at the last 429)", engine.rate_found) end
     if extra.unchecked then add("  note: %s", extra.unchecked) end
     if #self.group_order > 0 then
         add("failures by status:")
