@@ -35,7 +35,7 @@ ASAN_NOINHERIT = $(ASAN_BUILD)/asan-noinherit.so
 ASAN_ENV       = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1 \
                  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
                  CXONE_SPEC_LUA=$(CURDIR)/$(ASAN_LUA) CXONE_CLI_LUA=$(CURDIR)/$(ASAN_LUA)
-SANITIZE_SPECS ?= $(ENGINE_SPECS)
+SANITIZE_SPECS ?= $(filter-out $(PROCESS_SPECS),$(ENGINE_SPECS))
 
 # TSan: a C driver (hostile/tsan_driver.c) linked with the core objects built with -fsanitize=thread.
 TSAN_BUILD   = build/tsan

@@ -8,9 +8,9 @@
 MATRIX_LUAS       ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 MATRIX_SMOKE_LUAS ?= lua5.2 lua5.3
 MATRIX_FULL_LUAS  ?= lua5.1 luajit
-# Every spec but the mock's own and the Redis fleet spec (20 s of wall-clock rate measurement whose
-# Lua side is the same on every ABI; nginx's LuaJIT runs it in `make test`).
-MATRIX_SPECS      ?= $(filter-out spec/redis_limit_spec.lua,$(ENGINE_SPECS))
+# Every spec but the mock's own, the docs' and the slow ones, and those about processes and
+# hosts (PROCESS_SPECS in mk/spec.mk: their children run the same code whatever runs busted).
+MATRIX_SPECS      ?= $(filter-out $(PROCESS_SPECS),$(ENGINE_SPECS))
 
 .PHONY: matrix-build matrix-smoke matrix-test
 
