@@ -1,0 +1,221 @@
+--- cxone.bulk.job_intake: how a job takes tasks — from its iterator or pushed with job:submit —
+-- prepares each for the engine (checked, mapped, its journal gate and read flags) and hands it
+-- over: the plain path built in C, or the general one. Methods of the job class.
+local outcomes = require "cxone.bulk.outcomes"
+local errors = require "cxone.bulk.errors"
+local tasks = require "cxone.bulk.tasks"
+local Job = require "cxone.bulk.job_class"
+
+local new_error = errors.new
+local check_disposition, check_task, pct_encode, encode_body = tasks.check_disposition, tasks.check_task,
+  tasks.pct_encode, tasks.encode_body
+local DISPOSITION_OPTIONAL = tasks.DISPOSITION_OPTIONAL
+local type, tostring, ipairs, pcall, error = type, tostring, ipairs, pcall, error
+local fmt = string.format
+
+-- cxone: nil when code is one of skill's dispositions, else why not (with a suggestion).
+local function check_skill_code(known, skill, code)
+  if known == false then return fmt("skill %q does not exist (its dispositions answered 404)", skill) end
+  if known.ids[code] or known.names[code] then return nil end
+  local msg = fmt("disposition_code %q is not a disposition of skill %s", code, skill)
+  local near = outcomes.closest(known.list, code)
+  if near then return msg .. fmt('; did you mean "%s"?', near) end
+  return msg .. " (its dispositions: " .. table.concat(known.list, ", ") .. ")"
+end
+
+-- cxone: {index=, id=, body=} (the URL is built on the worker), or {need_skill=} when
+-- validate_outcomes has not yet seen this task's skill.
+function Job:_prepare_cxone(task, index)
+  local label = "task " .. index
+  local body, skill, code = check_disposition(task, label, self._o.outcome_map)
+  local id = type(task) == "table" and type(task.contact_id) == "string" and task.contact_id or ""
+  if not body then return { index = index, id = id, url = "", body = "", key = "", invalid = skill } end
+  if self._o.validate_outcomes then
+    local known = self._skills[skill]
+    if known == nil then return { need_skill = skill } end
+    local why = check_skill_code(known, skill, code)
+    if why then return { index = index, id = id, url = "", body = "", key = "", invalid = label .. ": " .. why } end
+  end
+  local p = { index = index, id = id, url = "", body = body, key = "", verify = task.verify == true }
+  self._safe:prepare(p, { skill = skill, disposition_code = code, notes = task.notes })
+  if self._jj then
+    local ident = { contact_id = id, skill = skill, disposition_code = code }
+    for _, f in ipairs(DISPOSITION_OPTIONAL) do
+      if task[f] ~= "" then ident[f] = task[f] end
+    end
+    self:_journal_gate(p, ident, task)
+  end
+  return p
+end
+
+-- Journaled jobs: what the journal says of a prepared task (p.skip: applied by an earlier run;
+-- p.verify: read it back first), and its identity for the intent and result records.
+function Job:_journal_gate(p, ident, task)
+  local g = self._jj:gate(ident)
+  p.ident, p.line = ident, task.line
+  if g == "journal" then p.skip = "journal" end
+  if g == "verify" then p.verify = true end
+end
+
+-- Prepares a task for the core: {index=, id=, url=, body=, key=, invalid=}.
+function Job:_prepare(task, index)
+  if self._skills then return self:_prepare_cxone(task, index) end
+  local label = "task " .. index
+  local category, subcategory = check_task(task, label, self._o.outcome_map)
+  if not category then
+    local id = ""
+    if type(task) == "table" and task.contact_id ~= nil then id = tostring(task.contact_id) end
+    return { index = index, id = id, url = "", body = "", invalid = subcategory }
+  end
+  local id = task.contact_id
+  if self._outcomes then
+    local why = outcomes.check(self._outcomes, category, subcategory)
+    if why then return { index = index, id = id, url = "", body = "", invalid = label .. ": " .. why } end
+  end
+  local p = { index = index, id = id, url = self._prefix .. pct_encode(id),
+              body = encode_body(category, subcategory), key = task.idempotency_key, verify = task.verify == true }
+  self._safe:prepare(p, { category = category, subcategory = subcategory })
+  if self._jj then
+    self:_journal_gate(p, { contact_id = id, category = category, subcategory = subcategory,
+                    idempotency_key = task.idempotency_key }, task)
+  end
+  return p
+end
+
+-- The standard tutorial task (contact_id, category, subcategory strings; no outcome_code, no key
+-- of its own) goes to the core whole: it builds the URL, body and key (src/plain_task.h) and
+-- returns true, or false when the queue is full; nil means the task is not plainly valid and
+-- takes the general path, whose validator words any refusal.
+function Job:_submit_plain(task, index)
+  if not self._plain or type(task) ~= "table" or task.outcome_code ~= nil or task.idempotency_key ~= nil
+    or task.verify ~= nil or self._safe.general then
+    return nil -- (journaled jobs are never plain: the journal decides on each task)
+  end
+  local id, category, subcategory = task.contact_id, task.category, task.subcategory
+  if type(id) ~= "string" or type(category) ~= "string" or type(subcategory) ~= "string" then return nil end
+  return self._c:submit_plain(index, id, category, subcategory)
+end
+
+-- Hands a prepared task to the engine (false: the queue is full). A task the journal records as
+-- applied is settled here without a request; a journaled task's intent is buffered once the
+-- engine took it (the engine waits for flush_journal before sending it).
+function Job:_submit_prepared(p)
+  if p.skip then
+    self._local[#self._local + 1] = { index = p.index, contact_id = p.id, ok = true, status = 0, attempts = 0,
+                                       skipped = p.skip, elapsed = 0 }
+    return true
+  end
+  if not self._c:submit(p) then return false end
+  if not p.invalid then self._safe:submitted(p) end
+  if p.ident and not p.invalid then self._jj:intent(p.index, p.ident, p.line) end
+  return true
+end
+
+-- Writes the buffered intents; the engine sends their tasks only after that.
+function Job:_flush_journal()
+  if self._jj then self._jj:flush(self._c) end
+end
+
+-- Stops reading the iterator (see the input states above).
+function Job:_drain()
+  if self._iter and not self._is_array and self._input == "open" then self._input = "draining" end
+end
+
+function Job:_close_input()
+  if self._input ~= "closed" then
+    self._input = "closed"
+    self._held = nil
+    self._c:close_input()
+  end
+end
+
+--- Push mode: hands one task to the engine. Returns its index (results carry it), or false when
+-- the engine cannot take it now (queue full, or the outcome hierarchy has not arrived): poll,
+-- then submit the same task again. After a whole-batch error a submitted task still yields its
+-- one result (cancelled, naming the error).
+function Job:submit(task)
+  if not self._c then error("cxone.bulk: job is closed", 2) end
+  if self._iter then error("cxone.bulk: submit() is for jobs made with bulk.open()", 2) end
+  if self._input == "closed" then error("cxone.bulk: submit() after close_input()", 2) end
+  if self._gate ~= "open" then return false end
+  local index = self._n + 1
+  local sent = self:_submit_plain(task, index)
+  if sent == nil then
+    local p = self:_prepare(task, index)
+    if p.need_skill then
+      self:_fetch_skill(p.need_skill)
+      return false
+    end
+    sent = self:_submit_prepared(p)
+  end
+  if not sent then return false end
+  self._n = index
+  self:_flush_journal()
+  return index
+end
+
+--- Push mode: no more tasks will be submitted.
+function Job:close_input()
+  if not self._c then error("cxone.bulk: job is closed", 2) end
+  self:_close_input()
+end
+
+-- Iterator mode: the next task and its index (a task held back is given again), or nil once the
+-- input has ended (the core is then told).
+function Job:_next_task()
+  local task = self._held_task
+  self._held_task = nil
+  if task ~= nil then return task, self._n end
+  if self._input == "draining" then return self:_close_input() end
+  local ok
+  ok, task = pcall(self._iter)
+  if not ok then
+    -- The tasks already taken still run and each comes back as its result; the error stops the
+    -- batch once they have (poll raises it after the last result, batch_update then).
+    self._fatal = self._fatal or new_error("input", "task iterator failed: " .. tostring(task))
+    self._iter_failed = true
+    return self:_close_input()
+  end
+  if task == nil then return self:_close_input() end
+  self._n = self._n + 1
+  return task, self._n
+end
+
+-- Iterator mode: moves tasks into the core's queue until it is full or the input ends, then
+-- writes their journal intents (one write) so the engine may send them.
+function Job:_feed()
+  self:_feed_tasks()
+  self:_flush_journal()
+end
+
+function Job:_feed_tasks()
+  if not self._iter or self._input == "closed" then return end
+  while self._gate == "open" do -- a canary closes it after its last task
+    local p = self._held
+    if not p then
+      local task, n = self:_next_task()
+      if task == nil then return end
+      local sent = self:_submit_plain(task, n)
+      if sent == false then
+        self._held_task = task -- the queue is full: given again next time
+        return
+      end
+      if sent == nil then
+        p = self:_prepare(task, n)
+        if p.need_skill then
+          self._held_task = task -- prepared again once the skill's dispositions are in
+          return self:_fetch_skill(p.need_skill)
+        end
+      end
+    end
+    if p then
+      if not self:_submit_prepared(p) then
+        self._held = p
+        return
+      end
+      self._held = nil
+    end
+  end
+end
+
+return Job
