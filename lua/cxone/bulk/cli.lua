@@ -18,6 +18,7 @@ local rows_mod = require "cxone.bulk.rows"
 local watch_mod = require "cxone.bulk.watch"
 local probe_mod = require "cxone.bulk.outcome_probe" -- its missing_credential
 local options = require "cxone.bulk.options"
+local profiles = require "cxone.bulk.profiles"
 local printable = require("cxone.bulk.text").printable
 local unsent_mod = require "cxone.bulk.unsent"
 local shorten = require("cxone.bulk.text").shorten
@@ -379,9 +380,7 @@ end
 
 -- Builds the result record written for a row: the engine result (or a local one), plus the
 -- input line and outcome. The engine's per-job index is dropped: `line` identifies the row.
-local DISPOSITION_FIELDS = { "skill", "disposition_code", "notes", "callback_number", "callback_time",
-    "commitment_amount" }
-local function result_for(row, r)
+local function result_for(row, r, profile)
     local out = {}
     for k, v in pairs(r) do out[k] = v end
     out.index = nil
@@ -390,8 +389,8 @@ local function result_for(row, r)
     local task = row.task
     if task then
         out.contact_id = out.contact_id or task.contact_id
-        out.category, out.subcategory = task.category, task.subcategory
-        for _, f in ipairs(DISPOSITION_FIELDS) do out[f] = task[f] end -- --api cxone
+        for _, f in ipairs(profile.outcome) do out[f] = task[f] end
+        for _, f in ipairs(profile.optional) do out[f] = task[f] end
     end
     return out
 end
@@ -413,7 +412,7 @@ end
 -- Records one finished row: results, failed file and tally. The journal has recorded an engine
 -- result already (the library writes it before the result reaches us: it is what resume trusts).
 function Run:finish(row, r)
-    local out = result_for(row, r)
+    local out = result_for(row, r, profiles.get(self.engine_opts.api or options.BY_NAME.api.default))
     local shown = out
     if r.skip then
         shown = {}

@@ -9,38 +9,38 @@
 local failed_file = require "cxone.bulk.failed_file"
 local distance = require("cxone.bulk.outcomes").distance
 local printable = require("cxone.bulk.text").printable
+local profiles = require "cxone.bulk.profiles"
 
 local M = {}
 
--- The task fields a row of each profile may give, required first (the rest are optional).
-M.FIELDS = {
-    tutorial = { "contact_id", "category", "subcategory", "idempotency_key", "outcome_code" },
-    cxone = { "contact_id", "skill", "disposition_code", "notes", "callback_number", "callback_time",
-        "commitment_amount" },
-}
 
 local function normalize(name)
     return (name:lower():gsub("[%s_%-]", ""))
 end
 M.normalize = normalize
 
--- normalized name -> field, per profile.
+-- normalized name -> field, per profile name (built at a profile's first use: a profile added
+-- after this module loaded has its columns too).
 local ALIASES = {}
-for profile, fields in pairs(M.FIELDS) do
-    local t = {}
-    for _, f in ipairs(fields) do t[normalize(f)] = f end
-    ALIASES[profile] = t
+local function aliases(profile)
+    local t = ALIASES[profile]
+    if not t then
+        t = {}
+        for _, f in ipairs(profiles.get(profile).columns) do t[normalize(f)] = f end
+        ALIASES[profile] = t
+    end
+    return t
 end
 
--- The field a header name feeds in `profile` without --column, or nil.
+-- The field a header name feeds in `profile` (a profile's name) without --column, or nil.
 function M.field_of(name, profile)
-    return ALIASES[profile][normalize(name)]
+    return aliases(profile)[normalize(name)]
 end
 
 -- The profile (other than `profile`) that has a field named like `name`, or nil.
 local function other_profile(name, profile)
-    for p, t in pairs(ALIASES) do
-        if p ~= profile and t[normalize(name)] then return p end
+    for _, p in ipairs(profiles.NAMES) do
+        if p ~= profile and aliases(p)[normalize(name)] then return p end
     end
     return nil
 end
@@ -65,7 +65,7 @@ function M.overrides(columns, profile)
         if not canon then
             local other = other_profile(field, profile)
             return nil, ("--column %s: unknown field %s (the fields of --api %s: %s)%s"):format(printable(shown),
-                printable(field), profile, table.concat(M.FIELDS[profile], ", "),
+                printable(field), profile, table.concat(profiles.get(profile).columns, ", "),
                 other and ("; %s is a field of --api %s"):format(printable(field), other) or "")
         end
         if name == "" then return nil, ("--column %s: no column name after '='"):format(printable(shown)) end
@@ -95,7 +95,7 @@ function M.map_header(header, line, overrides, profile)
         local own = failed_file.own_column(raw)
         local field = by_override[norm]
         if not field and not own then
-            field = ALIASES[profile][norm]
+            field = aliases(profile)[norm]
             if field and overrides[field] then field = nil end -- --column named another column
         end
         if field then

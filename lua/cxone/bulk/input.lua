@@ -14,6 +14,8 @@ local failed_file = require "cxone.bulk.failed_file"
 local damage = require "cxone.bulk.damage"
 local textutil = require "cxone.bulk.text"
 local validate = require "cxone.bulk.validate"
+local profiles = require "cxone.bulk.profiles"
+local DEFAULT_API = require("cxone.bulk.options").BY_NAME.api.default
 local cjson = require "cjson.safe"
 
 local printable = textutil.printable
@@ -46,7 +48,7 @@ function M.sniff(head)
     local first = body:match("^([^\n]*)") or ""
     first = first:gsub("\r$", "")
     if first:find("[,;\t]") or first:sub(1, 1) == '"' then return "csv" end
-    if columns.field_of(first, "tutorial") == "contact_id" then return "csv" end
+    if columns.field_of(first, DEFAULT_API) == "contact_id" then return "csv" end
     return "ids"
 end
 
@@ -159,8 +161,8 @@ function M.open(path, opts)
     local self = setmetatable({
         fh = fh, path = path, format = fmt, warn = warn,
         defaults = { category = opts.category, subcategory = opts.subcategory },
-        outcome_map = opts.outcome_map, cxone = opts.api == "cxone",
-        profile = opts.api == "cxone" and "cxone" or "tutorial",
+        outcome_map = opts.outcome_map,
+        profile = opts.api or DEFAULT_API, p = profiles.get(opts.api or DEFAULT_API),
         rows_read = 0, empty_rows = 0, converted = plan.converted,
     }, Input)
     local ok, oerr
@@ -206,33 +208,30 @@ local function failed_layout(header, own, delimiter, bom)
     return t
 end
 
--- JSON Lines: the keys read as task fields (outcome_code apart), which are also the columns of
--- the failed file.
-local JSONL_FIELDS = { tutorial = { "contact_id", "category", "subcategory", "idempotency_key" },
-    cxone = columns.FIELDS.cxone }
+-- JSON Lines: the keys read as task fields (outcome_code apart) are the profile's `record`,
+-- which are also the columns of the failed file.
 
 -- JSON keys read without a warning: the profile's fields, the tutorial's (as before the cxone
 -- profile, they are accepted there too) and the failed file's own columns.
-local JSONL_KNOWN = {}
-for profile, list in pairs(columns.FIELDS) do
+local function jsonl_known(p)
     local t = { [failed_file.ERROR_COLUMN] = true, [failed_file.STATE_COLUMN] = true }
-    for _, f in ipairs(columns.FIELDS.tutorial) do t[f] = true end
-    for _, f in ipairs(list) do t[f] = true end
-    JSONL_KNOWN[profile] = t
+    for f in pairs(profiles.BY_NAME.tutorial.fields) do t[f] = true end
+    for f in pairs(p.fields) do t[f] = true end
+    return t
 end
 
 -- The outcome fields the input gives no column (or default) for, or nil, message.
 function Input:missing_fields(has)
     local missing = {}
-    if self.cxone then
-        for _, name in ipairs(validate.PROFILES.cxone.outcome) do
+    if not self.p.defaults then
+        for _, name in ipairs(self.p.outcome) do
             if not has[name] then missing[#missing + 1] = name end
         end
         return missing
     end
-    -- With an outcome map, a row may carry an outcome_code instead of category/subcategory.
+    -- With an outcome map, a row may carry an outcome_code instead of its outcome fields.
     if self.outcome_map and (has.outcome_code or self.format == "jsonl") then return missing end
-    for _, name in ipairs({ "category", "subcategory" }) do
+    for _, name in ipairs(self.p.outcome) do
         if not has[name] then
             local d = self.defaults[name]
             if d == nil then missing[#missing + 1] = name end
@@ -251,15 +250,16 @@ function Input:check_defaults(has, ctx)
     if #missing == 0 then return true end
     if ctx then
         local flags = {}
-        if not self.cxone then
+        if self.p.defaults then
             for i, name in ipairs(missing) do flags[i] = "--" .. name end
         end
         return nil, columns.missing_message(ctx.header, ctx.line, ctx.layout, missing, flags,
-            self.cxone and "cxone" or nil)
+            self.profile ~= DEFAULT_API and self.profile or nil)
     end
     local name = missing[1]
-    if self.cxone then
-        return nil, ("%s is required with --api cxone: give a %s column (%s input)"):format(name, name, self.format)
+    if not self.p.defaults then
+        return nil, ("%s is required with --api %s: give a %s column (%s input)"):format(name, self.profile, name,
+            self.format)
     end
     return nil, ("%s is required: give a %s column or --%s"):format(name, name, name)
 end
@@ -341,7 +341,7 @@ function Input:open_lines(read)
         local ok, err = self:check_defaults({ category = true, subcategory = true, skill = true,
             disposition_code = true }) -- JSON Lines: checked per row
         if not ok then return nil, err end
-        self.failed = failed_layout(JSONL_FIELDS[self.profile], {}, ",", self.converted)
+        self.failed = failed_layout(self.p.record, {}, ",", self.converted)
         self.next = Input.next_jsonl
     end
     return true
@@ -352,16 +352,16 @@ end
 -- outcome; otherwise --category/--subcategory fill what the row has no column for; an empty
 -- optional cxone cell is not sent.
 function Input:read_cells(task)
-    local shape = validate.PROFILES[self.profile]
+    local shape = self.p
     local first, second = shape.outcome[1], shape.outcome[2]
     if task.outcome_code == "" then task.outcome_code = nil end
     if task.outcome_code ~= nil and (task[first] == nil or task[first] == "") then
         task[first], task[second] = nil, nil
     else
         task.outcome_code = nil
-        if not self.cxone then
-            task.category = task.category or self.defaults.category
-            task.subcategory = task.subcategory or self.defaults.subcategory
+        if shape.defaults then
+            task[first] = task[first] or self.defaults[first]
+            task[second] = task[second] or self.defaults[second]
         end
     end
     for _, f in ipairs(shape.optional) do
@@ -376,7 +376,7 @@ function Input:finish(row, task, fields, why)
     local first, second
     if not why then why, first, second = validate.task(task, self.profile, self.outcome_map, WORDS) end
     if not why then
-        local outcome = validate.PROFILES[self.profile].outcome
+        local outcome = self.p.outcome
         task[outcome[1]], task[outcome[2]] = first, second
         why = damage.check_task(task)
     end
@@ -438,10 +438,11 @@ end
 -- A CSV record's task fields (an empty idempotency_key cell is none).
 function Input:csv_task(fields)
     local task = {}
-    for _, f in ipairs(columns.FIELDS[self.profile]) do
+    for _, f in ipairs(self.p.columns) do
         task[f] = self.col[f] and fields[self.col[f]]
     end
-    if task.idempotency_key == "" then task.idempotency_key = nil end
+    local key = self.p.key_field
+    if key and task[key] == "" then task[key] = nil end
     return task
 end
 
@@ -525,19 +526,21 @@ function Input:jsonl_row(text, line)
         return row
     end
     local task, problems = {}, nil
-    for _, name in ipairs(JSONL_FIELDS[self.profile]) do
+    for _, name in ipairs(self.p.record) do
         local v, perr = json_field(name, obj[name])
         task[name] = v
         problems = problems or perr
         row.fields[#row.fields + 1] = v or (obj[name] ~= nil and obj[name] ~= cjson.null and tostring(obj[name])) or ""
     end
-    if task.idempotency_key == "" then task.idempotency_key = nil end
+    local key = self.p.key_field
+    if key and task[key] == "" then task[key] = nil end
     local code, cerr = json_field("outcome_code", obj.outcome_code)
     task.outcome_code, problems = code, problems or cerr
     if not self.jsonl_warned then
         local unknown = {}
         for k in pairs(obj) do
-            if not JSONL_KNOWN[self.profile][k] then unknown[#unknown + 1] = tostring(k) end
+            self.known = self.known or jsonl_known(self.p)
+            if not self.known[k] then unknown[#unknown + 1] = tostring(k) end
         end
         if #unknown > 0 then
             table.sort(unknown)
@@ -547,7 +550,10 @@ function Input:jsonl_row(text, line)
         end
     end
     self:finish(row, task, row.fields)
-    if not self.cxone then row.fields[2], row.fields[3] = task.category or "", task.subcategory or "" end
+    if self.p.defaults then -- the failed file shows the outcome a code or a flag gave the row
+        local outcome = self.p.outcome
+        row.fields[2], row.fields[3] = task[outcome[1]] or "", task[outcome[2]] or ""
+    end
     if problems then row.error = problems end
     return row
 end

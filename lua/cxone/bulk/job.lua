@@ -6,6 +6,7 @@ local options = require "cxone.bulk.options"
 local errors = require "cxone.bulk.errors"
 local job_safety = require "cxone.bulk.job_safety"
 local live = require "cxone.bulk.live"
+local profiles = require "cxone.bulk.profiles"
 local Job = require "cxone.bulk.job_class"
 require "cxone.bulk.job_intake"
 require "cxone.bulk.job_meta"
@@ -24,6 +25,7 @@ local function core_config(o)
   for _, decl in ipairs(options.LIST) do
     if decl.core then c[decl.name] = o[decl.name] end
   end
+  c.api = profiles.get(o.api).core -- the core knows request shapes, not profile names
   live.core_config(o, c)
   return c
 end
@@ -67,8 +69,9 @@ local function new_job(o, iter, is_array, size)
   end
   -- Outcome names checked against the hierarchy (validate_outcomes) and the cxone profile's
   -- bodies take the general path.
-  self._plain = o.api == "tutorial" and not o.validate_outcomes and not o.journal
-  if o.api == "cxone" then
+  self._p = profiles.get(o.api)
+  self._plain = self._p.core == "tutorial" and not o.validate_outcomes and not o.journal
+  if self._p.metadata == "skills" then
     self._skills = {} -- validate_outcomes: skill -> its dispositions, fetched at first use
   elseif o.validate_outcomes then
     -- Tasks wait until the hierarchy has arrived (same token, same limiter, one request).

@@ -9,7 +9,6 @@ local Job = require "cxone.bulk.job_class"
 local new_error = errors.new
 local check_disposition, check_task, pct_encode, encode_body = tasks.check_disposition, tasks.check_task,
   tasks.pct_encode, tasks.encode_body
-local DISPOSITION_OPTIONAL = tasks.DISPOSITION_OPTIONAL
 local type, tostring, ipairs, pcall, error = type, tostring, ipairs, pcall, error
 local fmt = string.format
 
@@ -27,7 +26,7 @@ end
 -- validate_outcomes has not yet seen this task's skill.
 function Job:_prepare_cxone(task, index)
   local label = "task " .. index
-  local body, skill, code = check_disposition(task, label, self._o.outcome_map)
+  local body, skill, code = check_disposition(task, label, self._o.outcome_map, self._p)
   local id = type(task) == "table" and type(task.contact_id) == "string" and task.contact_id or ""
   if not body then return { index = index, id = id, url = "", body = "", key = "", invalid = skill } end
   if self._o.validate_outcomes then
@@ -40,7 +39,7 @@ function Job:_prepare_cxone(task, index)
   self._safe:prepare(p, { skill = skill, disposition_code = code, notes = task.notes })
   if self._jj then
     local ident = { contact_id = id, skill = skill, disposition_code = code }
-    for _, f in ipairs(DISPOSITION_OPTIONAL) do
+    for _, f in ipairs(self._p.optional) do
       if task[f] ~= "" then ident[f] = task[f] end
     end
     self:_journal_gate(p, ident, task)
@@ -57,11 +56,10 @@ function Job:_journal_gate(p, ident, task)
   if g == "verify" then p.verify = true end
 end
 
--- Prepares a task for the core: {index=, id=, url=, body=, key=, invalid=}.
-function Job:_prepare(task, index)
-  if self._skills then return self:_prepare_cxone(task, index) end
+-- tutorial: {index=, id=, url=, body=, key=} (the core sends it as given).
+function Job:_prepare_tutorial(task, index)
   local label = "task " .. index
-  local category, subcategory = check_task(task, label, self._o.outcome_map)
+  local category, subcategory = check_task(task, label, self._o.outcome_map, self._p)
   if not category then
     local id = ""
     if type(task) == "table" and task.contact_id ~= nil then id = tostring(task.contact_id) end
@@ -80,6 +78,14 @@ function Job:_prepare(task, index)
                     idempotency_key = task.idempotency_key }, task)
   end
   return p
+end
+
+-- How a task is prepared, by the request shape its profile's `core` names.
+local PREPARE = { tutorial = Job._prepare_tutorial, cxone = Job._prepare_cxone }
+
+-- Prepares a task for the core: {index=, id=, url=, body=, key=, invalid=}.
+function Job:_prepare(task, index)
+  return PREPARE[self._p.core](self, task, index)
 end
 
 -- The standard tutorial task (contact_id, category, subcategory strings; no outcome_code, no key

@@ -57,7 +57,7 @@ end
 function Job:_take_fetch(results)
   for i = #results, 1, -1 do
     local r = results[i]
-    if r.fetch and self._skills then
+    if r.fetch and self._p.metadata == "skills" then
       table.remove(results, i)
       local ok, known, err = pcall(skill_dispositions, r)
       if ok and known ~= nil then

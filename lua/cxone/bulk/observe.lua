@@ -4,6 +4,7 @@
 -- report of cxone/bulk/report.lua, fed with every result and event, written at the end). Also
 -- the run's parameters, free of secrets, for the report, --summary-json and the journal header.
 local options = require "cxone.bulk.options"
+local profiles = require "cxone.bulk.profiles"
 local report_mod = require "cxone.bulk.report"
 local metrics_mod = require "cxone.bulk.metrics"
 
@@ -32,10 +33,10 @@ function M.params(engine_opts, target, extra)
     add("base_url", target and target.base_url)
     add("token_url", target and target.token_url)
     add("client_id", target and target.client_id)
-    local cxone = (engine_opts.api or options.BY_NAME.api.default) == "cxone"
+    local profile = profiles.find(engine_opts.api or options.BY_NAME.api.default) or {}
     for _, d in ipairs(options.LIST) do
         local name = d.name
-        local other_profile = not cxone and d.help:match("^cxone:") -- issuer, api_version, ...
+        local other_profile = d.discovery and not profile.discovery -- issuer, api_version, ...
         if d.flag and not d.secret and not other_profile and name ~= "api" and name ~= "base_url"
             and name ~= "token_url" then
             local v = engine_opts[name]

@@ -13,7 +13,8 @@
 -- derive (a default computed from the other resolved options, e.g. queue_size from workers)
 -- with default_doc, the words the docs use for it; group (the --help section, one of GROUPS:
 -- required for every option with a flag or an environment variable, the help refuses to be
--- built without it).
+-- built without it); discovery (only a profile that discovers its API host uses it:
+-- cxone.bulk.profiles, `discovery`).
 local M = {}
 
 -- The sections of cxone-bulk --help, in order (args.lua's own options name them too).
@@ -49,13 +50,13 @@ M.LIST = {
       help = "cxone: the API user's access key id (password grant username)", group = "target" },
     { name = "access_key_secret", core = true, kind = "nonempty", env = "CXONE_ACCESS_KEY_SECRET", secret = true,
       help = "cxone: the access key secret (password grant password; never printed)", group = "target" },
-    { name = "issuer", core = true, kind = "url", default = "https://cxone.niceincontact.com", flag = "issuer",
+    { name = "issuer", discovery = true, core = true, kind = "url", default = "https://cxone.niceincontact.com", flag = "issuer",
       meta = "URL", help = "cxone: OpenID issuer whose discovery documents are read", group = "target" },
-    { name = "tenant_id", core = true, kind = "nonempty", flag = "tenant-id", meta = "ID",
+    { name = "tenant_id", discovery = true, core = true, kind = "nonempty", flag = "tenant-id", meta = "ID",
       help = "cxone: tenant (default: the id_token's tenantId claim)", group = "target" },
-    { name = "api_base", core = true, kind = "url", flag = "api-base", meta = "URL",
+    { name = "api_base", discovery = true, core = true, kind = "url", flag = "api-base", meta = "URL",
       help = "cxone: API host (default: from the tenant's cxone-configuration)", group = "target" },
-    { name = "api_version", core = true, kind = "nonempty", default = "v33.0", flag = "api-version",
+    { name = "api_version", discovery = true, core = true, kind = "nonempty", default = "v33.0", flag = "api-version",
       meta = "vN.M", help = "cxone: API version in /incontactapi/services/{version}/", group = "target" },
     { name = "scope", core = true, kind = "string", default = "contact:read contact:update", flag = "scope",
       meta = "SCOPE", help = "OAuth2 scope to request", group = "target" },

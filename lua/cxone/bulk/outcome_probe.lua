@@ -11,18 +11,15 @@
 -- their own path); until then this module is the one place that uses the job's internals
 -- (_prepare, _fetch_skill, _gate, _skills), so that nothing else has to.
 local options = require "cxone.bulk.options"
+local profiles = require "cxone.bulk.profiles"
 
 local M = {}
 
--- The credential options a job of `api` needs, by the environment variable that gives them.
-local NEEDED = {
-    tutorial = { "client_id", "client_secret" },
-    cxone = { "client_id", "client_secret", "access_key_id", "access_key_secret" },
-}
-
--- The first environment variable a job of `api` needs that is not set, or nil.
+-- The first environment variable a job of `api` needs (its profile's credentials) that is not
+-- set, or nil.
 function M.missing_credential(api)
-    for _, name in ipairs(NEEDED[api or "tutorial"] or NEEDED.tutorial) do
+    local p = profiles.find(api or options.BY_NAME.api.default) or profiles.BY_NAME[options.BY_NAME.api.default]
+    for _, name in ipairs(p.credentials) do
         local env = options.BY_NAME[name].env
         local v = os.getenv(env)
         if not v or v == "" then return env end

@@ -1,5 +1,6 @@
 --- The CXone outcome hierarchy: validation with suggestions, and outcome-code mapping.
 local cjson = require "cjson.safe"
+local profiles = require "cxone.bulk.profiles"
 
 local M = {}
 local fmt = string.format
@@ -80,28 +81,6 @@ function M.check(tree, category, subcategory)
   return msg .. fmt('; subcategories of "%s": %s', cat, table.concat(tree.subs[cat], ", "))
 end
 
---- Checks an outcome_map table: code -> {category=, subcategory=}. Returns true or nil, message.
-function M.check_map(map)
-  for code, v in pairs(map) do
-    if type(code) ~= "string" then return nil, "outcome_map keys must be strings (outcome codes)" end
-    if type(v) ~= "table" or type(v.category) ~= "string" or type(v.subcategory) ~= "string" then
-      return nil, fmt("outcome_map[%q] must be {category = string, subcategory = string}", code)
-    end
-  end
-  return true
-end
-
---- cxone: checks an outcome_map table: code -> {skill=, disposition_code=}.
-function M.check_disposition_map(map)
-  for code, v in pairs(map) do
-    if type(code) ~= "string" then return nil, "outcome_map keys must be strings (outcome codes)" end
-    if type(v) ~= "table" or type(v.skill) ~= "string" or type(v.disposition_code) ~= "string" then
-      return nil, fmt("outcome_map[%q] must be {skill = string, disposition_code = string} with api = \"cxone\"", code)
-    end
-  end
-  return true
-end
-
 --- Reads an outcome map file: a JSON object {"CODE": {"category": .., "subcategory": ..}} or a
 -- CSV with a header naming code (or outcome_code), category and subcategory columns.
 -- Returns the map or nil, message (naming the line or the code).
@@ -139,8 +118,8 @@ function M.load_map(path)
     end
     if not col then return nil, path .. ": outcome map is empty" end
   end
-  local ok, merr = M.check_map(map)
-  if not ok then return nil, path .. ": " .. merr end
+  local merr = profiles.check_map(profiles.BY_NAME.tutorial, map) -- (a file's map has the tutorial's shape)
+  if merr then return nil, path .. ": " .. merr end
   return map
 end
 

@@ -8,7 +8,7 @@
 --             after:  {skill =, disposition_code =, notes =}            (what the task asks)
 -- and {} for a contact that has no value. Used by the library (bulk.plan, results' `before`)
 -- and by the CLI (--plan, the canary's table, --undo-file), so both say the same.
-local cjson = require "cjson.safe"
+local profiles = require "cxone.bulk.profiles"
 
 local M = {}
 
@@ -16,38 +16,17 @@ M.NO_VALUE = "(no value)"
 -- The plan statuses, in the order totals are shown.
 M.STATUSES = { "change", "no change", "not found", "invalid", "error" }
 
-local function str(v)
-  if type(v) == "string" then return v end
-  if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
-  return nil
-end
-
 --- The before-image in a read's body (the engine's `before_body`): a value table, {} when the
 -- contact has none, or nil when the body is not a contact document (the engine checked it, so
--- only a server changing its answer between the check and here could do that).
+-- only a server changing its answer between the check and here could do that). The profile
+-- says how its read-back reads.
 function M.decode_before(api, body)
-  if api == "cxone" and (body or "") == "" then return {} end -- an empty answer shows none (as the engine reads it)
-  local doc = cjson.decode(body or "")
-  if type(doc) ~= "table" then return nil end
-  if api == "cxone" then
-    local id, name = str(doc.dispositionId), str(doc.dispositionName)
-    if not id and not name then return {} end
-    return { disposition_id = id, disposition_name = name, notes = type(doc.notes) == "string" and doc.notes or nil }
-  end
-  local o = doc.outcome
-  if type(o) ~= "table" then return {} end
-  local c, s = str(o.category), str(o.subcategory)
-  if not c or not s then return nil end
-  return { category = c, subcategory = s }
+  return profiles.get(api).before(body)
 end
 
 --- The value a task asks for (fields as the engine validated them).
 function M.after_of(api, fields)
-  if api == "cxone" then
-    return { skill = fields.skill, disposition_code = fields.disposition_code,
-             notes = fields.notes ~= "" and fields.notes or nil }
-  end
-  return { category = fields.category, subcategory = fields.subcategory }
+  return profiles.get(api).after(fields)
 end
 
 --- True when a value table holds no value.

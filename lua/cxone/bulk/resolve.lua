@@ -2,11 +2,11 @@
 -- (cxone.bulk.options), with defaults and environment values filled in, and the target they name.
 -- Raises an Error of kind "options" naming the option.
 local options = require "cxone.bulk.options"
-local outcomes = require "cxone.bulk.outcomes"
 local errors = require "cxone.bulk.errors"
 local job_safety = require "cxone.bulk.job_safety"
 local live = require "cxone.bulk.live"
 local core = require "cxone.bulk.core"
+local profiles = require "cxone.bulk.profiles"
 
 local M = {}
 
@@ -67,18 +67,46 @@ local function require_target(o)
   end
 end
 
--- The cxone profile's URLs (the token endpoint and API host are discovered unless given).
-local function resolve_cxone(o)
+-- The URLs of a profile that discovers its API host and token endpoint from the issuer
+-- (unless given).
+local function resolve_discovered(o)
   check_url("issuer", o.issuer, o.allow_http)
   if o.token_url then check_url("token_url", o.token_url, o.allow_http) end
   if o.api_base then
     o.api_base = o.api_base:gsub("/+$", "")
     check_url("api_base", o.api_base, o.allow_http)
   end
-  if o.preflight then
-    opt_error("option 'preflight' is for api = \"tutorial\" (the cxone profile reads a contact's "
-      .. "disposition back only when an attempt's outcome is unknown)")
+end
+
+-- The URLs of a profile whose host the caller names (base_url); the token endpoint is under it
+-- unless given.
+local function resolve_named(o, describe_only)
+  local placeholder
+  if describe_only and (o.base_url or "") == "" then
+    o.base_url, placeholder = M.BASE_URL_PLACEHOLDER, true
+    o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
+    return placeholder
   end
+  require_target(o)
+  o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
+  check_url("base_url", o.base_url, o.allow_http)
+  check_url("token_url", o.token_url, o.allow_http)
+  return nil
+end
+
+-- The profile o.api names, its URLs resolved; the second result: a placeholder base URL.
+local function resolve_profile(o, describe_only)
+  local p, err = profiles.find(o.api)
+  if not p then opt_error("option 'api' " .. err) end
+  if o.preflight and not p.preflight then
+    opt_error(fmt("option 'preflight' is not for api = %q (that profile reads a contact's value back only "
+      .. "when an attempt's outcome is unknown)", o.api))
+  end
+  if p.discovery then
+    resolve_discovered(o)
+    return p, nil
+  end
+  return p, resolve_named(o, describe_only)
 end
 
 -- What a description's URLs start with when no base URL was named (the cxone profile's
@@ -92,7 +120,7 @@ M.BASE_URL_PLACEHOLDER = "{base_url}"
 local function resolve_opts(opts, describe_only)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then opt_error("opts must be a table (got " .. type(opts) .. ")") end
-  local o, placeholder = {}, nil
+  local o = {}
   for k, v in pairs(opts) do
     local decl = options.BY_NAME[k]
     if not decl then opt_error(fmt("unknown option '%s'", tostring(k))) end
@@ -112,22 +140,11 @@ local function resolve_opts(opts, describe_only)
     if o[decl.name] == nil and decl.derive then o[decl.name] = decl.derive(o) end
   end
   live.resolve(o, opt_error)
-  if o.api == "cxone" then
-    resolve_cxone(o)
-  elseif o.api ~= "tutorial" then
-    opt_error(fmt("option 'api' must be \"tutorial\" or \"cxone\" (got %q)", o.api))
-  elseif describe_only and (o.base_url or "") == "" then
-    o.base_url, placeholder = M.BASE_URL_PLACEHOLDER, true
-    o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
-  else
-    require_target(o)
-    o.token_url = o.token_url or (o.base_url .. "/oauth2/token")
-    check_url("base_url", o.base_url, o.allow_http)
-    check_url("token_url", o.token_url, o.allow_http)
-  end
+  local p, placeholder = resolve_profile(o, describe_only)
   if o.outcome_map then
-    local ok, err = (o.api == "cxone" and outcomes.check_disposition_map or outcomes.check_map)(o.outcome_map)
-    if not ok then opt_error("option " .. err) end
+    local err = profiles.check_map(p, o.outcome_map,
+      o.api ~= options.BY_NAME.api.default and fmt(" with api = %q", o.api) or nil)
+    if err then opt_error("option " .. err) end
   end
   if o.backoff_max < o.backoff_base then
     opt_error(fmt("option 'backoff_max' (%g) must be >= backoff_base (%g)", o.backoff_max, o.backoff_base))
@@ -142,8 +159,8 @@ end
 -- BASE_URL_PLACEHOLDER and the answer has placeholder = true.
 local function target(opts, describe_only)
   local o, placeholder = resolve_opts(opts, describe_only)
-  if o.api == "cxone" then
-    return { api = "cxone", base_url = o.api_base or "(from " .. o.issuer .. " discovery)",
+  if profiles.get(o.api).discovery then
+    return { api = o.api, base_url = o.api_base or "(from " .. o.issuer .. " discovery)",
              token_url = o.token_url or "(from " .. o.issuer .. " discovery)", issuer = o.issuer,
              client_id = o.client_id, access_key_id = o.access_key_id }
   end
@@ -159,26 +176,23 @@ function M.target(opts, describe_only) return raising(target, opts, describe_onl
 function M.tenant_limit_name(opts)
   local t = M.target(opts)
   local who = t.client_id or ""
-  if t.api == "cxone" then who = who .. "\n" .. (t.access_key_id or "") end
+  if t.access_key_id then who = who .. "\n" .. t.access_key_id end
   local id = core.derive_key("cxone-bulk tenant limit", t.base_url, who)
   return "cxb-" .. id:gsub("-", ""):sub(1, 20)
 end
 
+-- Refuses a job without a credential its profile needs, naming the option and its variable
+-- ("access_key_id is required with api = \"cxone\" (opts.access_key_id or $CXONE_ACCESS_KEY_ID)").
 local function require_credentials(o)
-  if o.api == "cxone" then
-    if not o.access_key_id or o.access_key_id == "" then
-      opt_error("access_key_id is required with api = \"cxone\" (opts.access_key_id or $CXONE_ACCESS_KEY_ID)")
+  local needed = profiles.get(o.api).credentials
+  for pass = 1, 2 do -- the profile's own credentials are reported before the API client's
+    for _, name in ipairs(needed) do
+      local general = name == "client_id" or name == "client_secret"
+      if (pass == 2) == general and (not o[name] or o[name] == "") then
+        local where = general and "" or fmt(" with api = %q", o.api)
+        opt_error(fmt("%s is required%s (opts.%s or $%s)", name, where, name, options.BY_NAME[name].env))
+      end
     end
-    if not o.access_key_secret or o.access_key_secret == "" then
-      opt_error("access_key_secret is required with api = \"cxone\" (opts.access_key_secret or "
-        .. "$CXONE_ACCESS_KEY_SECRET)")
-    end
-  end
-  if not o.client_id or o.client_id == "" then
-    opt_error("client_id is required (opts.client_id or $CXONE_CLIENT_ID)")
-  end
-  if not o.client_secret or o.client_secret == "" then
-    opt_error("client_secret is required (opts.client_secret or $CXONE_CLIENT_SECRET)")
   end
 end
 

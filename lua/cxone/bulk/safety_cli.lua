@@ -7,6 +7,7 @@
 local csv = require "cxone.bulk.csv"
 local plan = require "cxone.bulk.plan"
 local undo = require "cxone.bulk.undo"
+local options = require "cxone.bulk.options"
 local printable = require("cxone.bulk.text").printable
 
 local M = {}
@@ -53,7 +54,7 @@ function M.check(run)
   end
   if opts.undo then
     if opts.input ~= opts.undo then return nil, "give the undo file with --undo alone (it is the input)" end
-    local why = undo.check_header(first_line(opts.undo), e.api or "tutorial")
+    local why = undo.check_header(first_line(opts.undo), e.api or options.BY_NAME.api.default)
     if why then return nil, ("--undo %s: %s"):format(opts.undo, why) end
     e.skip_unchanged = not opts.plan or nil -- a contact already back at its value costs no write
   end
@@ -90,7 +91,7 @@ end
 
 -- The undo file: a new one, or, for a run that continues a journaled batch, the one it began.
 function M.open_undo(run)
-  local u, api = run.opts["undo-file"], run.engine_opts.api or "tutorial"
+  local u, api = run.opts["undo-file"], run.engine_opts.api or options.BY_NAME.api.default
   local listed
   if nonempty_file(u) or nonempty_file(undo.no_previous_path(u)) then
     if not run.opts.journal then

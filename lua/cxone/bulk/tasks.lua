@@ -6,6 +6,8 @@ local cjson = require "cjson"
 local validate = require "cxone.bulk.validate"
 local errors = require "cxone.bulk.errors"
 local resolve = require "cxone.bulk.resolve"
+local profiles = require "cxone.bulk.profiles"
+local DEFAULT_API = require("cxone.bulk.options").BY_NAME.api.default
 
 local M = {}
 
@@ -29,15 +31,13 @@ M.encode_body = encode_body
 -- Field checks and the outcome_code mapping live in cxone.bulk.validate, shared with the CLI;
 -- here they only get the "task N: " label.
 
-M.DISPOSITION_OPTIONAL = validate.PROFILES.cxone.optional
-
---- cxone: checks one task and builds its set-disposition body (only the fields given).
--- Returns body, skill, disposition_code or nil, message.
-local function check_disposition(task, label, outcome_map)
-  local why, skill, code = validate.task(task, "cxone", outcome_map, validate.LIBRARY)
+--- The cxone request shape: checks one task of profile p and builds its set-disposition body
+-- (only the fields given). Returns body, skill, disposition_code or nil, message.
+local function check_disposition(task, label, outcome_map, p)
+  local why, skill, code = validate.task(task, p.name, outcome_map, validate.LIBRARY)
   if why then return nil, label .. ": " .. why end
   local d = { skill = skill, disposition_code = code }
-  for _, f in ipairs(M.DISPOSITION_OPTIONAL) do
+  for _, f in ipairs(p.optional) do
     if task[f] ~= "" then d[f] = task[f] end
   end
   local body, berr = core.disposition_body(d)
@@ -45,19 +45,55 @@ local function check_disposition(task, label, outcome_map)
   return body, skill, code
 end
 
---- Checks one task and resolves outcome codes. Returns category, subcategory or nil, message.
-local function check_task(task, label, outcome_map)
-  local why, category, subcategory = validate.task(task, "tutorial", outcome_map, validate.LIBRARY)
+--- The tutorial request shape: checks one task of profile p and resolves outcome codes.
+-- Returns category, subcategory or nil, message.
+local function check_task(task, label, outcome_map, p)
+  local why, category, subcategory = validate.task(task, p.name, outcome_map, validate.LIBRARY)
   if why then return nil, label .. ": " .. why end
   return category, subcategory
 end
 
 --- Validates a task the way the engine will. Returns true or nil, message.
 function M.validate_task(task, outcome_map, api)
-  local ok, err = (api == "cxone" and check_disposition or check_task)(task, "task", outcome_map)
+  local p = profiles.get(api or DEFAULT_API)
+  local ok, err = M.SHAPES[p.core].check(task, "task", outcome_map, p)
   if not ok then return nil, err end
   return true
 end
+
+-- The request shapes the C core builds, by a profile's `core`: how a task is checked into what
+-- the shape needs (check), and how a dry run describes its request (describer).
+M.SHAPES = {
+  tutorial = {
+    check = check_task,
+    describer = function(o, p)
+      local prefix = o.base_url .. "/api/v2/contacts/"
+      return function(task)
+        local category, subcategory = check_task(task, "task", o.outcome_map, p)
+        if not category then return nil, subcategory end
+        local body = encode_body(category, subcategory)
+        return {
+          method = "PUT",
+          url = prefix .. pct_encode(task.contact_id),
+          idempotency_key = task.idempotency_key or core.derive_key(o.batch_id, task.contact_id, body),
+          body = body,
+        }
+      end
+    end,
+  },
+  cxone = {
+    check = check_disposition,
+    describer = function(o, p)
+      local prefix = (o.api_base or "{api host from discovery}") .. "/incontactapi/services/" .. o.api_version
+        .. "/contacts/"
+      return function(task)
+        local body, err = check_disposition(task, "task", o.outcome_map, p)
+        if not body then return nil, err end
+        return { method = "POST", url = prefix .. pct_encode(task.contact_id) .. "/set-disposition", body = body }
+      end
+    end,
+  },
+}
 
 --- A function that describes tasks under opts (checked once): task -> {method, url,
 -- idempotency_key, body} or nil, message. For describing many tasks (the CLI's --dry-run).
@@ -65,27 +101,8 @@ end
 -- BASE_URL_PLACEHOLDER.
 local function describer(opts, placeholder)
   local o = resolve_opts(opts, placeholder)
-  if o.api == "cxone" then
-    local prefix = (o.api_base or "{api host from discovery}") .. "/incontactapi/services/" .. o.api_version
-      .. "/contacts/"
-    return function(task)
-      local body, err = check_disposition(task, "task", o.outcome_map)
-      if not body then return nil, err end
-      return { method = "POST", url = prefix .. pct_encode(task.contact_id) .. "/set-disposition", body = body }
-    end
-  end
-  local prefix = o.base_url .. "/api/v2/contacts/"
-  return function(task)
-    local category, subcategory = check_task(task, "task", o.outcome_map)
-    if not category then return nil, subcategory end
-    local body = encode_body(category, subcategory)
-    return {
-      method = "PUT",
-      url = prefix .. pct_encode(task.contact_id),
-      idempotency_key = task.idempotency_key or core.derive_key(o.batch_id, task.contact_id, body),
-      body = body,
-    }
-  end
+  local p = profiles.get(o.api)
+  return M.SHAPES[p.core].describer(o, p)
 end
 
 function M.describer(opts, placeholder) return raising(describer, opts, placeholder) end

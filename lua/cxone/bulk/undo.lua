@@ -28,13 +28,18 @@
 local csv = require "cxone.bulk.csv"
 local plan = require "cxone.bulk.plan"
 local failed_file = require "cxone.bulk.failed_file"
+local profiles = require "cxone.bulk.profiles"
 
 local M = {}
 
-M.HEADERS = {
-  tutorial = { "contact_id", "category", "subcategory", "idempotency_key", failed_file.STATE_COLUMN },
-  cxone = { "contact_id", "skill", "disposition_code", "notes", failed_file.STATE_COLUMN },
-}
+--- The undo file's header for profile `api`: the profile's undo columns and the failed file's
+-- state column (an undo file is re-fed as input).
+function M.header(api)
+  local t = {}
+  for i, c in ipairs(profiles.get(api).undo) do t[i] = c end
+  t[#t + 1] = failed_file.STATE_COLUMN
+  return t
+end
 M.NO_PREVIOUS_HEADER = { "contact_id", "line", "reason" }
 
 M.REASON_NO_VALUE = "had no value before this run: the API sets values but cannot clear one; "
@@ -50,7 +55,7 @@ end
 
 --- Why a file cannot be an undo file of `api` (its first line), or nil when it can.
 function M.check_header(first_line, api)
-  local want = M.HEADERS[api] or M.HEADERS.tutorial
+  local want = M.header(api)
   local got = (first_line or ""):gsub("^\239\187\191", ""):gsub("\r?\n?$", "")
   if got == table.concat(want, ",") then return nil end
   return ("its header is not an undo file's (%s) for --api %s"):format(table.concat(want, ","), api)
@@ -95,7 +100,7 @@ end
 function M.new(fh, path, api, engine, sys, listed)
   local self = setmetatable({ fh = fh, path = path, api = api, engine = engine, sys = sys, seen = listed or {},
     rows = 0, no_previous = 0, np_path = M.no_previous_path(path), append = listed ~= nil }, Undo)
-  if not listed then check(path, fh:write(row_text(M.HEADERS[api]))) end
+  if not listed then check(path, fh:write(row_text(M.header(api)))) end
   return self
 end
 
@@ -122,13 +127,22 @@ local function same(before, after)
   return (after.notes or "") == (before.notes or "")
 end
 
-function Undo:_restore(id, task, r, before)
-  if self.api == "cxone" then
+-- The undo row that puts `before` back, by the request shape of the profile (its `core`).
+local RESTORE = {
+  -- The set-disposition goes through the task's own skill, with the previous id and notes.
+  cxone = function(_, id, task, _, before)
     return { id, task.skill, before.disposition_id or before.disposition_name, before.notes or "", "" }
-  end
-  local body = self.engine.encode_body(before.category, before.subcategory)
-  local key = self.engine.derive_key("cxone-bulk undo of " .. tostring(r.idempotency_key or ""), id, body)
-  return { id, before.category, before.subcategory, key, "" }
+  end,
+  -- The key is derived from the key of the write it undoes: every rerun of the undo sends it again.
+  tutorial = function(self, id, _, r, before)
+    local body = self.engine.encode_body(before.category, before.subcategory)
+    local key = self.engine.derive_key("cxone-bulk undo of " .. tostring(r.idempotency_key or ""), id, body)
+    return { id, before.category, before.subcategory, key, "" }
+  end,
+}
+
+function Undo:_restore(id, task, r, before)
+  return RESTORE[profiles.get(self.api).core](self, id, task, r, before)
 end
 
 --- Records one finished row (row: the CLI's row {task=, line=}; r: its result).

@@ -4,20 +4,13 @@
 -- prefixes "task N: ", the CLI "line N: ". Pure Lua (no C core), so the row reader can use it
 -- before the engine is loaded.
 local text = require "cxone.bulk.text"
+local profiles = require "cxone.bulk.profiles"
 
 local type, ipairs = type, ipairs
 local fmt = string.format
 
 local M = {
   MAX_ID_BYTES = 256,
-}
-
---- What a task of each profile carries: the two outcome fields it needs (given, or mapped from
--- outcome_code) and the optional ones sent only when given.
-M.PROFILES = {
-  tutorial = { outcome = { "category", "subcategory" }, optional = {} },
-  cxone = { outcome = { "skill", "disposition_code" },
-            optional = { "notes", "callback_number", "callback_time", "commitment_amount" } },
 }
 
 --- How a caller's user names things, for the messages: `map`, the outcome map ("outcome_map"
@@ -86,7 +79,7 @@ function M.idempotency_key(key)
   return nil
 end
 
---- The outcome fields of a task of `profile` (a M.PROFILES entry): its own, or, when it gives
+--- The outcome fields of a task of `profile` (a cxone.bulk.profiles entry): its own, or, when it gives
 -- neither but an outcome_code, the map's entry for the code. Returns why-not (nil when
 -- resolved), then the two values (still unchecked: the caller checks them as fields).
 function M.outcome(task, profile, map, words)
@@ -100,12 +93,13 @@ function M.outcome(task, profile, map, words)
   return nil, m[f1], m[f2]
 end
 
---- Checks one task of profile ("tutorial" or "cxone"), with outcome_code mapped through map (may
--- be nil) and messages in the caller's words (M.LIBRARY or the CLI's). Returns nil and the two
--- outcome fields (category, subcategory or skill, disposition_code), or why the task is invalid.
+--- Checks one task of profile (a name in cxone.bulk.profiles), with outcome_code mapped through
+-- map (may be nil) and messages in the caller's words (M.LIBRARY or the CLI's). Returns nil and
+-- the profile's two outcome fields (category, subcategory; skill, disposition_code), or why the
+-- task is invalid.
 function M.task(task, profile, map, words)
   if type(task) ~= "table" then return "expected a table, got " .. type(task) end
-  local p = M.PROFILES[profile]
+  local p = profiles.BY_NAME[profile]
   local why = M.contact_id(task.contact_id, words.absent)
   if why then return why end
   local a, b
@@ -120,8 +114,8 @@ function M.task(task, profile, map, words)
       if why then return why end
     end
   end
-  if profile == "tutorial" then
-    why = M.idempotency_key(task.idempotency_key) -- the cxone API has no idempotency key
+  if p.key_field then
+    why = M.idempotency_key(task[p.key_field])
     if why then return why end
   end
   return nil, a, b
