@@ -11,18 +11,18 @@ local probe_mod = require "cxone.bulk.outcome_probe"
 local M = {}
 
 -- The probe for --validate-outcomes, or nil: not asked for, skipped (run.unchecked says why),
--- or the check could not start (run.fatal says why: the real run would stop the same way).
+-- or the check could not start (run.stop.fatal says why: the real run would stop the same way).
 local function open_probe(run, cli)
     if not run.engine_opts.validate_outcomes then return nil end
     local probe, err, skipped, kind = probe_mod.open(run.bulk, run.engine_opts, function()
         run:check_signal()
-        return run.stopping
+        return run.stop:draining()
     end)
     if skipped then
         run.unchecked = skipped
         run:warn(skipped)
-    elseif not probe and not run.interrupted then
-        run.fatal, run.fatal_kind = cli.strip_label(err), kind
+    elseif not probe and not run.stop.interrupted then
+        run.stop:fail(cli.strip_label(err), kind)
     end
     return probe
 end
@@ -34,7 +34,7 @@ local function describe_row(run, row, describe, probe, cli)
     local why, perr, pkind
     if d and probe then why, perr, pkind = probe:check(row.task) end
     if perr then
-        if not run.interrupted then run.fatal, run.fatal_kind = cli.strip_label(perr), pkind end
+        if not run.stop.interrupted then run.stop:fail(cli.strip_label(perr), pkind) end
         return false
     end
     if not d then
@@ -45,7 +45,7 @@ local function describe_row(run, row, describe, probe, cli)
             attempts = 0, invalid = true })
     else
         run:write_out("results", function()
-            run.results:write({ line = row.line, contact_id = row.task.contact_id,
+            run.out.results:write({ line = row.line, contact_id = row.task.contact_id,
                 category = row.task.category, subcategory = row.task.subcategory,
                 method = d.method, url = d.url, idempotency_key = d.idempotency_key, body = d.body })
         end)
@@ -56,7 +56,7 @@ end
 
 local function describe_rows(run, describe, probe, cli)
     local inp, n = run.inp, 0
-    while not run.stopping do
+    while not run.stop:draining() do
         n = n + 1
         if n % cli.budget == 0 then run:check_signal() end
         local row = inp:next()
@@ -68,7 +68,7 @@ local function describe_rows(run, describe, probe, cli)
         end
         run.progress:update(run:progress_state())
     end
-    run:write_out("results", function() run.results:flush() end)
+    run:write_out("results", function() run.out.results:flush() end)
 end
 
 -- Runs the dry run of `run` (the CLI's Run). cli: {strip_label = cli an engine message as
@@ -77,7 +77,7 @@ function M.run(run, cli)
     -- Options checked once, not per row; without a base URL the URLs show the placeholder.
     local describe = run.bulk.describer(run.engine_opts, run.target.placeholder)
     local probe = open_probe(run, cli)
-    if run.fatal then return end
+    if run.stop.fatal then return end
     local ok, err = pcall(describe_rows, run, describe, probe, cli)
     if probe then probe:close() end
     if not ok then error(err, 0) end

@@ -145,16 +145,7 @@ function Job:submit(task)
   if self._input == "closed" then error("cxone.bulk: submit() after close_input()", 2) end
   if self._gate ~= "open" then return false end
   local index = self._n + 1
-  local sent = self:_submit_plain(task, index)
-  if sent == nil then
-    local p = self:_prepare(task, index)
-    if p.need_skill then
-      self:_fetch_skill(p.need_skill)
-      return false
-    end
-    sent = self:_submit_prepared(p)
-  end
-  if not sent then return false end
+  if self:_take(task, index) ~= "taken" then return false end
   self._n = index
   self:_flush_journal()
   return index
@@ -166,15 +157,30 @@ function Job:close_input()
   self:_close_input()
 end
 
--- Iterator mode: the next task and its index (a task held back is given again), or nil once the
--- input has ended (the core is then told).
+-- The one way a task enters the engine (both modes): the plain path, or prepared and handed
+-- over. Returns "taken"; "full" and the prepared task, if any (the queue is full: offer it again,
+-- with that prepared form); or "wait" (its skill's dispositions are being fetched: it is
+-- prepared again once they are in). p: the prepared form kept from an earlier "full".
+function Job:_take(task, index, p)
+  if not p then
+    local sent = self:_submit_plain(task, index)
+    if sent then return "taken" end
+    if sent == false then return "full" end
+    p = self:_prepare(task, index)
+    if p.need_skill then
+      self:_fetch_skill(p.need_skill)
+      return "wait"
+    end
+  end
+  if self:_submit_prepared(p) then return "taken" end
+  return "full", p
+end
+
+-- Iterator mode: the next task from the iterator and its index, or nil once the input has ended
+-- (the core is then told).
 function Job:_next_task()
-  local task = self._held_task
-  self._held_task = nil
-  if task ~= nil then return task, self._n end
   if self._input == "draining" then return self:_close_input() end
-  local ok
-  ok, task = pcall(self._iter)
+  local ok, task = pcall(self._iter)
   if not ok then
     -- The tasks already taken still run and each comes back as its result; the error stops the
     -- batch once they have (poll raises it after the last result, batch_update then).
@@ -197,29 +203,20 @@ end
 function Job:_feed_tasks()
   if not self._iter or self._input == "closed" then return end
   while self._gate == "open" do -- a canary closes it after its last task
-    local p = self._held
-    if not p then
-      local task, n = self:_next_task()
+    -- A task the engine could not take yet ({task=, index=, p=}) is offered again first.
+    local held = self._held
+    self._held = nil
+    local task, n, p
+    if held then
+      task, n, p = held.task, held.index, held.p
+    else
+      task, n = self:_next_task()
       if task == nil then return end
-      local sent = self:_submit_plain(task, n)
-      if sent == false then
-        self._held_task = task -- the queue is full: given again next time
-        return
-      end
-      if sent == nil then
-        p = self:_prepare(task, n)
-        if p.need_skill then
-          self._held_task = task -- prepared again once the skill's dispositions are in
-          return self:_fetch_skill(p.need_skill)
-        end
-      end
     end
-    if p then
-      if not self:_submit_prepared(p) then
-        self._held = p
-        return
-      end
-      self._held = nil
+    local how, prepared = self:_take(task, n, p)
+    if how ~= "taken" then
+      self._held = { task = task, index = n, p = prepared }
+      return
     end
   end
 end

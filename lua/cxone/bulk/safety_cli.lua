@@ -200,9 +200,9 @@ function M.on_canary(run)
     end
     local tty = run.opts.input ~= "-" and run.sys.isatty(io.stdin) and run.sys.isatty(io.stderr)
     if tty and ask("cxone-bulk: continue with the remaining rows? [y/N] ") then return true end
-    run.canary_stopped = true
-    run.fatal, run.fatal_kind = ("canary of %d rows sent; %s: nothing more was sent"):format(#results,
-      tty and "not confirmed" or "no terminal to ask and no --yes"), "canary"
+    run.stop.canary = true
+    run.stop:fail(("canary of %d rows sent; %s: nothing more was sent"):format(#results,
+      tty and "not confirmed" or "no terminal to ask and no --yes"), "canary")
     run:stop_intake()
     return false
   end

@@ -36,11 +36,11 @@ function M.settle(run, why)
     if run.feeder then
         for _, row in ipairs(feeder_rows(run.feeder)) do not_sent(row) end
     end
-    local signals = run.signals
-    local read = run.inp and run.opts.failed and not run.dead_outputs.failed
+    local signals = run.stop.signals
+    local read = run.inp and run.opts.failed and not run.out.dead.failed
     while read do
         if run.sys.signal_pending() then run:check_signal() end
-        if run.signals > signals then break end -- asked again: the rerun line names the rest
+        if run.stop.signals > signals then break end -- asked again: the rerun line names the rest
         local row = run.inp:next()
         if not row then return n, false end
         if not row.error then run:classify(row) end
@@ -64,16 +64,16 @@ end
 --- The closing lines: how many rows were not sent, where they are, how to finish the batch.
 -- unread: part of the input was not read.
 function M.lines(run, n, unread)
-    if n == 0 and not unread and not run.canary_stopped then return {} end
+    if n == 0 and not unread and not run.stop.canary then return {} end
     local opts = run.opts
     local count = ("%d rows"):format(n) .. (unread and ", and the rest of the input (not read)" or "")
     local out = {}
-    if opts.failed and not run.dead_outputs.failed then
+    if opts.failed and not run.out.dead.failed then
         out[#out + 1] = ("not sent: %s; the ones read are in %s, marked 'not sent'"):format(count, opts.failed)
     else
         out[#out + 1] = ("not sent: %s"):format(count)
     end
-    if run.canary_stopped then -- the journal skips what the canary applied
+    if run.stop.canary then -- the journal skips what the canary applied
         out[#out + 1] = "continue: " .. M.command(run.argv) .. " --yes"
     elseif opts.journal then
         out[#out + 1] = "rerun: " .. M.command(run.argv)
