@@ -15,12 +15,11 @@ end
 
 describe("cxone-bulk pre-flight options", function()
     local m, dir
+    m = Mock.shared { "--rate", "0", "--contacts", "10" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "10" }
         dir = C.tmpdir()
     end)
     lazy_teardown(function()
-        m:stop()
         C.rmdir(dir)
     end)
     before_each(function() m:reset() end)
