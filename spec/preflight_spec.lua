@@ -107,7 +107,7 @@ describe("preflight", function()
     for i = 1, 3 do assert.is_true(results[i].ok) end
     for i = 4, 5 do
       assert.is_false(results[i].ok)
-      assert.is_true(results[i].skipped)
+      assert.are.equal("not_found", results[i].skipped)
       assert.are.equal(404, results[i].status)
       assert.matches("does not exist", results[i].error)
     end
