@@ -1,5 +1,5 @@
--- luacheck configuration (Debian package lua-check). `make lint` checks spec/, bench/, bin/ and
--- examples/; lua/ is configured here too (`luacheck lua`) and joins `make lint` once clean.
+-- luacheck configuration (Debian package lua-check). `make lint` (mk/lint.mk) checks every Lua
+-- file of the project: lua/, spec/, bench/, bin/ and examples/.
 std = "max"              -- code runs on Lua 5.1-5.4 and LuaJIT
 codes = true
 max_line_length = false  -- long test names and command lines read better unwrapped

@@ -7,13 +7,6 @@ local C = require "spec.helpers.cli"
 
 local ENV = { CXONE_ACCESS_KEY_ID = "demo-access-key", CXONE_ACCESS_KEY_SECRET = "demo-access-secret" }
 
-local function args(m, list)
-    local a = { "--api", "cxone", "--issuer", m.url, "--rate", "2000", "--burst", "100", "--backoff-base", "0.01",
-        "--backoff-max", "0.05" }
-    for _, v in ipairs(list) do a[#a + 1] = v end
-    return a
-end
-
 local function csv(n, first)
     local out = { "contact_id,skill,disposition_code,notes" }
     for i = first or 1, (first or 1) + n - 1 do
@@ -30,12 +23,11 @@ end
 
 describe("cxone-bulk --api cxone", function()
     local m, dir
+    m = Mock.each({ "--api", "cxone", "--any-contact", "--rate", "0", "--quiet" })
     before_each(function()
-        m = Mock.start({ "--api", "cxone", "--any-contact", "--rate", "0", "--quiet" })
         dir = C.tmpdir()
     end)
     after_each(function()
-        if m then m:stop() end
         C.rmdir(dir)
     end)
 
@@ -43,7 +35,7 @@ describe("cxone-bulk --api cxone", function()
         local input = C.write(dir .. "/in.csv", "contact_id,skill,disposition_code,notes\n"
             .. 'cx-1,1001,Callback Requested,"called twice\nprefers mornings"\n'
             .. 'cx-2,1001,Callback Requested,"bell\7"\n')
-        local code, _, err = C.run(args(m, { "--output", dir .. "/out.jsonl", input }), { env = ENV })
+        local code, _, err = C.run(C.cxone_args(m, { "--output", dir .. "/out.jsonl", input }), { env = ENV })
         assert.equal(1, code, err)
         local res = by_line(dir .. "/out.jsonl")
         assert.is_true(res[2].ok, res[2].error)
@@ -57,7 +49,7 @@ describe("cxone-bulk --api cxone", function()
     it("sends a CSV of contact_id,skill,disposition_code,notes exactly once, even with lost answers", function()
         m:config({ drop_after_mutate = 0.2, error_after_mutate = 0.1 })
         local input = C.write(dir .. "/in.csv", csv(200))
-        local code, _, err = C.run(args(m, { "--timeout", "2", "--max-retries", "8", "--output", dir .. "/out.jsonl",
+        local code, _, err = C.run(C.cxone_args(m, { "--timeout", "2", "--max-retries", "8", "--output", dir .. "/out.jsonl",
             "--journal", dir .. "/j", input }), { env = ENV })
         assert.equal(0, code, err)
         local res = by_line(dir .. "/out.jsonl")
@@ -74,7 +66,7 @@ describe("cxone-bulk --api cxone", function()
         assert.equal("call back, after 7", st.set_dispositions["cx-00007"].notes)
         -- A rerun with the journal sends nothing.
         m:config({ drop_after_mutate = 0, error_after_mutate = 0 })
-        code = C.run(args(m, { "--output", dir .. "/out2.jsonl", "--journal", dir .. "/j", input }), { env = ENV })
+        code = C.run(C.cxone_args(m, { "--output", dir .. "/out2.jsonl", "--journal", dir .. "/j", input }), { env = ENV })
         assert.equal(0, code)
         assert.equal(200, m:stats().total_set_dispositions)
     end)
@@ -82,7 +74,7 @@ describe("cxone-bulk --api cxone", function()
     it("refuses an unknown disposition code locally with a suggestion (--validate-outcomes)", function()
         local input = C.write(dir .. "/in.csv",
             "contact_id,skill,disposition_code,notes\ncx-1,1001,Not Intrested,\ncx-2,1001,2,ok\n")
-        local code, _, err = C.run(args(m, { "--validate-outcomes", "--output", dir .. "/out.jsonl", input }),
+        local code, _, err = C.run(C.cxone_args(m, { "--validate-outcomes", "--output", dir .. "/out.jsonl", input }),
             { env = ENV })
         assert.equal(1, code, err)
         local res = by_line(dir .. "/out.jsonl")
@@ -95,7 +87,7 @@ describe("cxone-bulk --api cxone", function()
     it("a wrong access key is a batch error before any POST, with no secret anywhere", function()
         local wrong = "Wr0ng-Access-Secret-9f3a"
         local input = C.write(dir .. "/in.csv", csv(20))
-        local code, out, err = C.run(args(m, { "--output", dir .. "/out.jsonl", input }),
+        local code, out, err = C.run(C.cxone_args(m, { "--output", dir .. "/out.jsonl", input }),
             { env = { CXONE_ACCESS_KEY_ID = "demo-access-key", CXONE_ACCESS_KEY_SECRET = wrong } })
         assert.is_not.equal(0, code)
         assert.matches("token: POST " .. m.url .. "/auth/token", err, 1, true)
@@ -108,12 +100,12 @@ describe("cxone-bulk --api cxone", function()
 
     it("needs the access key in the environment and a skill column", function()
         local input = C.write(dir .. "/in.csv", csv(2))
-        local code, _, err = C.run(args(m, { input }), { env = { CXONE_ACCESS_KEY_SECRET = false,
+        local code, _, err = C.run(C.cxone_args(m, { input }), { env = { CXONE_ACCESS_KEY_SECRET = false,
             CXONE_ACCESS_KEY_ID = "demo-access-key" } })
         assert.equal(2, code)
         assert.matches("CXONE_ACCESS_KEY_SECRET is not set", err, 1, true)
         local bad = C.write(dir .. "/bad.csv", "contact_id,disposition_code\ncx-1,2\n")
-        code, _, err = C.run(args(m, { bad }), { env = ENV })
+        code, _, err = C.run(C.cxone_args(m, { bad }), { env = ENV })
         assert.equal(2, code)
         assert.matches("skill is required with --api cxone", err, 1, true)
         assert.equal(0, m:stats().total_set_dispositions)

@@ -24,19 +24,16 @@ end
 
 describe("messages", function()
   local m, dir
+  m = Mock.shared { "--rate", "0", "--any-contact" }
   lazy_setup(function()
-    m = Mock.start { "--rate", "0", "--any-contact" }
     dir = C.tmpdir()
   end)
   lazy_teardown(function()
-    m:stop()
     C.rmdir(dir)
   end)
 
   local function run(list, opts)
-    local a = C.fast(m)
-    for _, v in ipairs(list) do a[#a + 1] = v end
-    return C.run(a, opts)
+    return C.run(C.args(m, list), opts)
   end
 
   local function input()

@@ -3,12 +3,6 @@
 local Mock = require "spec.helpers.mock"
 local C = require "spec.helpers.cli"
 
-local function args(m, list, extra)
-    local a = C.fast(m, extra)
-    for _, v in ipairs(list) do a[#a + 1] = v end
-    return a
-end
-
 -- JSONL written by a process killed with -9: every line but a torn last one must parse.
 local function lenient_jsonl(path)
     local text = C.read(path) or ""
@@ -33,12 +27,11 @@ end
 
 describe("cxone-bulk resume", function()
     local m, dir
+    m = Mock.shared { "--rate", "0", "--contacts", "6000", "--initial-values", "none" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "6000", "--initial-values", "none" }
         dir = C.tmpdir()
     end)
     lazy_teardown(function()
-        m:stop()
         C.rmdir(dir)
     end)
     before_each(function() m:reset() end)
@@ -48,13 +41,13 @@ describe("cxone-bulk resume", function()
         rows[#rows + 1] = { "missing-1", "Contacted", "Busy" }
         local input = C.write(dir .. "/r.csv", C.csv(rows))
         local journal = dir .. "/r.journal"
-        local code = C.run(args(m, { "--journal", journal, "-o", dir .. "/r1.jsonl", input }))
+        local code = C.run(C.args(m, { "--journal", journal, "-o", dir .. "/r1.jsonl", input }))
         assert.equal(1, code)
         local before = m:stats()
         assert.equal(300, before.total_mutations)
         local out = dir .. "/r2.jsonl"
         local _, err
-        code, _, err = C.run(args(m, { "--journal", journal, "-o", out, input }))
+        code, _, err = C.run(C.args(m, { "--journal", journal, "-o", out, input }))
         assert.equal(1, code) -- the 404 row is tried again and fails again
         assert.matches("300 updates recorded as applied", err)
         assert.matches("skipped%s+300", err)
@@ -71,12 +64,12 @@ describe("cxone-bulk resume", function()
         -- Nothing left to send: no job is started, not even a token is requested.
         local tokens = m:stats().tokens_issued
         local done_only = C.write(dir .. "/r-done.csv", C.csv(C.rows(300)))
-        code = C.run(args(m, { "--journal", journal, "-o", "/dev/null", done_only }))
+        code = C.run(C.args(m, { "--journal", journal, "-o", "/dev/null", done_only }))
         assert.equal(0, code)
         assert.equal(tokens, m:stats().tokens_issued)
         -- A different outcome for the same contact is a different update: not skipped.
         local changed = C.write(dir .. "/r3.csv", C.csv({ { "contact-000001", "Not Contacted", "Busy" } }))
-        code = C.run(args(m, { "--journal", journal, "-o", "/dev/null", changed }))
+        code = C.run(C.args(m, { "--journal", journal, "-o", "/dev/null", changed }))
         assert.equal(0, code)
         assert.equal(301, m:stats().total_mutations)
     end)
@@ -107,7 +100,7 @@ describe("cxone-bulk resume", function()
         end
 
         m:config({ latency_ms = 0, latency_jitter_ms = 0 })
-        local code, _, err = C.run(args(m, { "--journal", journal, "-o", out2, input }))
+        local code, _, err = C.run(C.args(m, { "--journal", journal, "-o", out2, input }))
         assert.equal(0, code, err)
 
         -- Run 2 skips exactly what run 1 acknowledged and does the rest: every row exactly once.
@@ -173,7 +166,7 @@ describe("cxone-bulk resume", function()
         assert.equal(ok, records)
         assert.equal(1, s.max_mutations_per_contact)
         -- The rest goes through on a rerun with the journal.
-        local code2 = C.run(args(m, { "--journal", journal, "-o", "/dev/null", input }))
+        local code2 = C.run(C.args(m, { "--journal", journal, "-o", "/dev/null", input }))
         assert.equal(0, code2)
         assert.equal(n, m:stats().total_mutations)
     end)

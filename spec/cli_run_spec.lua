@@ -3,12 +3,6 @@
 local Mock = require "spec.helpers.mock"
 local C = require "spec.helpers.cli"
 
-local function args(m, list, extra)
-    local a = C.fast(m, extra)
-    for _, v in ipairs(list) do a[#a + 1] = v end
-    return a
-end
-
 local function by_line(results)
     local t = {}
     for _, r in ipairs(results) do
@@ -61,12 +55,11 @@ end)
 
 describe("cxone-bulk against the mock", function()
     local m, dir
+    m = Mock.shared { "--rate", "0", "--contacts", "2000" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "2000" }
         dir = C.tmpdir()
     end)
     lazy_teardown(function()
-        m:stop()
         C.rmdir(dir)
     end)
     before_each(function() m:reset() end)
@@ -75,7 +68,7 @@ describe("cxone-bulk against the mock", function()
         local rows = C.rows(20)
         rows[#rows + 1] = { "", "Contacted", "Busy" }
         local input = C.write(dir .. "/dry.csv", C.csv(rows))
-        local code, out, err = C.run(args(m, { "--dry-run", "--batch-id", "b7", input }))
+        local code, out, err = C.run(C.args(m, { "--dry-run", "--batch-id", "b7", input }))
         assert.equal(1, code) -- one invalid row
         local lines = {}
         for l in out:gmatch("[^\n]+") do lines[#lines + 1] = require("cjson").decode(l) end
@@ -93,7 +86,7 @@ describe("cxone-bulk against the mock", function()
         assert.equal(0, s.tokens_issued)
         -- The same key a real run sends.
         local out2 = dir .. "/dry-real.jsonl"
-        assert.equal(1, (C.run(args(m, { "--batch-id", "b7", "-o", out2, input }))))
+        assert.equal(1, (C.run(C.args(m, { "--batch-id", "b7", "-o", out2, input }))))
         assert.equal(lines[1].idempotency_key, by_line(C.jsonl(out2))[2].idempotency_key)
     end)
 
@@ -109,7 +102,7 @@ describe("cxone-bulk against the mock", function()
         assert.matches("^%x+%-%x+%-5%x+%-%x+%-%x+$", d.idempotency_key)
         assert.matches("none given %(%-%-base%-url or %$CXONE_BASE_URL%): the URLs show {base_url}", err)
         -- The key does not depend on the URL: a real run sends the same one.
-        local code2, out2 = C.run(args(m, { "--dry-run", "--batch-id", "b7", input }))
+        local code2, out2 = C.run(C.args(m, { "--dry-run", "--batch-id", "b7", input }))
         assert.equal(0, code2)
         assert.equal(d.idempotency_key, require("cjson").decode(out2).idempotency_key)
         -- A real run still needs both.
@@ -121,7 +114,7 @@ describe("cxone-bulk against the mock", function()
     it("updates every row of a CSV file and writes one result per row", function()
         local input = C.write(dir .. "/ok.csv", C.csv(C.rows(500)))
         local out = dir .. "/ok.jsonl"
-        local code, stdout, err = C.run(args(m, { "--output", out, "--failed", dir .. "/ok-failed.csv", input }))
+        local code, stdout, err = C.run(C.args(m, { "--output", out, "--failed", dir .. "/ok-failed.csv", input }))
         assert.equal(0, code, err)
         assert.equal("", stdout)
         local results = C.jsonl(out)
@@ -148,7 +141,7 @@ describe("cxone-bulk against the mock", function()
             jl[i] = ('{"contact_id":"contact-%06d","category":"Not Contacted","subcategory":"Voicemail"}'):format(i)
         end
         local input = C.write(dir .. "/in.jsonl", table.concat(jl, "\n") .. "\n")
-        local code, out = C.run(args(m, { "-" }), { stdin = input })
+        local code, out = C.run(C.args(m, { "-" }), { stdin = input })
         assert.equal(0, code)
         local n = 0
         for line in out:gmatch("[^\n]+") do
@@ -161,7 +154,7 @@ describe("cxone-bulk against the mock", function()
         local ids = {}
         for i = 31, 60 do ids[#ids + 1] = ("contact-%06d"):format(i) end
         input = C.write(dir .. "/ids.txt", table.concat(ids, "\n") .. "\n")
-        code, out = C.run(args(m, { "--format", "ids", "--category", "Follow-up", "--subcategory", "Email Sent", "-" }),
+        code, out = C.run(C.args(m, { "--format", "ids", "--category", "Follow-up", "--subcategory", "Email Sent", "-" }),
             { stdin = input })
         assert.equal(0, code)
         local _, count = out:gsub('"ok":true', "")
@@ -182,7 +175,7 @@ describe("cxone-bulk against the mock", function()
         }, "\n") .. "\n"
         local input = C.write(dir .. "/bad.csv", text)
         local out, failed = dir .. "/bad.jsonl", dir .. "/bad-failed.csv"
-        local code, _, err = C.run(args(m, { "-o", out, "--failed", failed, input }))
+        local code, _, err = C.run(C.args(m, { "-o", out, "--failed", failed, input }))
         assert.equal(1, code)
         assert.matches("line 3: expected 3 fields %(as in the header%), got 2", err)
         assert.matches("line 5: contact_id is empty", err)
@@ -202,7 +195,7 @@ describe("cxone-bulk against the mock", function()
         assert.equal(4, m:stats().requests.by_route["PUT /api/v2/contacts"])
 
         m:reset()
-        code, _, err = C.run(args(m, { "--strict", input }))
+        code, _, err = C.run(C.args(m, { "--strict", input }))
         assert.equal(2, code)
         assert.matches("line 3: expected 3 fields %(as in the header%), got 2 %(%-%-strict: nothing was sent%)", err)
         assert.equal(0, m:stats().requests.total)
@@ -210,7 +203,7 @@ describe("cxone-bulk against the mock", function()
 
     it("--strict validates stdin first, then sends it all", function()
         local input = C.write(dir .. "/strict.csv", C.csv(C.rows(40)))
-        local code, out = C.run(args(m, { "--strict", "-" }), { stdin = input })
+        local code, out = C.run(C.args(m, { "--strict", "-" }), { stdin = input })
         assert.equal(0, code)
         local _, n = out:gsub("\n", "")
         assert.equal(40, n)
@@ -224,7 +217,7 @@ describe("cxone-bulk against the mock", function()
             .. 'third,missing-2,Not Contacted,"Busy"\n'
         local input = C.write(dir .. "/fb.csv", text)
         local failed = dir .. "/fb-failed.csv"
-        local code, _, err = C.run(args(m, { "-o", "/dev/null", "--failed", failed, input }))
+        local code, _, err = C.run(C.args(m, { "-o", "/dev/null", "--failed", failed, input }))
         assert.equal(1, code)
         assert.matches("ignoring unknown CSV column%(s%): id_note", err)
         local f = C.read(failed)
@@ -239,7 +232,7 @@ describe("cxone-bulk against the mock", function()
         -- Fixed by the operator (the ids), then fed back as it is: error column and all.
         local fixed = C.write(dir .. "/fb-fixed.csv", (f:gsub("missing%-1", "contact-000011"):gsub("missing%-2", "contact-000012")))
         local out = dir .. "/fb2.jsonl"
-        code, _, err = C.run(args(m, { "-o", out, "--failed", dir .. "/fb2-failed.csv", fixed }))
+        code, _, err = C.run(C.args(m, { "-o", out, "--failed", dir .. "/fb2-failed.csv", fixed }))
         assert.equal(0, code, err)
         assert.equal(1, select(2, err:gsub("ignoring unknown CSV column", ""))) -- one warning, for id_note only
         assert.is_nil(err:find("error", 1, true) and err:find("column%(s%):[^\n]*error"))
@@ -259,7 +252,7 @@ describe("cxone-bulk against the mock", function()
         m:config({ latency_ms = 5, latency_jitter_ms = 20 })
         local input = C.write(dir .. "/dup.csv", C.csv(rows))
         local out = dir .. "/dup.jsonl"
-        local code = C.run(args(m, { "--workers", "8", "-o", out, input }))
+        local code = C.run(C.args(m, { "--workers", "8", "-o", out, input }))
         m:config({ latency_ms = 0, latency_jitter_ms = 0 })
         assert.equal(0, code)
         local results = C.jsonl(out)
@@ -278,7 +271,7 @@ describe("cxone-bulk against the mock", function()
     it("exits 3 on wrong credentials and never prints the secret", function()
         local input = C.write(dir .. "/auth.csv", C.csv(C.rows(5)))
         local failed = dir .. "/auth-failed.csv"
-        local code, out, err = C.run(args(m, { "--failed", failed, input }),
+        local code, out, err = C.run(C.args(m, { "--failed", failed, input }),
             { env = { CXONE_CLIENT_SECRET = "Sup3r-S3cret-Value" } })
         assert.equal(3, code)
         assert.matches("stopped: ", err)

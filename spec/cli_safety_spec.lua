@@ -13,11 +13,7 @@ local CXONE_ENV = { CXONE_ACCESS_KEY_ID = "demo-access-key", CXONE_ACCESS_KEY_SE
 local PROFILES = {
   tutorial = {
     env = nil,
-    args = function(m, extra)
-      local a = C.fast(m)
-      for _, v in ipairs(extra) do a[#a + 1] = v end
-      return a
-    end,
+    args = C.args,
     header = "contact_id,category,subcategory",
     targets = { "Contacted,Sale Completed", "Not Contacted,Voicemail", "Follow-up,Email Sent" },
     bad_target = "Contacted,Sale Complete", -- not in the hierarchy: every PUT answers 400
@@ -33,12 +29,7 @@ local PROFILES = {
   },
   cxone = {
     env = CXONE_ENV,
-    args = function(m, extra)
-      local a = { "--api", "cxone", "--issuer", m.url, "--rate", "2000", "--burst", "100", "--backoff-base", "0.01",
-        "--backoff-max", "0.05", "--timeout", "5" }
-      for _, v in ipairs(extra) do a[#a + 1] = v end
-      return a
-    end,
+    args = C.cxone_args,
     header = "contact_id,skill,disposition_code",
     targets = { "1001,Sale", "1001,2", "1001,No Answer" },
     bad_target = "1001,99", -- not a disposition of skill 1001: every set-disposition answers 400
@@ -253,12 +244,11 @@ end
 
 describe("cxone-bulk --undo-file with rows an earlier run may have applied", function()
   local m, dir
+  m = Mock.each { "--rate", "0", "--quiet", "--initial-values", "none" }
   before_each(function()
-    m = Mock.start { "--rate", "0", "--quiet", "--initial-values", "none" }
     dir = C.tmpdir()
   end)
   after_each(function()
-    m:stop()
     C.rmdir(dir)
   end)
 
@@ -293,12 +283,11 @@ end)
 
 describe("cxone-bulk safety flags that cannot work", function()
   local m, dir
+  m = Mock.each { "--rate", "0", "--quiet" }
   before_each(function()
-    m = Mock.start { "--rate", "0", "--quiet" }
     dir = C.tmpdir()
   end)
   after_each(function()
-    m:stop()
     C.rmdir(dir)
   end)
 

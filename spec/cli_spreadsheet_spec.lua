@@ -7,12 +7,6 @@ local csv = require "cxone.bulk.csv"
 
 local FIX = "spec/fixtures/"
 
-local function args(m, list, extra)
-    local a = C.fast(m, extra)
-    for _, v in ipairs(list) do a[#a + 1] = v end
-    return a
-end
-
 local function by_line(results)
     local t = {}
     for _, r in ipairs(results) do t[r.line] = r end
@@ -34,14 +28,12 @@ end
 
 describe("cxone-bulk with spreadsheet exports", function()
     local m, any, dir
+    m = Mock.shared { "--rate", "0", "--contacts", "2000" }
+    any = Mock.shared { "--rate", "0", "--any-contact" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "2000" }
-        any = Mock.start { "--rate", "0", "--any-contact" }
         dir = C.tmpdir()
     end)
     lazy_teardown(function()
-        m:stop()
-        any:stop()
         C.rmdir(dir)
     end)
     before_each(function()
@@ -51,7 +43,7 @@ describe("cxone-bulk with spreadsheet exports", function()
 
     it("sends a ;-separated Excel export (BOM, 'Contact ID', 'Sub-category', trailing ;;;) row by row", function()
         local out = dir .. "/semi.jsonl"
-        local code, _, err = C.run(args(m, { "-o", out, FIX .. "excel-semicolon-bom.csv" }))
+        local code, _, err = C.run(C.args(m, { "-o", out, FIX .. "excel-semicolon-bom.csv" }))
         assert.equal(0, code, err)
         assert.equal(5, puts(m))
         local s = m:stats()
@@ -68,7 +60,7 @@ describe("cxone-bulk with spreadsheet exports", function()
     end)
 
     it("reads CR-only line ends: every row is sent (not '0 rows')", function()
-        local code, _, err = C.run(args(m, { "-o", "/dev/null", FIX .. "mac-cr-only.csv" }))
+        local code, _, err = C.run(C.args(m, { "-o", "/dev/null", FIX .. "mac-cr-only.csv" }))
         assert.equal(0, code, err)
         assert.equal(6, puts(m))
         assert.equal("No Answer", m:stats().mutations["contact-000011"].subcategory)
@@ -76,7 +68,7 @@ describe("cxone-bulk with spreadsheet exports", function()
     end)
 
     it("reads UTF-16 (Excel's Unicode Text, tab-separated)", function()
-        local code, _, err = C.run(args(m, { "-o", "/dev/null", FIX .. "excel-unicode-text.txt" }))
+        local code, _, err = C.run(C.args(m, { "-o", "/dev/null", FIX .. "excel-unicode-text.txt" }))
         assert.equal(0, code, err)
         assert.equal(3, puts(m))
         assert.equal("Escalated to Supervisor", m:stats().mutations["contact-000023"].subcategory)
@@ -86,7 +78,7 @@ describe("cxone-bulk with spreadsheet exports", function()
 
     it("refuses cp1252 rows locally with the line and the hint: no request for them", function()
         local out, failed = dir .. "/cp.jsonl", dir .. "/cp-failed.csv"
-        local code, _, err = C.run(args(m, { "-o", out, "--failed", failed, FIX .. "cp1252.csv" }))
+        local code, _, err = C.run(C.args(m, { "-o", out, "--failed", failed, FIX .. "cp1252.csv" }))
         assert.equal(1, code)
         assert.equal(3, puts(m))
         local s = m:stats()
@@ -106,7 +98,7 @@ describe("cxone-bulk with spreadsheet exports", function()
 
     it("charges an unterminated quote to its own row; the failed file keeps its text", function()
         local out, failed = dir .. "/uq.jsonl", dir .. "/uq-failed.csv"
-        local code, _, err = C.run(args(m, { "-o", out, "--failed", failed, FIX .. "unterminated-quote.csv" }))
+        local code, _, err = C.run(C.args(m, { "-o", out, "--failed", failed, FIX .. "unterminated-quote.csv" }))
         assert.equal(1, code)
         assert.equal(9, puts(m))
         assert.equal(9, m:stats().total_mutations)
@@ -122,7 +114,7 @@ describe("cxone-bulk with spreadsheet exports", function()
 
     it("neutralises formula cells in the failed file; fed back, it sends exactly the original values", function()
         local failed = dir .. "/f-failed.csv"
-        local code = C.run(args(m, { "-o", "/dev/null", "--failed", failed, FIX .. "formula-cells.csv" }))
+        local code = C.run(C.args(m, { "-o", "/dev/null", "--failed", failed, FIX .. "formula-cells.csv" }))
         assert.equal(1, code) -- unknown contacts on this mock: five 404s
         assert.equal(5, puts(m))
         local header, lines = body_lines(failed)
@@ -144,7 +136,7 @@ describe("cxone-bulk with spreadsheet exports", function()
         end
         -- Fed straight back to a tenant where every contact exists.
         local out = dir .. "/f2.jsonl"
-        code = C.run(args(any, { "-o", out, failed }))
+        code = C.run(C.args(any, { "-o", out, failed }))
         assert.equal(0, code)
         assert.equal(5, puts(any))
         local s = any:stats()
@@ -160,7 +152,7 @@ describe("cxone-bulk with spreadsheet exports", function()
         local input = C.write(dir .. "/esc.csv", "contact_id,category,subcategory,\27[31mred\0\n"
             .. "\27]0;pwned\7,Contacted,Busy,1\ncontact-000001,Contacted,\27[2JBusy,2\n"
             .. "\194\155" .. "31m,Contacted,Busy,3\n")
-        local code, _, err = C.run(args(m, { "-o", "/dev/null", input }))
+        local code, _, err = C.run(C.args(m, { "-o", "/dev/null", input }))
         assert.equal(1, code)
         assert.equal(0, puts(m))
         assert.is_nil(err:find("[%z\7\27]"), err)
@@ -172,7 +164,7 @@ describe("cxone-bulk with spreadsheet exports", function()
 
     it("--encoding cp1252 transcodes: every row is sent, in UTF-8", function()
         local acc = Mock.start { "--rate", "0", "--contacts", "2000", "--outcomes", FIX .. "outcomes-accents.json" }
-        local code, _, err = C.run(args(acc, { "-o", "/dev/null", "--encoding", "cp1252", FIX .. "cp1252.csv" }))
+        local code, _, err = C.run(C.args(acc, { "-o", "/dev/null", "--encoding", "cp1252", FIX .. "cp1252.csv" }))
         local n, s = puts(acc), acc:stats()
         acc:stop()
         assert.equal(0, code, err)
@@ -183,12 +175,12 @@ describe("cxone-bulk with spreadsheet exports", function()
 
     it("--column and --delimiter name what detection cannot guess", function()
         local input = C.write(dir .. "/kontakt.csv", "Kontakt|Ergebnis|Detail\ncontact-000100|Contacted|Information Provided\n")
-        local code, _, err = C.run(args(m, { "-o", "/dev/null", "--delimiter", "|", "--column", "contact_id=Kontakt",
+        local code, _, err = C.run(C.args(m, { "-o", "/dev/null", "--delimiter", "|", "--column", "contact_id=Kontakt",
             "--column", "category=Ergebnis", "--column", "subcategory=Detail", input }))
         assert.equal(0, code, err)
         assert.equal(1, puts(m))
         assert.equal("Information Provided", m:stats().mutations["contact-000100"].subcategory)
-        code, _, err = C.run(args(m, { "--column", "contact_id=Kunde", input }))
+        code, _, err = C.run(C.args(m, { "--column", "contact_id=Kunde", input }))
         assert.equal(2, code)
         assert.matches("%-%-column contact_id=Kunde: the CSV header has no such column", err)
     end)

@@ -47,9 +47,7 @@ end
 local function route(st, name) return st.requests.by_route[name] or 0 end
 
 describe("api = cxone", function()
-    local m
-    before_each(function() m = Mock.start({ "--api", "cxone", "--any-contact", "--rate", "0", "--quiet" }) end)
-    after_each(function() if m then m:stop() end end)
+    local m = Mock.each({ "--api", "cxone", "--any-contact", "--rate", "0", "--quiet" })
 
     it("discovers, gets one token and sends 2,000 set-dispositions at the configured rate", function()
         -- The mock enforces 500/s (burst 30) server side: a client above its own 400/s would

@@ -22,9 +22,7 @@ local function assert_once_each(stats, n)
 end
 
 describe("batch_update without faults", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--contacts", "2000" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--contacts", "2000" }
 
   it("gives 2,000 ok results and the server mutates every contact exactly once", function()
     local summary, results, count = H.run(H.tasks(2000), H.opts(m))
@@ -89,9 +87,7 @@ describe("batch_update without faults", function()
 end)
 
 describe("rate limiting", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "40", "--burst", "10", "--contacts", "200" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "40", "--burst", "10", "--contacts", "200" }
 
   it("with the server's limit below the client's rate: all ok, no duplicates, bounded windows", function()
     local opts = H.opts(m, { rate = 60, burst = 10, max_retries = 30, backoff_base = 0.05, backoff_max = 0.5 })
@@ -108,9 +104,7 @@ describe("rate limiting", function()
 end)
 
 describe("faults", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--contacts", "600" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--contacts", "600" }
   before_each(function()
     m:reset()
     m:config { error_rate = 0, drop_after_mutate = 0, late_after_mutate = 0, latency_ms = 0 }
@@ -229,9 +223,7 @@ describe("OAuth2 tokens", function()
 end)
 
 describe("answers that are not retried", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--contacts", "10" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--contacts", "10" }
 
   it("404 and 400: failed results with the status and the server's message, sent once", function()
     m:reset()
@@ -252,9 +244,7 @@ describe("answers that are not retried", function()
 end)
 
 describe("callbacks and lifecycle", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--contacts", "2000", "--latency-ms", "5" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--contacts", "2000", "--latency-ms", "5" }
 
   it("on_result raising: the error surfaces, nothing is sent after it, threads are joined", function()
     local base = H.thread_count()
@@ -373,9 +363,7 @@ describe("callbacks and lifecycle", function()
 end)
 
 describe("bad input", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--contacts", "10" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--contacts", "10" }
 
   it("tasks that are not an array or an iterator: a clear error", function()
     assert.has_error(function() bulk.batch_update("nope", H.opts(m)) end,

@@ -38,13 +38,12 @@ end
 
 describe("error kinds: cxone profile", function()
     local m, dir
+    m = Mock.each({ "--api", "cxone", "--any-contact", "--rate", "0", "--quiet" })
     before_each(function()
-        m = Mock.start({ "--api", "cxone", "--any-contact", "--rate", "0", "--quiet" })
         dir = C.tmpdir()
         C.write(dir .. "/in.csv", cxone_csv(30))
     end)
     after_each(function()
-        if m then m:stop() end
         C.rmdir(dir)
     end)
 

@@ -7,23 +7,11 @@ local Mock = require "spec.helpers.mock"
 local C = require "spec.helpers.cli"
 local H = require "spec.helpers.engine"
 
-local function args(m, extra)
-    local a = C.fast(m)
-    for _, v in ipairs(extra) do a[#a + 1] = v end
-    return a
-end
-
 -- Registers a mock (argv) and a temporary directory for the enclosing describe; env.m, env.dir.
 local function with_mock(argv)
-    local env = {}
-    lazy_setup(function()
-        env.m = Mock.start(argv)
-        env.dir = C.tmpdir()
-    end)
-    lazy_teardown(function()
-        env.m:stop()
-        C.rmdir(env.dir)
-    end)
+    local env = { m = Mock.shared(argv) }
+    lazy_setup(function() env.dir = C.tmpdir() end)
+    lazy_teardown(function() C.rmdir(env.dir) end)
     return env
 end
 
@@ -42,9 +30,7 @@ local function outcome_of(m, token, id)
 end
 
 describe("contact ids", function()
-    local m
-    lazy_setup(function() m = Mock.start({ "--rate", "0", "--any-contact" }) end)
-    lazy_teardown(function() m:stop() end)
+    local m = Mock.shared({ "--rate", "0", "--any-contact" })
 
     it("never address anything but one contact: dot segments are refused, other dots stay in their segment", function()
         local ids = { ".", "..", "%2e%2e", "%2E", "..%2f", "a/../b", "...", "./x", ".hidden" }
@@ -91,9 +77,7 @@ describe("options", function()
 end)
 
 describe("validate_outcomes that cannot fetch the hierarchy", function()
-    local m
-    lazy_setup(function() m = Mock.start({ "--rate", "0", "--contacts", "50" }) end)
-    lazy_teardown(function() m:stop() end)
+    local m = Mock.shared({ "--rate", "0", "--contacts", "50" })
 
     it("gives every task its one result, then raises the batch error", function()
         m:config({ error_rate = 1, error_statuses = { 500 } })
@@ -128,15 +112,15 @@ describe("cxone-bulk journal", function()
     it("written for another batch id stops the rerun before anything is sent; ignore never re-applies", function()
         local input = C.write(dir .. "/b.csv", C.csv(C.rows(20)))
         local journal = dir .. "/b.journal"
-        assert.equal(0, (C.run(args(m, { "--journal", journal, "--batch-id", "A", "-o", "/dev/null", input }))))
+        assert.equal(0, (C.run(C.args(m, { "--journal", journal, "--batch-id", "A", "-o", "/dev/null", input }))))
         assert.equal(20, m:stats().total_mutations)
-        local code, _, err = C.run(args(m, { "--journal", journal, "--batch-id", "B", "-o", "/dev/null", input }))
+        local code, _, err = C.run(C.args(m, { "--journal", journal, "--batch-id", "B", "-o", "/dev/null", input }))
         assert.equal(2, code, err)
         assert.matches('batch id "A" %(this run: "B"%)', err)
         assert.equal(20, m:stats().total_mutations)
         assert.equal(20, puts(m))
         local out = dir .. "/b2.jsonl"
-        code, _, err = C.run(args(m, { "--journal", journal, "--batch-id", "B", "--journal-mismatch=ignore",
+        code, _, err = C.run(C.args(m, { "--journal", journal, "--batch-id", "B", "--journal-mismatch=ignore",
             "-o", out, input }))
         assert.equal(0, code, err)
         assert.equal(20, m:stats().total_mutations)
@@ -149,10 +133,10 @@ describe("cxone-bulk journal", function()
     it("is locked: a second run on the same journal refuses while the first runs", function()
         local input = C.write(dir .. "/l.csv", C.csv(C.rows(60)))
         local journal = dir .. "/l.journal"
-        local h = C.spawn(args(m, { "--rate", "20", "--burst", "1", "--journal", journal, "-o", "/dev/null", input }))
+        local h = C.spawn(C.args(m, { "--rate", "20", "--burst", "1", "--journal", journal, "-o", "/dev/null", input }))
         local deadline = os.time() + 10
         repeat os.execute("sleep 0.05") until m:stats().total_mutations >= 2 or os.time() > deadline
-        local code, _, err = C.run(args(m, { "--journal", journal, "-o", "/dev/null", input }))
+        local code, _, err = C.run(C.args(m, { "--journal", journal, "-o", "/dev/null", input }))
         local first = h.wait(30)
         h.cleanup()
         assert.equal(2, code, err)
@@ -168,7 +152,7 @@ describe("cxone-bulk journal", function()
         local journal = C.write(dir .. "/c.journal",
             '{"contact_id":"contact-000001","category":"Contacted","subcategory":"Information Provided","ok":true}\n'
             .. '{"contact_id":"x","ok":true}\n')
-        local code, _, err = C.run(args(m, { "--journal", journal, "-o", "/dev/null", input }))
+        local code, _, err = C.run(C.args(m, { "--journal", journal, "-o", "/dev/null", input }))
         assert.equal(2, code, err)
         assert.matches("journal .* line 2 is not a result record", err)
         assert.is_nil(err:find("traceback", 1, true))
@@ -184,9 +168,9 @@ describe("cxone-bulk journal", function()
         local input = C.write(dir .. "/s.csv", C.csv(rows))
         local journal = dir .. "/s.journal"
         m:config({ error_rate = 0.5, error_statuses = { 503 } })
-        C.run(args(m, { "--max-retries", "0", "--journal", journal, "-o", "/dev/null", input }))
+        C.run(C.args(m, { "--max-retries", "0", "--journal", journal, "-o", "/dev/null", input }))
         m:config({ error_rate = 0 })
-        local code, _, err = C.run(args(m, { "--journal", journal, "-o", "/dev/null", input }))
+        local code, _, err = C.run(C.args(m, { "--journal", journal, "-o", "/dev/null", input }))
         assert.equal(0, code, err)
         local token = m:token()
         for i = 1, 60 do
@@ -235,7 +219,7 @@ describe("cxone-bulk output paths", function()
               "%-%-failed .* and %-%-journal .* are the same file" },
         }
         for _, c in ipairs(cases) do
-            local a = args(m, c[1])
+            local a = C.args(m, c[1])
             a[#a + 1] = input
             local code, _, err = C.run(a)
             assert.equal(2, code, err)
@@ -267,7 +251,7 @@ describe("cxone-bulk signals, pipes and write errors", function()
     it("on SIGHUP (the terminal or ssh session went away) stops like SIGTERM: in-flight finished, exit 130", function()
         local input = C.write(dir .. "/hup.csv", C.csv(C.rows(400)))
         local journal = dir .. "/hup.journal"
-        local h = C.spawn(args(m, { "--rate", "50", "--burst", "5", "--journal", journal, "-o", "/dev/null", input }))
+        local h = C.spawn(C.args(m, { "--rate", "50", "--burst", "5", "--journal", journal, "-o", "/dev/null", input }))
         local deadline = os.time() + 10
         repeat os.execute("sleep 0.05") until m:stats().total_mutations >= 20 or os.time() > deadline
         h.signal("HUP")
@@ -291,7 +275,7 @@ describe("cxone-bulk signals, pipes and write errors", function()
         for _ = 1, 100 do f:write(bad) end -- 1,000,000 invalid rows (no subcategory)
         f:write("contact-000002,Not Contacted,Busy\n")
         f:close()
-        local h = C.spawn(args(m, { "-o", "/dev/null", "-q", path }))
+        local h = C.spawn(C.args(m, { "-o", "/dev/null", "-q", path }))
         os.execute("sleep 0.5")
         local t0 = os.time()
         h.signal("INT")
@@ -311,7 +295,7 @@ describe("cxone-bulk signals, pipes and write errors", function()
         local row = string.rep("contact-000001,Not Contacted,Busy\n", 10000)
         for _ = 1, 150 do f:write(row) end
         f:close()
-        local h = C.spawn(args(m, { "--strict", "-o", "/dev/null", "-" }), { stdin = path })
+        local h = C.spawn(C.args(m, { "--strict", "-o", "/dev/null", "-" }), { stdin = path })
         os.execute("sleep 0.4")
         h.signal("INT")
         local code = h.wait(30)
@@ -332,7 +316,7 @@ describe("cxone-bulk signals, pipes and write errors", function()
         for _, r in ipairs(C.rows(400)) do rows[#rows + 1] = r end
         local input = C.write(dir .. "/p.csv", C.csv(rows))
         local failed, journal, errf = dir .. "/p-failed.csv", dir .. "/p.journal", dir .. "/p.err"
-        local a = args(m, { "--failed", failed, "--journal", journal, "--rate", "200", "--workers", "2", input })
+        local a = C.args(m, { "--failed", failed, "--journal", journal, "--rate", "200", "--workers", "2", input })
         local quoted = {}
         for i, v in ipairs(a) do quoted[i] = C.quote(v) end
         local cmd = ("bash -c %s"):format(C.quote(("env CXONE_CLIENT_ID=demo-client CXONE_CLIENT_SECRET=demo-secret "
@@ -365,7 +349,7 @@ describe("cxone-bulk signals, pipes and write errors", function()
         local input = C.write(dir .. "/w.csv", C.csv({ { "missing-1", "Not Contacted", "Busy" },
             { "contact-000001", "Not Contacted", "Busy" } }))
         for _, flag in ipairs({ "-o", "--failed" }) do
-            local a = args(m, { flag, "/dev/full" })
+            local a = C.args(m, { flag, "/dev/full" })
             if flag ~= "-o" then a[#a + 1] = "-o"; a[#a + 1] = "/dev/null" end
             a[#a + 1] = input
             local code, _, err = C.run(a)
@@ -373,14 +357,14 @@ describe("cxone-bulk signals, pipes and write errors", function()
             assert.matches("/dev/full", err)
         end
         -- A journal is a regular file: a device is refused before anything is read from it.
-        local code, _, err = C.run(args(m, { "--journal", "/dev/full", "-o", "/dev/null", input }))
+        local code, _, err = C.run(C.args(m, { "--journal", "/dev/full", "-o", "/dev/null", input }))
         assert.equal(2, code, err)
         assert.matches("journal /dev/full is not a regular file", err)
         -- A full disk under the journal (a 4 KiB file-size limit): exit 4 naming it.
         local big = C.write(dir .. "/big.csv", C.csv(C.rows(200)))
         local journal = dir .. "/full.journal"
         local quoted = {}
-        for i, v in ipairs(args(m, { "--journal", journal, "-o", "/dev/null", big })) do quoted[i] = C.quote(v) end
+        for i, v in ipairs(C.args(m, { "--journal", journal, "-o", "/dev/null", big })) do quoted[i] = C.quote(v) end
         local cmd = ("bash -c %s"):format(C.quote(("ulimit -f 4; env CXONE_CLIENT_ID=demo-client "
             .. "CXONE_CLIENT_SECRET=demo-secret %s bin/cxone-bulk %s 2> %s"):format(C.LUA,
             table.concat(quoted, " "), C.quote(dir .. "/full.err"))))

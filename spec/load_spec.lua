@@ -23,13 +23,9 @@ end
 local UNDER_ASAN = asan_loaded()
 
 describe("load", function()
-  local m
-  lazy_setup(function()
-    m = Mock.start { "--rate", "0", "--any-contact", "--threads", "4", "--error-rate", "0.1",
-                     "--error-statuses", "500,502,504", "--drop-after-mutate", "0.05",
-                     "--latency-jitter-ms", "3" }
-  end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--any-contact", "--threads", "4", "--error-rate", "0.1",
+                         "--error-statuses", "500,502,504", "--drop-after-mutate", "0.05",
+                         "--latency-jitter-ms", "3" }
 
   it(("%d tasks: one result each, one mutation each, flat RSS"):format(N), function()
     local seen = {}

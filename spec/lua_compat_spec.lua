@@ -61,9 +61,7 @@ describe("cxone.bulk on " .. version, function()
   end)
 
   describe("against the mock", function()
-    local m
-    lazy_setup(function() m = Mock.start { "--rate", "0", "--contacts", "50" } end)
-    lazy_teardown(function() if m then m:stop() end end)
+    local m = Mock.shared { "--rate", "0", "--contacts", "50" }
 
     it("runs a 50-task batch: results and counters have the right types", function()
       local summary, results, count = H.run(H.tasks(50), H.opts(m, { workers = 4 }))

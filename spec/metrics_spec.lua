@@ -64,12 +64,9 @@ describe("job:metrics()", function()
     end
 
     local m
-    lazy_setup(function()
-        -- A tenant limit below the client's rate: 429s and retries; one 503 in ten.
-        m = Mock.start { "--rate", "40", "--burst", "5", "--contacts", "200", "--error-rate", "0.1",
-            "--error-statuses", "503" }
-    end)
-    lazy_teardown(function() if m then m:stop() end end)
+    -- A tenant limit below the client's rate: 429s and retries; one 503 in ten.
+    m = Mock.shared { "--rate", "40", "--burst", "5", "--contacts", "200", "--error-rate", "0.1",
+        "--error-statuses", "503" }
 
     it("is valid exposition text whose counters match the mock's own counts", function()
         local ids = {}

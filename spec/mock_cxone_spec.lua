@@ -120,9 +120,7 @@ describe("cxone-mock cxone profile: command line", function()
 end)
 
 describe("cxone-mock cxone profile: discovery and tokens", function()
-    local m
-    lazy_setup(function() m = Mock.start { "--rate", "0" } end)
-    lazy_teardown(function() m:stop() end)
+    local m = Mock.shared { "--rate", "0" }
 
     it("publishes an openid-configuration whose token_endpoint is its own /auth/token", function()
         local st, doc = call(m, "GET", "/.well-known/openid-configuration")
@@ -259,12 +257,11 @@ end)
 
 describe("cxone-mock cxone profile: dispositions", function()
     local m, tok
+    -- no initial values: a contact shows {} until it is dispositioned
+    m = Mock.shared { "--rate", "0", "--contacts", "50", "--initial-values", "none" }
     lazy_setup(function()
-        -- no initial values: a contact shows {} until it is dispositioned
-        m = Mock.start { "--rate", "0", "--contacts", "50", "--initial-values", "none" }
         tok = token(m)
     end)
-    lazy_teardown(function() m:stop() end)
     before_each(function() m:reset() end)
 
     it("set-disposition applies every field; the read-back shows it", function()
@@ -392,12 +389,11 @@ end)
 describe("cxone-mock cxone profile: faults and stats", function()
     local m, tok
     local T = { skill = "1001", dispositionCode = "3" }
+    -- no initial values: a contact shows {} until it is dispositioned
+    m = Mock.shared { "--rate", "0", "--contacts", "50", "--initial-values", "none" }
     lazy_setup(function()
-        -- no initial values: a contact shows {} until it is dispositioned
-        m = Mock.start { "--rate", "0", "--contacts", "50", "--initial-values", "none" }
         tok = token(m)
     end)
-    lazy_teardown(function() m:stop() end)
     before_each(function()
         m:config { error_rate = 0, drop_after_mutate = 0, late_after_mutate = 0, error_after_mutate = 0,
             latency_ms = 0, rate = 0 }

@@ -143,11 +143,7 @@ describe("cxone-mock command line", function()
 end)
 
 describe("cxone-mock token endpoint", function()
-    local m
-    lazy_setup(function()
-        m = Mock.start { "--client-id", "my:client id", "--client-secret", "p@ss w+rd/ü" }
-    end)
-    lazy_teardown(function() m:stop() end)
+    local m = Mock.shared { "--client-id", "my:client id", "--client-secret", "p@ss w+rd/ü" }
 
     local function basic(id, secret) return b64(urlenc(id) .. ":" .. urlenc(secret)) end
 
@@ -290,12 +286,11 @@ end)
 
 describe("cxone-mock contacts API", function()
     local m, tok
+    -- no initial values: a contact's outcome is null until it is written
+    m = Mock.shared { "--rate", "0", "--contacts", "1000", "--initial-values", "none" }
     lazy_setup(function()
-        -- no initial values: a contact's outcome is null until it is written
-        m = Mock.start { "--rate", "0", "--contacts", "1000", "--initial-values", "none" }
         tok = m:token()
     end)
-    lazy_teardown(function() m:stop() end)
     before_each(function() m:reset() end)
 
     it("GET returns a known contact and 404 for an unknown one", function()
@@ -472,11 +467,10 @@ end)
 
 describe("cxone-mock idempotency", function()
     local m, tok
+    m = Mock.shared { "--rate", "0" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0" }
         tok = m:token()
     end)
-    lazy_teardown(function() m:stop() end)
     before_each(function()
         m:config { error_rate = 0, late_after_mutate = 0, drop_after_mutate = 0, latency_ms = 0, retention = 86400 }
         m:reset()
@@ -631,11 +625,10 @@ end)
 
 describe("cxone-mock faults", function()
     local m, tok
+    m = Mock.shared { "--rate", "0" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0" }
         tok = m:token()
     end)
-    lazy_teardown(function() m:stop() end)
     before_each(function()
         m:config { error_rate = 0, late_after_mutate = 0, drop_after_mutate = 0, latency_ms = 0,
             latency_jitter_ms = 0, error_statuses = { 500, 502, 503 } }
@@ -756,11 +749,10 @@ end)
 
 describe("cxone-mock stats and reset", function()
     local m, tok
+    m = Mock.shared { "--rate", "0" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0" }
         tok = m:token()
     end)
-    lazy_teardown(function() m:stop() end)
 
     it("reports every documented field", function()
         m:reset()

@@ -7,12 +7,6 @@ local input = require "cxone.bulk.input"
 
 local BOM = "\239\187\191"
 
-local function args(m, list, extra)
-    local a = C.fast(m, extra)
-    for _, v in ipairs(list) do a[#a + 1] = v end
-    return a
-end
-
 local function by_line(results)
     local t = {}
     for _, r in ipairs(results) do t[r.line] = r end
@@ -36,17 +30,14 @@ end
 
 describe("cxone-bulk as an operator with a spreadsheet", function()
     local m, acc, lost, dir
+    m = Mock.shared { "--rate", "0", "--contacts", "2000" }
+    acc = Mock.shared { "--rate", "0", "--contacts", "2000", "--outcomes", "spec/fixtures/outcomes-accents.json" }
+    -- Applied, then answered after the client gave up: outcome unknown (no hidden resend).
+    lost = Mock.shared { "--rate", "0", "--any-contact", "--late-after-mutate", "1.0", "--late-seconds", "3" }
     lazy_setup(function()
-        m = Mock.start { "--rate", "0", "--contacts", "2000" }
-        acc = Mock.start { "--rate", "0", "--contacts", "2000", "--outcomes", "spec/fixtures/outcomes-accents.json" }
-        -- Applied, then answered after the client gave up: outcome unknown (no hidden resend).
-        lost = Mock.start { "--rate", "0", "--any-contact", "--late-after-mutate", "1.0", "--late-seconds", "3" }
         dir = C.tmpdir()
     end)
     lazy_teardown(function()
-        m:stop()
-        acc:stop()
-        lost:stop()
         C.rmdir(dir)
     end)
     before_each(function()
@@ -65,7 +56,7 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
 
     it("item 3: writes the failed file in the input's delimiter, header and a BOM'd UTF-8; the same command re-feeds it", function()
         local src, failed = C.write(dir .. "/eu.csv", EU), dir .. "/eu-failed.csv"
-        local code, _, err = C.run(args(acc, { "-o", "/dev/null", "--failed", failed, src }, COLUMNS))
+        local code, _, err = C.run(C.args(acc, { "-o", "/dev/null", "--failed", failed, src }, COLUMNS))
         assert.equal(1, code, err)
         assert.equal(3, puts(acc))
         local text = C.read(failed)
@@ -81,14 +72,14 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
         -- Fixed in the spreadsheet (the id), fed back with the very same command: no warning
         -- about the BOM, every row read, the accents intact.
         local fixed = C.write(dir .. "/eu-fixed.csv", (text:gsub("missing%-1", "contact-000015")))
-        code, _, err = C.run(args(acc, { "-o", dir .. "/eu2.jsonl", "--failed", dir .. "/eu2-failed.csv", fixed }, COLUMNS))
+        code, _, err = C.run(C.args(acc, { "-o", dir .. "/eu2.jsonl", "--failed", dir .. "/eu2-failed.csv", fixed }, COLUMNS))
         assert.equal(1, code, err) -- the outcome not in the list still fails
         assert.is_nil(err:find("byte-order mark", 1, true), err)
         assert.is_nil(err:find("unknown CSV column", 1, true), err)
         assert.equal("Rendez-vous fixé – 9h", acc:stats().mutations["contact-000015"].subcategory)
         -- And without --encoding too.
         acc:reset()
-        code, _, err = C.run(args(acc, { "-o", "/dev/null", fixed }, { "--column", "category=Outcome Category",
+        code, _, err = C.run(C.args(acc, { "-o", "/dev/null", fixed }, { "--column", "category=Outcome Category",
             "--column", "subcategory=Outcome Sub-category" }))
         assert.equal(1, code, err)
         assert.equal("Rendez-vous fixé – 9h", acc:stats().mutations["contact-000015"].subcategory)
@@ -96,7 +87,7 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
 
     it("item 3: marks rows whose update may have been applied 'outcome unknown'; fed back they carry verify", function()
         local src, failed = C.write(dir .. "/lost.csv", C.csv(C.rows(2))), dir .. "/lost-failed.csv"
-        local code, _, err = C.run(args(lost, { "-o", "/dev/null", "--failed", failed, "--max-retries", "0",
+        local code, _, err = C.run(C.args(lost, { "-o", "/dev/null", "--failed", failed, "--max-retries", "0",
             "--timeout", "0.5", src }))
         assert.equal(1, code, err)
         local rec = records(failed)
@@ -115,11 +106,11 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
     it("item 3: a failed file of a --format ids run re-feeds with that same command (read as CSV, not as ids)", function()
         local ids, failed = C.write(dir .. "/ids.txt", "missing-1\ncontact-000001\n"), dir .. "/ids-failed.csv"
         local cmd = { "--format", "ids", "--category", "Contacted", "--subcategory", "Information Provided" }
-        local code, _, err = C.run(args(m, { "-o", "/dev/null", "--failed", failed, ids }, cmd))
+        local code, _, err = C.run(C.args(m, { "-o", "/dev/null", "--failed", failed, ids }, cmd))
         assert.equal(1, code, err)
         local fixed = C.write(dir .. "/ids-fixed.csv", (C.read(failed):gsub("missing%-1", "contact-000002")))
         m:reset()
-        code, _, err = C.run(args(m, { "-o", "/dev/null", fixed }, cmd))
+        code, _, err = C.run(C.args(m, { "-o", "/dev/null", fixed }, cmd))
         assert.equal(0, code, err)
         assert.equal(1, puts(m))
         assert.truthy(m:stats().mutations["contact-000002"])
@@ -128,12 +119,12 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
     it("item 4: a missing column lists the header and suggests the --column that maps it; that command works", function()
         local src = C.write(dir .. "/h.csv", "Contact ID;Outcome Category;Outcome Sub-category\n"
             .. "contact-000001;Contacted;Information Provided\n")
-        local code, _, err = C.run(args(m, { "-o", "/dev/null", src }))
+        local code, _, err = C.run(C.args(m, { "-o", "/dev/null", src }))
         assert.equal(2, code)
         assert.matches('found: "Contact ID", "Outcome Category", "Outcome Sub%-category"', err)
         local suggested = err:match("read them with (%-%-column .-), or give")
         assert.equal('--column category="Outcome Category" --column subcategory="Outcome Sub-category"', suggested)
-        code, _, err = C.run(args(m, { "-o", "/dev/null", "--column", "category=Outcome Category",
+        code, _, err = C.run(C.args(m, { "-o", "/dev/null", "--column", "category=Outcome Category",
             "--column", "subcategory=Outcome Sub-category", src }))
         assert.equal(0, code, err)
         assert.equal(1, puts(m))
@@ -157,7 +148,7 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
         rows[5] = { "contact-000005", "Contacted", "Informaton Provided" }       -- line 6: did you mean
         local src = C.write(dir .. "/o.csv", C.csv(rows))
         local out = dir .. "/o.jsonl"
-        local code, _, err = C.run(args(m, { "--validate-outcomes", "-o", out, "--failed", dir .. "/o-failed.csv", src }))
+        local code, _, err = C.run(C.args(m, { "--validate-outcomes", "-o", out, "--failed", dir .. "/o-failed.csv", src }))
         assert.equal(1, code, err)
         assert.equal(4, puts(m))
         local r = by_line(C.jsonl(out))
@@ -175,7 +166,7 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
         local src = C.write(dir .. "/sci.csv", 'contact_id;category;subcategory\n"6,00123E+11";Contacted;Information Provided\n'
             .. "6.00123E+11;Contacted;Information Provided\ncontact-000001;Contacted;Information Provided\n")
         local out = dir .. "/sci.jsonl"
-        local code, _, err = C.run(args(m, { "-o", out, src }))
+        local code, _, err = C.run(C.args(m, { "-o", out, src }))
         assert.equal(1, code, err)
         assert.equal(1, puts(m)) -- only the real id was sent: no 404 for the rounded ones
         local r = by_line(C.jsonl(out))
@@ -186,11 +177,11 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
 
     it("item 6: warns when --encoding cp1252 is given a file that is valid UTF-8", function()
         local src = C.write(dir .. "/u8.csv", "contact_id,category,subcategory\ncontact-000001,Contacted,Caf\195\169\n")
-        local code, _, err = C.run(args(m, { "--dry-run", "-o", "/dev/null", "--encoding", "cp1252", src }))
+        local code, _, err = C.run(C.args(m, { "--dry-run", "-o", "/dev/null", "--encoding", "cp1252", src }))
         assert.equal(0, code, err)
         assert.matches('warning: %-%-encoding cp1252, but the input is valid UTF%-8: "Café" is read as "CafÃ©"', err)
         -- A real cp1252 file gets no such warning.
-        code, _, err = C.run(args(m, { "--dry-run", "-o", "/dev/null", "--encoding", "cp1252",
+        code, _, err = C.run(C.args(m, { "--dry-run", "-o", "/dev/null", "--encoding", "cp1252",
             C.write(dir .. "/cp.csv", "contact_id,category,subcategory\ncontact-000001,Contacted,Caf\233\n") }))
         assert.equal(0, code, err)
         assert.is_nil(err:find("valid UTF-8", 1, true), err)
@@ -201,7 +192,7 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
         rows[2] = { "contact-000002", "Contacted", "Informaton Provided" }
         local src = C.write(dir .. "/d.csv", C.csv(rows))
         local out, sum = dir .. "/d.jsonl", dir .. "/d.json"
-        local code, _, err = C.run(args(m, { "--dry-run", "--validate-outcomes", "-o", out, "--summary-json", sum, src }))
+        local code, _, err = C.run(C.args(m, { "--dry-run", "--validate-outcomes", "-o", out, "--summary-json", sum, src }))
         assert.equal(1, code, err)
         assert.matches("would send%s+2\n", err)
         assert.matches('did you mean "Contacted / Information Provided"', err)
@@ -210,7 +201,7 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
         assert.equal(0, puts(m))
         assert.is_true(require("cjson").decode(C.read(sum)).outcomes_checked)
         m:reset()
-        code, _, err = C.run(args(m, { "--dry-run", "--validate-outcomes", "-o", out, "--summary-json", sum, src }),
+        code, _, err = C.run(C.args(m, { "--dry-run", "--validate-outcomes", "-o", out, "--summary-json", sum, src }),
             { env = { CXONE_CLIENT_ID = false } })
         assert.equal(0, code, err)
         assert.matches("warning: outcomes were not checked: %-%-validate%-outcomes needs credentials", err)
@@ -248,14 +239,14 @@ describe("cxone-bulk as an operator with a spreadsheet", function()
         local src = C.write(dir .. "/nf.csv", C.csv(rows))
         -- With the auto-halt on (the default) such a run stops at its 20th answer (exit 5,
         -- spec/cli_safety_spec.lua); the warning is for a run that goes on.
-        local code, _, err = C.run(args(m, { "-o", "/dev/null", "--workers", "1", "--max-failure-rate", "0", src }))
+        local code, _, err = C.run(C.args(m, { "-o", "/dev/null", "--workers", "1", "--max-failure-rate", "0", src }))
         assert.equal(1, code)
         local warning = err:find("warning: 50 of the first 50 answered rows were 404", 1, true)
         assert.truthy(warning, err)
         assert.truthy(warning < err:find("cxone-bulk done:", 1, true)) -- before the summary
         assert.equal(1, select(2, err:gsub("answered rows were 404", "")))
         -- Mostly found: no warning.
-        code, _, err = C.run(args(m, { "-o", "/dev/null", C.write(dir .. "/ok.csv", C.csv(C.rows(60))) }))
+        code, _, err = C.run(C.args(m, { "-o", "/dev/null", C.write(dir .. "/ok.csv", C.csv(C.rows(60))) }))
         assert.equal(0, code, err)
         assert.is_nil(err:find("were 404", 1, true))
     end)

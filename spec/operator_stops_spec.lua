@@ -13,12 +13,11 @@ end
 
 describe("cxone-bulk after an early stop", function()
     local m, dir
+    m = Mock.each({ "--rate", "0", "--quiet" })
     before_each(function()
-        m = Mock.start({ "--rate", "0", "--quiet" })
         dir = C.tmpdir()
     end)
     after_each(function()
-        if m then m:stop() end
         C.rmdir(dir)
     end)
 

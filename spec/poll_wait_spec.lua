@@ -17,9 +17,7 @@ local function child(code, seconds)
 end
 
 describe("job:poll with huge waits", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--latency-ms", "20" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--latency-ms", "20" }
 
   for _, wait in ipairs { "math.huge", "1e300", "2^63" } do
     it("poll(" .. wait .. ") returns results as they come and the job finishes", function()

@@ -36,9 +36,7 @@ describe("outcome suggestions", function()
 end)
 
 describe("validate_outcomes", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--contacts", "10" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--contacts", "10" }
 
   it("fetches the hierarchy once and fails invalid tasks locally, with a suggestion, without a PUT", function()
     m:reset()
@@ -68,9 +66,7 @@ describe("validate_outcomes", function()
 end)
 
 describe("outcome_map", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--contacts", "10" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--contacts", "10" }
 
   local map = {
     ["CNT-INFO"] = { category = "Contacted", subcategory = "Information Provided" },
@@ -100,9 +96,7 @@ describe("outcome_map", function()
 end)
 
 describe("preflight", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--contacts", "5" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--contacts", "5" }
 
   it("GETs each contact first: existing ones are updated, missing ones skipped with 404 and no PUT", function()
     m:reset()
@@ -113,7 +107,7 @@ describe("preflight", function()
     for i = 1, 3 do assert.is_true(results[i].ok) end
     for i = 4, 5 do
       assert.is_false(results[i].ok)
-      assert.is_true(results[i].skipped)
+      assert.are.equal("not_found", results[i].skipped)
       assert.are.equal(404, results[i].status)
       assert.matches("does not exist", results[i].error)
     end

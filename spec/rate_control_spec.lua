@@ -52,9 +52,7 @@ local function arrivals(m, from, to)
 end
 
 describe("rate options", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--any-contact", "--quiet" } end)
-  lazy_teardown(function() if m then m:stop() end end)
+  local m = Mock.shared { "--rate", "0", "--any-contact", "--quiet" }
 
   it("takes a number, \"auto\" (from the default 45/s) or \"auto:R\", max_rate 2 x the start by default", function()
     for _, case in ipairs { { "auto", 45, 90 }, { "auto:30", 30, 60 }, { 20, 20, nil } } do
@@ -86,9 +84,7 @@ describe("rate options", function()
 end)
 
 describe("job:set_rate on a running job", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--any-contact", "--quiet" } end)
-  lazy_teardown(function() if m then m:stop() end end)
+  local m = Mock.shared { "--rate", "0", "--any-contact", "--quiet" }
 
   it("changes the rate requests reach the server at, reports it and shows it in status()", function()
     local events = {}

@@ -65,12 +65,7 @@ local function run_batch(n, o)
   return { results = dump(results), events = dump(events), summary = dump(summary) }, ok, summary, results
 end
 
-local function fast(extra)
-  local o = { client_id = CLIENT_ID, client_secret = SECRET, workers = 2, max_retries = 1,
-              backoff_base = 0.01, backoff_max = 0.02, timeout = 5 }
-  for k, v in pairs(extra) do o[k] = v end
-  return o
-end
+local fast = E.fast_with { client_id = CLIENT_ID, client_secret = SECRET, max_retries = 1, timeout = 5 }
 
 -- Filler lengths that put the cut of each message buffer before, inside and after the echo.
 local PADS = { 0, 5, 30, 120, 250, 330, 368, 390, 600 }

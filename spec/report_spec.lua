@@ -62,9 +62,9 @@ end
 describe("the run report", function()
     local m, dir, files, stats, html
 
+    m = Mock.shared { "--rate", "25", "--burst", "5", "--contacts", "100", "--client-id", CLIENT,
+        "--client-secret", SECRET }
     lazy_setup(function()
-        m = Mock.start { "--rate", "25", "--burst", "5", "--contacts", "100", "--client-id", CLIENT,
-            "--client-secret", SECRET }
         dir = C.tmpdir()
         local rows = C.rows(70)
         for i = 1, 4 do rows[#rows + 1] = { ("missing-%d"):format(i), "Contacted", "Information Provided" } end
@@ -86,7 +86,6 @@ describe("the run report", function()
     end)
 
     lazy_teardown(function()
-        if m then m:stop() end
         C.rmdir(dir)
     end)
 

@@ -46,12 +46,11 @@ end
 
 describe("a rerun with the journal, cxone profile (no idempotency key)", function()
     local m, dir
+    m = Mock.each({ "--api", "cxone", "--any-contact", "--rate", "0", "--quiet" })
     before_each(function()
-        m = Mock.start({ "--api", "cxone", "--any-contact", "--rate", "0", "--quiet" })
         dir = C.tmpdir()
     end)
     after_each(function()
-        if m then m:stop() end
         C.rmdir(dir)
     end)
 

@@ -65,12 +65,7 @@ local function run_batch(tasks, o)
            ok = tostring(ok) }, ok, summary, results, events
 end
 
-local function fast(extra)
-  local o = { client_id = CLIENT_ID, client_secret = SECRET, workers = 2, max_retries = 2,
-              backoff_base = 0.01, backoff_max = 0.02, timeout = 2 }
-  for k, v in pairs(extra) do o[k] = v end
-  return o
-end
+local fast = E.fast_with { client_id = CLIENT_ID, client_secret = SECRET, max_retries = 2, timeout = 2 }
 
 describe("secrets in library results, events, summaries and errors", function()
   local tok -- issues TOKEN

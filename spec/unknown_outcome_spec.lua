@@ -102,9 +102,7 @@ describe("outcome_unknown after an attempt that may have been applied", function
 end)
 
 describe("a task cancelled while its retry waits", function()
-  local m
-  lazy_setup(function() m = Mock.start { "--rate", "0", "--drop-after-mutate", "1" } end)
-  lazy_teardown(function() m:stop() end)
+  local m = Mock.shared { "--rate", "0", "--drop-after-mutate", "1" }
 
   it("on the limiter: attempts = 1, unknown, and never 'before it was sent'", function()
     m:reset()

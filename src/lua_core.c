@@ -462,8 +462,8 @@ static void push_result(lua_State *L, const cxb_task *t)
         set_bool(L, "cancelled", 1);
     if (t->invalid)
         set_bool(L, "invalid", 1);
-    if (t->skipped)
-        set_bool(L, "skipped", 1);
+    if (t->skipped) /* only the pre-flight GET's 404 skips in the core (attempt.c) */
+        set_str(L, "skipped", "not_found");
     if (t->unchanged)
         set_bool(L, "unchanged", 1);
     if (t->before) { /* the facade decodes it into `before` */

@@ -102,12 +102,30 @@ function C.rows(n, first, category, subcategory)
     return t
 end
 
--- Fast engine settings against a mock started with --rate 0.
-function C.fast(m, extra)
-    local a = { "--base-url", m.url, "--rate", "2000", "--burst", "100", "--backoff-base", "0.01",
-        "--backoff-max", "0.05", "--timeout", "5" }
-    for _, v in ipairs(extra or {}) do a[#a + 1] = v end
+local FAST = { "--rate", "2000", "--burst", "100", "--backoff-base", "0.01", "--backoff-max", "0.05", "--timeout", "5" }
+
+-- a followed by every list's items (nil lists are empty); returns a.
+local function append(a, ...)
+    for i = 1, select("#", ...) do
+        for _, v in ipairs(select(i, ...) or {}) do a[#a + 1] = v end
+    end
     return a
+end
+
+-- Fast engine settings against a mock started with --rate 0, then extra.
+function C.fast(m, extra)
+    return append({ "--base-url", m.url }, FAST, extra)
+end
+
+-- A run's argv against mock m: the fast settings, extra (flags that override them), then list
+-- (the run's own flags and inputs).
+function C.args(m, list, extra)
+    return append(C.fast(m, extra), list)
+end
+
+-- The same for the cxone profile (the mock started with --api cxone): --issuer instead of --base-url.
+function C.cxone_args(m, list)
+    return append({ "--api", "cxone", "--issuer", m.url }, FAST, list)
 end
 
 return C

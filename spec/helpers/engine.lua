@@ -23,6 +23,17 @@ function H.opts(m, extra)
   return o
 end
 
+--- A function extra -> options for a batch that gives up fast (2 workers, short backoff): the
+-- spec's own settings `base` (credentials, max_retries, timeout), then extra's.
+function H.fast_with(base)
+  return function(extra)
+    local o = { workers = 2, backoff_base = 0.01, backoff_max = 0.02 }
+    for k, v in pairs(base) do o[k] = v end
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return o
+  end
+end
+
 --- Threads of this process right now (Linux /proc).
 function H.thread_count()
   local p = io.popen("ls /proc/" .. require("cxone.bulk").sys.getpid() .. "/task | wc -l")

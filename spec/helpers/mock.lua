@@ -13,6 +13,11 @@
 --   m:token([{id=, secret=}]) -> a fresh access token (raises on failure)
 --   m:stderr()            what the mock wrote to stderr so far
 --   m:stop()              SIGTERM, waits for the exit (bounded), returns the exit code; idempotent
+--
+-- In a describe block, instead of starting and stopping one by hand:
+--   local m = Mock.shared { "--rate", "0" }  -- started before the block's first test, stopped after its last
+--   local m = Mock.each { "--rate", "0" }    -- a fresh one for each test of the block
+-- (m is the Mock itself, started later: read m.url and the rest inside the tests.)
 local cjson = require "cjson"
 local U = require "spec.helpers.util"
 
@@ -28,15 +33,14 @@ local q, read, write, sleep, exists, poll = U.quote, U.read_file, U.write_file, 
 Mock.quote = q
 Mock.sleep = sleep
 
--- Starts the mock. argv: array of strings (flags). Raises with the mock's stderr when it does
--- not come up within 10 s.
-function Mock.start(argv)
-    argv = argv or {}
+-- Starts this (not yet running or stopped) mock with its argv. Raises with the mock's stderr
+-- when it does not come up within 10 s.
+function Mock:launch()
+    local argv = self.argv
     local base = os.tmpname()
-    local self = setmetatable({
-        base = base, seq = 0,
-        out = base .. ".out", err = base .. ".err", pidf = base .. ".pid", rcf = base .. ".rc",
-    }, Mock)
+    self.base, self.seq, self.stopped, self.exit_code, self.final_out, self.final_err = base, 0, nil, nil, nil, nil
+    self.out, self.err, self.pidf, self.rcf = base .. ".out", base .. ".err", base .. ".pid", base .. ".rc"
+    self.pid, self.port, self.url = nil, nil, nil
     local args, has_port = {}, false
     for _, a in ipairs(argv) do
         a = tostring(a)
@@ -69,6 +73,36 @@ function Mock.start(argv)
     self.port = port
     self.url = "http://127.0.0.1:" .. port
     return self
+end
+
+local function new(argv)
+    return setmetatable({ argv = argv or {} }, Mock)
+end
+
+-- Starts the mock. argv: array of strings (flags).
+function Mock.start(argv)
+    return new(argv):launch()
+end
+
+-- busted's hooks: this module does not run in a spec file's environment, so take them from busted.
+local function hooks()
+    return require "busted"
+end
+
+-- One mock for the enclosing describe block: started before its first test, stopped after its last.
+function Mock.shared(argv)
+    local m, b = new(argv), hooks()
+    b.lazy_setup(function() m:launch() end)
+    b.lazy_teardown(function() m:stop() end)
+    return m
+end
+
+-- A fresh mock for each test of the enclosing describe block.
+function Mock.each(argv)
+    local m, b = new(argv), hooks()
+    b.before_each(function() m:launch() end)
+    b.after_each(function() m:stop() end)
+    return m
 end
 
 -- What the mock wrote so far (after stop: everything it wrote).
@@ -190,7 +224,7 @@ end
 
 -- Stops the mock with SIGTERM (SIGKILL after 10 s) and returns its exit code.
 function Mock:stop()
-    if self.stopped then return self.exit_code end
+    if self.stopped or not self.base then return self.exit_code end
     self.stopped = true
     self.pid = self.pid or tonumber(read(self.pidf) or "")
     if self.pid then

@@ -99,7 +99,7 @@ function Safety:results(results)
     end
     if r.unchanged then self.unchanged = self.unchanged + 1 end
     if self.plan then r.plan = plan.status(r) end
-    if c and not r.invalid and type(r.skipped) ~= "string" then c.results[#c.results + 1] = r end
+    if c and not r.invalid and r.skipped ~= "journal" then c.results[#c.results + 1] = r end
     local msg = self.halt and self.halt:add(r)
     if msg then self.job:_abort(self.new_error("halted", msg), "halted by max_failure_rate", true) end
   end
