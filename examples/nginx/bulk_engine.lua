@@ -78,7 +78,8 @@ local function check_names(c)
 end
 
 --- Called from init_by_lua_block. Validates the engine options now, so a bad value stops
--- `nginx -t` and startup with a clear message instead of failing the first request.
+-- nginx's startup with a clear message instead of failing the first request (`nginx -t` does
+-- not run init_by_lua in Debian's module: it only checks the syntax).
 -- Credentials come from $CXONE_CLIENT_ID / $CXONE_CLIENT_SECRET (declare both with `env` in
 -- nginx.conf), so the secret never sits in a config file.
 function E.configure(c)
