@@ -99,6 +99,42 @@ describe("nginx example: live control and metrics", function()
 
   local main_id, side_id = "ctl-" .. os.time(), "side-" .. os.time()
 
+  -- The handler's engine module, loaded here as nginx loads it (it reads `ngx` only when used).
+  local function engine_module()
+    local saved_path, had_ngx = package.path, rawget(_G, "ngx")
+    package.path = "examples/nginx/?.lua;" .. package.path
+    if not had_ngx then rawset(_G, "ngx", {}) end
+    local ok, E = pcall(require, "bulk_engine")
+    package.path = saved_path
+    assert(ok, E)
+    return E
+  end
+
+  it("configure takes every library option (cxone.bulk.options) but those it names a reason for, and reads the "
+    .. "template's strings as each option's kind", function()
+    local E = engine_module()
+    local allowed = {}
+    for _, k in ipairs(E.ENGINE_OPTIONS) do allowed[k] = true end
+    for _, o in ipairs(require("cxone.bulk.options").LIST) do
+      assert.is_true(allowed[o.name] or type(E.NOT_CONFIGURED[o.name]) == "string", o.name)
+    end
+    E.configure { base_url = m.url, rate = "auto:30", max_rate = "50", burst = "5", max_failure_rate = "0.2",
+                  skip_unchanged = "true", max_unreachable = "3" }
+    assert.are.same({ "auto:30", 50, 5, 0.2, true, 3 }, { E.conf.opts.rate, E.conf.opts.max_rate, E.conf.opts.burst,
+      E.conf.opts.max_failure_rate, E.conf.opts.skip_unchanged, E.conf.opts.max_unreachable })
+    local ok, err = pcall(E.configure, { base_url = m.url, client_secret = "s3cret-value" })
+    assert.is_false(ok)
+    assert.matches("option 'client_secret' is not set here: credentials come only from the environment "
+      .. "($CXONE_CLIENT_SECRET", err, 1, true)
+    assert.is_nil(err:find("s3cret", 1, true))
+    ok, err = pcall(E.configure, { base_url = m.url, batch_id = "b1" })
+    assert.is_false(ok)
+    assert.matches("option 'batch_id' is not set here: a request's", err, 1, true)
+    ok, err = pcall(E.configure, { base_url = m.url, burst = "many" })
+    assert.is_false(ok)
+    assert.matches("option 'burst'", err, 1, true)
+  end)
+
   it("GET /jobs/{id} shows a running job's rate and counts; POST /jobs/{id}/rate changes the one bucket's "
     .. "rate and the mock's request rate follows; /metrics merges both workers' jobs and counts what the mock saw",
     function()
