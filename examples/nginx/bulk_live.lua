@@ -125,7 +125,7 @@ function L.request_rate(id, wish, status_of)
     end
     local current = cjson.decode(d:get("rate:" .. id) or "null")
     if type(current) == "table" and current.seq ~= seq then
-      return 409, { error = fmt("job %s: a later rate change replaced this one before it was applied", id) }
+      return 409, { error = fmt("job %s: a later rate change replaced this one (GET /jobs/%s shows the rate in force)", id, id) }
     end
   until ngx.now() - t0 > ACK_WAIT
   st = status_of(id) or st
