@@ -16,7 +16,7 @@ SLOW_SPECS   = spec/adaptive_rate_spec.lua
 # nginx with the LuaJIT one, or a browser or promtool, whatever interpreter runs busted; the
 # 5.1/LuaJIT matrix and the sanitizer runs would only repeat them (`make test` runs them).
 PROCESS_SPECS = spec/shared_limit_spec.lua spec/redis_limit_spec.lua spec/slot_per_request_spec.lua \
-               spec/nginx_spec.lua spec/nginx_resume_spec.lua spec/nginx_journal_spec.lua \
+               spec/nginx_spec.lua spec/nginx_resume_spec.lua spec/nginx_journal_spec.lua spec/nginx_control_spec.lua \
                spec/spec_runner_spec.lua spec/report_spec.lua
 ENGINE_SPECS = $(filter-out $(MOCK_SPECS) $(DOCS_SPECS) $(SLOW_SPECS),$(sort $(wildcard spec/*_spec.lua)))
 SPEC_LUAS   ?= lua5.4

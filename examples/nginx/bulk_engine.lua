@@ -6,6 +6,7 @@
 -- Only the operator chooses engine options (configure); a request chooses its tasks and its
 -- batch_id, never a rate, a burst or a bucket, so no caller can multiply the load on the tenant.
 local bulk = require "cxone.bulk"
+local options = require "cxone.bulk.options"
 
 local ngx = ngx
 local monotime = bulk.sys.monotime
@@ -21,40 +22,73 @@ E.conf = {
   max_jobs_per_worker = 1,   -- background batches one worker runs at once
   max_batches_per_worker = 32, -- streamed batches (POST /batch) one worker runs at once
   status_ttl = 3600,         -- seconds a finished job's status stays readable
+  metrics_dict = "cxone_metrics", -- lua_shared_dict holding each job's Prometheus text (GET /metrics)
+  metrics_ttl = 300,         -- seconds a finished job's metrics stay in GET /metrics
 }
 local conf = E.conf
 
--- The operator's engine options. Credentials are not among them (environment only:
--- CXONE_CLIENT_ID/SECRET, and CXONE_ACCESS_KEY_ID/SECRET for api = "cxone"), nor batch_id (per
--- request). api, issuer, api_base, api_version and tenant_id choose the API profile and where it
--- is reached: the operator's, like the rate.
-E.ENGINE_OPTIONS = {
-  "api", "base_url", "token_url", "issuer", "api_base", "api_version", "tenant_id",
-  "rate", "burst", "workers", "shared_limit", "shared_limit_timeout", "shared_limit_fallback", "max_retries",
-  "backoff_base", "backoff_max", "timeout", "connect_timeout", "pause_threshold", "queue_size",
-  "ca_file", "allow_http", "scope", "basic_auth",
-}
+-- The operator's engine options: every option of the library (cxone.bulk.options, the one table
+-- of options) but those configure cannot take, so a new option is configurable here the day it
+-- exists. NOT_CONFIGURED says why each of these is not the operator's to set in nginx.conf.
+local function not_configured(o)
+  if o.name == "client_id" or o.name == "client_secret" or o.name == "access_key_id"
+      or o.name == "access_key_secret" then
+    return "credentials come only from the environment ($" .. o.env .. ", passed by `env " .. o.env
+      .. ";` in nginx.conf), never from a configuration file"
+  end
+  if o.name == "batch_id" then return "a request's: the body's \"batch_id\" (a job's defaults to its id)" end
+  if o.kind == "journal" or o.name == "journal_mismatch" then
+    return "the handler's: each background job keeps its own journal in journal_dir"
+  end
+  if o.kind == "function" then return "a callback: the handler polls the results and events itself" end
+  if o.name == "plan" then return "a plan writes nothing: use bulk.plan or the CLI's --plan" end
+  if o.name == "canary" then return "a canary needs a confirmation (on_canary) that no request here can give" end
+end
+
+E.ENGINE_OPTIONS, E.NOT_CONFIGURED = {}, {}
+for _, o in ipairs(options.LIST) do
+  local why = not_configured(o)
+  if why then E.NOT_CONFIGURED[o.name] = why else E.ENGINE_OPTIONS[#E.ENGINE_OPTIONS + 1] = o.name end
+end
 local HANDLER_OPTIONS = { "poll_interval", "journal_dir", "dict", "max_jobs_per_worker",
-                          "max_batches_per_worker", "status_ttl" }
+                          "max_batches_per_worker", "status_ttl", "metrics_dict", "metrics_ttl" }
 -- Handler options that count something (the template passes them as strings; "" = default).
 local COUNTS = { max_jobs_per_worker = true, max_batches_per_worker = true }
 
---- Called from init_by_lua_block. Validates the engine options now, so a bad value stops
--- `nginx -t` and startup with a clear message instead of failing the first request.
--- Credentials come from $CXONE_CLIENT_ID / $CXONE_CLIENT_SECRET (declare both with `env` in
--- nginx.conf), so the secret never sits in a config file.
-function E.configure(c)
-  assert(type(c) == "table", "bulk_handler.configure needs a table")
+-- A value as the template writes it: every placeholder is a quoted string ("45", "auto:30",
+-- "true"), read here as the option's kind wants it. What does not read as one is left as it is,
+-- for the library's check to refuse naming the option.
+local function typed(o, v)
+  if type(v) ~= "string" then return v end
+  if o.kind == "integer" or o.kind == "number" or o.kind == "rate" then return tonumber(v) or v end
+  if o.kind == "boolean" and (v == "true" or v == "false") then return v == "true" end
+  return v
+end
+
+local function check_names(c)
   local known = {}
   for _, k in ipairs(E.ENGINE_OPTIONS) do known[k] = true end
   for _, k in ipairs(HANDLER_OPTIONS) do known[k] = true end
   for k in pairs(c) do
+    if E.NOT_CONFIGURED[k] then
+      error("bulk_handler.configure: option '" .. k .. "' is not set here: " .. E.NOT_CONFIGURED[k], 0)
+    end
     if not known[k] then error("bulk_handler.configure: unknown option '" .. tostring(k) .. "'", 0) end
   end
+end
+
+--- Called from init_by_lua_block. Validates the engine options now, so a bad value stops
+-- nginx's startup with a clear message instead of failing the first request (`nginx -t` does
+-- not run init_by_lua in Debian's module: it only checks the syntax).
+-- Credentials come from $CXONE_CLIENT_ID / $CXONE_CLIENT_SECRET (declare both with `env` in
+-- nginx.conf), so the secret never sits in a config file.
+function E.configure(c)
+  assert(type(c) == "table", "bulk_handler.configure needs a table")
+  check_names(c)
   for _, k in ipairs(E.ENGINE_OPTIONS) do
     local v = c[k]
     if v == "" then v = nil end -- template placeholders left empty mean "engine default"
-    conf.opts[k] = v
+    conf.opts[k] = typed(options.BY_NAME[k], v)
   end
   for _, k in ipairs(HANDLER_OPTIONS) do
     local v = c[k]
@@ -70,6 +104,13 @@ function E.configure(c)
   if conf.opts.api == "cxone" then probe = { contact_id = "probe", skill = "1", disposition_code = "d" } end
   local ok, err = pcall(bulk.describe, probe, conf.opts)
   if not ok then error("bulk_handler.configure: " .. tostring(err), 0) end
+end
+
+--- The lua_shared_dict `name` (declared in nginx.conf), or an error naming it.
+function E.shared(name)
+  local d = ngx.shared[name]
+  if not d then error("lua_shared_dict " .. name .. " is not declared in nginx.conf", 0) end
+  return d
 end
 
 ---------------------------------------------------------------------------------------------

@@ -5,7 +5,10 @@
 --   start_job()     POST /jobs?id=NAME: starts the batch in the background (ngx.timer.at) and
 --                   answers 202 at once; the library's resume journal records it (intents and
 --                   results) and the progress goes to a lua_shared_dict, which job_status()
---                   (GET /jobs/status?id=NAME) reads from any worker (bulk_jobs.lua).
+--                   (GET /jobs/status?id=NAME, GET /jobs/NAME) reads from any worker (bulk_jobs.lua).
+--   job_rate()      POST /jobs/NAME/rate: a new rate for the running job, applied by its worker.
+--   metrics()       GET /metrics: every job of every worker, one Prometheus exposition
+--                   (bulk_live.lua).
 --
 -- Every batch and job of the instance, in every worker, draws from one rate bucket
 -- (bulk_engine.lua): the operator sets the rate; a request only brings tasks and a batch_id.
@@ -18,6 +21,7 @@ local bulk = require "cxone.bulk"
 local cjson = require "cjson.safe"
 local E = require "bulk_engine"
 local J = require "bulk_jobs"
+local L = require "bulk_live"
 
 local ngx = ngx
 local conf = E.conf
@@ -51,21 +55,28 @@ local function is_array(t)
   return n == #t
 end
 
--- Reads the request body: {"tasks": [...], "batch_id": "..."}. Returns tasks, batch_id or
--- nil, message. Tasks themselves are checked by the engine (bad ones become failed results).
--- Any other field is refused: engine options (rate, burst, shared_limit, workers...) are the
--- operator's, never a request's.
-local function read_batch()
+-- The request body as text, or nil and why not (`expected`: what it should hold).
+local function read_body(expected)
   ngx.req.read_body()
   local data = ngx.req.get_body_data()
   if not data then
     local file = ngx.req.get_body_file() -- body larger than client_body_buffer_size
-    if not file then return nil, "empty request body: expected {\"tasks\": [...]}" end
+    if not file then return nil, "empty request body: expected " .. expected end
     local f, err = io.open(file, "rb")
     if not f then return nil, "cannot read the buffered request body: " .. tostring(err) end
     data = f:read("*a")
     f:close()
   end
+  return data
+end
+
+-- Reads the request body: {"tasks": [...], "batch_id": "..."}. Returns tasks, batch_id or
+-- nil, message. Tasks themselves are checked by the engine (bad ones become failed results).
+-- Any other field is refused: engine options (rate, burst, shared_limit, workers...) are the
+-- operator's, never a request's.
+local function read_batch()
+  local data, rerr = read_body('{"tasks": [...]}')
+  if not data then return nil, rerr end
   local body, err = cjson.decode(data)
   if body == nil then return nil, "request body is not JSON: " .. tostring(err) end
   if type(body) ~= "table" or type(body.tasks) ~= "table" or not is_array(body.tasks) then
@@ -186,17 +197,56 @@ function M.start_job()
                       worker_pid = ngx.worker.pid(), resumed = st.resumed or false })
 end
 
---- GET /jobs/status?id=NAME: the job's progress as last published by the worker running it;
--- "interrupted" when that worker is gone.
-function M.job_status()
-  local id = ngx.var.arg_id
-  if not id or id == "" then return reply(400, { error = "missing ?id=" }) end
-  if #id > 64 or not id:match("^[%w_.-]+$") then
-    return reply(400, { error = "id must be 1-64 characters of [A-Za-z0-9_.-]" })
+local function bad_id(id)
+  if not id or id == "" or #id > 64 or not id:match("^[%w_.-]+$") then
+    return "id must be 1-64 characters of [A-Za-z0-9_.-] (got " .. (cjson.encode(id or "") or "?") .. ")"
   end
+end
+
+-- The job's progress as last published by the worker running it ("interrupted" when that
+-- worker is gone): the handler's counts, state and worker, and job:status()'s rate, pause, ETA.
+local function answer_status(id)
+  local bad = bad_id(id)
+  if bad then return reply(400, { error = bad }) end
   local st = J.status(id)
   if not st then return reply(404, { error = "no such job: " .. id }) end
   return reply(200, st)
+end
+
+--- GET /jobs/status?id=NAME
+function M.job_status()
+  if not ngx.var.arg_id or ngx.var.arg_id == "" then return reply(400, { error = "missing ?id=" }) end
+  return answer_status(ngx.var.arg_id)
+end
+
+--- GET /jobs/NAME: the same as /jobs/status?id=NAME.
+function M.job(id)
+  local method = ngx.req.get_method()
+  if method ~= "GET" and method ~= "HEAD" then return reply(405, { error = "use GET" }) end
+  return answer_status(id)
+end
+
+--- POST /jobs/NAME/rate with {"rate": R} and/or {"max_rate": R}: the worker running the job
+-- applies it (job:set_max_rate, then job:set_rate) to the one bucket every batch and job of the
+-- instance draws from. 200 with the job's new status; 400 for a bad body (naming the field),
+-- 404 for an unknown job, 409 when the job is not running or the library refuses the change.
+function M.job_rate(id)
+  if ngx.req.get_method() ~= "POST" then return reply(405, { error = "use POST" }) end
+  local bad = bad_id(id)
+  if bad then return reply(400, { error = bad }) end
+  local data, err = read_body('{"rate": R} and/or {"max_rate": R}')
+  if not data then return reply(400, { error = err }) end
+  local wish, why = L.parse_rate(data)
+  if not wish then return reply(400, { error = why }) end
+  return reply(L.request_rate(id, wish, J.status))
+end
+
+--- GET /metrics: every background job of every worker (running; finished ones for metrics_ttl
+-- seconds) in the Prometheus text format, each sample labelled job_id.
+function M.metrics()
+  local text = L.metrics_text()
+  ngx.header.content_type = "text/plain; version=0.0.4; charset=utf-8"
+  ngx.print(text)
 end
 
 --- GET /ping: answers from whichever worker took the connection, with its pid, what it runs and

@@ -20,6 +20,7 @@ local bulk = require "cxone.bulk"
 local journal_mod = require "cxone.bulk.journal"
 local cjson = require "cjson.safe"
 local E = require "bulk_engine"
+local L = require "bulk_live"
 
 local ngx = ngx
 local conf = E.conf
@@ -35,11 +36,7 @@ local SCAN_YIELD_EVERY = 1000 -- journal lines read between yields (status after
 -- this worker's claim created.
 local owned, created_here = {}, {}
 
-local function dict()
-  local d = ngx.shared[conf.dict]
-  if not d then error("lua_shared_dict " .. conf.dict .. " is not declared in nginx.conf", 0) end
-  return d
-end
+local function dict() return E.shared(conf.dict) end
 
 function J.journal_path(id) return conf.journal_dir .. "/" .. id .. ".journal" end
 
@@ -196,6 +193,7 @@ local function claim_locked(id, tasks, batch_id, digest)
   if not set then return nil, 500, "cannot record the job: " .. tostring(err) end
   owned[id] = true
   created_here[id] = created or nil
+  L.forget(id) -- a rate change left for an earlier run of this id is not this run's
   return st
 end
 
@@ -271,9 +269,12 @@ local function open_journal(st, batch_id, digest)
   return j
 end
 
--- Polls until the batch is done, counting each result (the library journals it first).
+-- Polls until the batch is done, counting each result (the library journals it first). Applies
+-- the rate changes requests leave for it, and publishes its status (with job:status()'s rate,
+-- pause and ETA) and its metrics for every worker to read (bulk_live.lua).
 local function run_engine(job, st)
   local exiting = false
+  local seen = {} -- the last rate change applied, when the metrics were last published
   while not job:done() do
     if not exiting and ngx.worker.exiting() then
       -- Graceful quit or reload: stop sending; unsent tasks come back as cancelled results
@@ -284,7 +285,13 @@ local function run_engine(job, st)
     end
     local results = job:poll(0) -- never waits
     for i = 1, #results do count(st, results[i]) end
-    if #results > 0 or ngx.now() - st.beat >= HEARTBEAT then publish(st) end
+    local ack = L.apply_wish(job, st, seen)
+    if ack or #results > 0 or ngx.now() - st.beat >= HEARTBEAT then
+      L.refresh(st, job)
+      publish(st)
+    end
+    if ack then L.acknowledge(st.id, ack) end -- after the status that shows it
+    L.tick_metrics(st.id, job, seen)
     ngx.sleep(#results == 0 and conf.poll_interval or 0.001) -- always yield to the event loop
   end
   return exiting
@@ -310,9 +317,11 @@ local function run_batch(st, j, tasks, batch_id)
   end
   -- Every worker thread is idle once done() (close only reaps them); after an internal error
   -- close waits for in-flight transfers to abort, as the journal stays open until then.
+  L.refresh(st, job) -- the last live figures (done: nothing remains); a closed job has no rate
   local t0 = bulk.sys.monotime()
   job:close()
   st.close_ms = (bulk.sys.monotime() - t0) * 1000
+  L.final_metrics(st.id, job)
   local summary = job:summary()
   st.error = st.error or summary.error
   if exiting == true or st.cancelled > 0 then st.state = "cancelled"

@@ -25,7 +25,9 @@ R.DEFAULTS = {
   -- API=cxone reaches the platform through ISSUER ("" = the library's, NICE's own).
   ISSUER = "",
   API_VERSION = "",                     -- cxone: "" = the library's default
-  RATE = "45",                          -- requests/s of the one bucket all batches share
+  RATE = "45",                          -- requests/s of the one bucket all batches share;
+                                        -- "auto" / "auto:R": find the tenant's limit
+  MAX_RATE = "",                        -- RATE=auto only: its ceiling ("": 2 x the start)
   BURST = "20",
   ENGINE_WORKERS = "8",                 -- engine threads per batch
   SHARED_LIMIT = "",                    -- "" = host-wide, named after base URL and client id;

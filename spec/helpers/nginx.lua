@@ -196,6 +196,17 @@ function Nginx:post_json(path, doc)
   return status, ok and decoded or text, took
 end
 
+--- POSTs `text` as it is (a body that need not be JSON). Returns status, decoded body (or raw
+-- text), seconds.
+function Nginx:post_text(path, text)
+  local file = os.tmpname()
+  N.write_file(file, text)
+  local status, body, took = N.http("POST", self.url .. path, file)
+  os.remove(file)
+  local ok, decoded = pcall(cjson.decode, body)
+  return status, ok and decoded or body, took
+end
+
 --- Worker pids (children of the master).
 function Nginx:worker_pids()
   local _, out = run("ps -o pid= --ppid " .. self.pid)
