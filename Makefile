@@ -14,6 +14,7 @@ SAN        ?=
 CFLAGS     ?= $(OPT)
 WARN        = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 DEFS        = -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+SRC_INC     = -Isrc
 LUA_PC     ?= $(LUA)
 LUA_INCDIR ?=
 ifeq ($(LUA_INCDIR),)
@@ -24,7 +25,7 @@ endif
 LIBFLAG    ?= -shared
 DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libcurl uuid jansson hiredis)
 DEP_LIBS    = $(shell $(PKG_CONFIG) --libs libcurl uuid jansson hiredis) -lpthread -lm
-ALL_CFLAGS  = $(CFLAGS) $(SAN) $(WARN) $(DEFS) -fPIC -fvisibility=hidden $(DEP_CFLAGS)
+ALL_CFLAGS  = $(CFLAGS) $(SAN) $(WARN) $(DEFS) $(SRC_INC) -fPIC -fvisibility=hidden $(DEP_CFLAGS)
 
 PREFIX     ?= /usr/local
 LUA_VER    ?= $(shell $(LUA) -e 'print(_VERSION:match("%d+%.%d+"))' 2>/dev/null || echo 5.1)
@@ -32,29 +33,37 @@ INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VER)
 INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VER)
 INST_BINDIR ?= $(PREFIX)/bin
 
-# Core sources that do not touch Lua (also linked into C tests, fuzzers, benchmarks).
-CORE_SRCS   = src/limiter.c src/limiter_rate.c src/rate_ctl.c src/shm_limiter.c src/limiter_open.c \
-              src/redis_limiter.c src/redis_url.c src/backoff.c \
-              src/idempotency.c src/queue.c src/http.c src/auth.c src/task.c src/pool.c src/attempt.c \
-              src/job.c src/redact.c src/discovery.c src/disposition.c src/auth_discovery.c src/cxone_request.c \
-              src/plain_task.c src/kind.c src/ledger.c src/durable.c src/tutorial_request.c src/text_fit.c
-CORE_OBJS   = $(CORE_SRCS:src/%.c=$(BUILD)/obj/%.o)
-MODULE      = $(BUILD)/cxone/bulk/core.so
+# Core sources that do not touch Lua (also linked into C tests, fuzzers, benchmarks), by area
+# (README.md, "Build, test, layout"). Every include names its area from src/: "engine/job.h".
+COMMON_SRCS  = src/common/kind.c src/common/redact.c src/common/text_fit.c
+LIMITER_SRCS = src/limiter/limiter.c src/limiter/limiter_rate.c src/limiter/rate_ctl.c \
+               src/limiter/shm_limiter.c src/limiter/limiter_open.c src/limiter/redis_limiter.c \
+               src/limiter/redis_url.c
+NET_SRCS     = src/net/http.c src/net/backoff.c src/net/auth.c src/net/auth_discovery.c src/net/discovery.c
+PROFILE_SRCS = src/profile/idempotency.c src/profile/plain_task.c src/profile/tutorial_request.c \
+               src/profile/cxone_request.c src/profile/disposition.c
+ENGINE_SRCS  = src/engine/queue.c src/engine/pool.c src/engine/task.c src/engine/attempt.c src/engine/job.c \
+               src/engine/ledger.c src/engine/durable.c
+CORE_SRCS    = $(COMMON_SRCS) $(LIMITER_SRCS) $(NET_SRCS) $(PROFILE_SRCS) $(ENGINE_SRCS)
+CORE_OBJS    = $(CORE_SRCS:src/%.c=$(BUILD)/obj/%.o)
+# The Lua binding: the only sources that see a lua_State.
+BINDING_SRCS = $(sort $(wildcard src/binding/*.c))
+LUA_OBJS     = $(BINDING_SRCS:src/%.c=$(BUILD)/obj/%.o)
+SRC_HDRS     = $(wildcard src/*/*.h)
+MODULE       = $(BUILD)/cxone/bulk/core.so
 
 .PHONY: all module deps test demo bench clean install sanitize valgrind fuzz
 all: module mock-bin
 
 module: $(MODULE)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+$(BUILD)/obj/%.o: src/%.c $(SRC_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/lua_%.o: src/lua_%.c $(wildcard src/*.h)
+$(BUILD)/obj/binding/%.o: src/binding/%.c $(SRC_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -c $< -o $@
-
-LUA_OBJS    = $(BUILD)/obj/lua_core.o $(BUILD)/obj/lua_sys.o $(BUILD)/obj/lua_metrics.o $(BUILD)/obj/lua_rate.o
 
 # Never link liblua into the module: the host (lua, luajit, nginx) provides its symbols.
 $(MODULE): $(CORE_OBJS) $(LUA_OBJS)

@@ -1,9 +1,9 @@
-/* Unit tests for the process-local limiter (src/limiter.c). */
+/* Unit tests for the process-local limiter (src/limiter/limiter.c). */
 #include "check.h"
 #include "crowd.h"
 
-#include "../src/clock.h"
-#include "../src/limiter_impl.h"
+#include "common/clock.h"
+#include "limiter/limiter_impl.h"
 
 #include <math.h>
 #include <pthread.h>

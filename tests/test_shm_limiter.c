@@ -1,11 +1,11 @@
-/* Unit tests for the host-wide limiter (src/shm_limiter.c): shared across forked processes,
+/* Unit tests for the host-wide limiter (src/limiter/shm_limiter.c): shared across forked processes,
  * survives a participant being killed with SIGKILL, rejects mismatches, bad names and files it
  * must not trust. Every limit name carries this process's pid and is removed afterwards. */
 #include "check.h"
 #include "grants.h"
 
-#include "../src/clock.h"
-#include "../src/limiter_impl.h"
+#include "common/clock.h"
+#include "limiter/limiter_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>

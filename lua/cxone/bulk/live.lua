@@ -1,6 +1,6 @@
 --- Live control of a running job: its rate (job:set_rate, job:set_max_rate) and its status
 -- (job:status), plus how the rate options reach the C core. cxone.bulk adds these methods to its
--- job class (M.extend); the limiter does the work (src/limiter_rate.c, docs/limiter.md).
+-- job class (M.extend); the limiter does the work (src/limiter/limiter_rate.c, docs/limiter.md).
 local options = require "cxone.bulk.options"
 
 local M = {}
