@@ -15,7 +15,7 @@ FUZZ_NAMES       =
 # $(1): target name, $(2): the core sources its harness links.
 define FUZZ_TARGET
 FUZZ_NAMES += $(1)
-$(FUZZ_DIR)/$(1): fuzz/$(1)_fuzz.c $(2) $(SRC_HDRS)
+$(FUZZ_DIR)/$(1): fuzz/$(1)_fuzz.c $(2) $(SRC_HDRS) $(GCRA_H)
 	@mkdir -p $$(@D)
 	$$(FUZZ_CC) $$(FUZZ_FLAGS) -o $$@ fuzz/$(1)_fuzz.c $(2) $$(DEP_LIBS)
 endef

@@ -68,6 +68,8 @@ $(TSAN_BUILD)/obj/%.o: src/%.c $(SRC_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(TSAN_CFLAGS) -c $< -o $@
 
+$(TSAN_BUILD)/obj/limiter/redis_limiter.o: $(GCRA_H)
+
 $(TSAN_DRIVER): hostile/tsan_driver.c $(TSAN_OBJS)
 	$(CC) $(TSAN_CFLAGS) -o $@ hostile/tsan_driver.c $(TSAN_OBJS) $(DEP_LIBS)
 

@@ -1,6 +1,7 @@
-# Lint: luacheck (Debian lua-check; settings in .luacheckrc) over every Lua file of the project.
+# Lint: luacheck (Debian lua-check; settings in .luacheckrc) over every Lua file of the project,
+# the Redis script of the fleet limiter (src/limiter/gcra.lua) included.
 LUACHECK   ?= luacheck
-LINT_PATHS ?= lua spec bench bin examples
+LINT_PATHS ?= lua spec bench bin examples src/limiter/gcra.lua
 
 .PHONY: lint
 lint:

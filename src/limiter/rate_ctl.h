@@ -4,7 +4,7 @@
  * probes above it (more gently than it came back: see docs/limiter.md), never above max_rate,
  * never below the floor. Pure arithmetic on a plain struct:
  * the limiter (limiter.c) calls it under its writers' lock and applies what it returns; the Redis
- * limiter runs the same formulas in its script with these constants (redis_script.h).
+ * limiter runs the same formulas in its script with these constants (gcra.lua).
  * Times are CLOCK_MONOTONIC seconds; rates requests per second. docs/limiter.md explains it. */
 #ifndef CXB_RATE_CTL_H
 #define CXB_RATE_CTL_H

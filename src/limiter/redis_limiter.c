@@ -12,7 +12,7 @@
 #include "limiter/limiter_impl.h"
 #include "common/redact.h"
 #include "common/text_fit.h"
-#include "limiter/redis_script.h"
+#include "limiter/gcra_lua.h" /* generated from limiter/gcra.lua: CXB_GCRA_LUA, the script's text */
 #include "limiter/redis_url.h"
 
 #include <curl/curl.h>
@@ -33,7 +33,7 @@
 #define BACKOFF_MAX_NS 1000000000LL
 #define STR_(x) #x
 #define STR(x) STR_(x)
-#define HEAD CXB_REDIS_REPLY_HEAD
+#define HEAD 7                     /* the script's reply head: code, cur, gen, found, max, seq, why */
 
 typedef struct redis_lim {
     cxb_redis_target tg;       /* host, socket, key, password (never in any message) */
@@ -129,7 +129,7 @@ static int rl_connect(redis_lim *r, char *msg, size_t len)
 
 static int rl_load_script(cxb_limiter *l, redis_lim *r, char *msg, size_t len)
 {
-    redisReply *rep = redisCommand(r->ctx, "SCRIPT LOAD %s", CXB_REDIS_SCRIPT);
+    redisReply *rep = redisCommand(r->ctx, "SCRIPT LOAD %s", CXB_GCRA_LUA);
     if (rl_failed(r, rep, "SCRIPT LOAD", msg, len) || rep->type != REDIS_REPLY_STRING || rep->len != 40) {
         if (rep && !msg[0]) snprintf(msg, len, "SCRIPT LOAD: unexpected reply");
         if (rep) freeReplyObject(rep);
@@ -151,7 +151,7 @@ typedef struct rl_change {
     char rate[32], max[32]; /* "" = unchanged */
 } rl_change;
 
-/* The script's arguments after the key (redis_script.h): the configured rate and controller. */
+/* The script's arguments after the key (gcra.lua): the configured rate and controller. */
 static void rl_args(cxb_limiter *l, redis_lim *r, const char *mode, const char *arg5,
                     const rl_change *ch, char buf[][32], const char **a)
 {
