@@ -26,7 +26,7 @@ spec matrix-test: hostile-bin
 # so the servers and tools the specs start stay uninstrumented). Specs that start Lua
 # subprocesses use the wrapper too ($CXONE_SPEC_LUA, $CXONE_CLI_LUA).
 # LeakSanitizer is off (docs/hardening.md): leaks are valgrind's job below, where they are fatal.
-# -O2: gcc 12 at -O1 with UBSan raises a false -Wformat-truncation in src/binding/lua_core.c.
+# -O2: gcc 12 at -O1 with UBSan raises a false -Wformat-truncation in src/binding/lua_results.c.
 ASAN_BUILD     = build/asan
 ASAN_SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_RUNTIME   = $(shell $(CC) -print-file-name=libasan.so)

@@ -3,6 +3,7 @@
  * (limiter_rate.c); a Redis limit takes it to the fleet with the next exchange of a worker. */
 #include "binding/compat.h"
 #include "binding/lua_rate.h"
+#include "binding/lua_job.h"
 #include <stdio.h>
 
 /* Pushes true, or nil and the message. */
