@@ -1,18 +1,30 @@
 /* core.new_job's option table as a C config (lua_config.h). */
 #include "binding/lua_config.h"
 #include "binding/compat.h"
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Upper bounds of the number options: far above any real use, and low enough that every
- * conversion below is exact (int, size_t, libcurl's milliseconds in a 32-bit long). */
-#define CFG_MAX_WORKERS 4096
-#define CFG_MAX_RETRIES 1000000
-#define CFG_MAX_SECONDS 1e6   /* ~11.6 days */
-#define CFG_MAX_RATE 1e9
-#define CFG_MAX_QUEUE 1e8
+/* An option's range lives once, in lua/cxone/bulk/options.lua, and the facade checks it before
+ * any value gets here (spec/option_ranges_spec.lua holds the two sides together). What this file
+ * asserts is only what the C side needs of a number, whatever the option says:
+ *   - finite: no option means NaN or an infinity, and NaN fails every comparison;
+ *   - counts (workers, max_retries, max_unreachable, queue_size) are integers in [0, INT_MAX], so
+ *     the cast to int (or size_t, with queue_size + workers still in a 32-bit size_t) is defined;
+ *     workers and queue_size are >= 1 (a pool needs a thread and a ring needs a slot);
+ *   - timeouts are > 0 (0 is libcurl's "no timeout"), other durations >= 0; their conversions
+ *     clamp (http.c, backoff.c), so no upper bound is needed;
+ *   - rate and max_rate are > 0 and burst >= 1; the limiter checks the rest (a slot interval in
+ *     whole nanoseconds, burst within reach of the rate: limiter.c cxb_rate_params). */
+typedef enum cfg_domain {
+    CFG_COUNT,    /* an integer in [0, INT_MAX] */
+    CFG_COUNT_1,  /* an integer in [1, INT_MAX] */
+    CFG_POSITIVE, /* a finite number > 0 */
+    CFG_NONNEG,   /* a finite number >= 0 */
+    CFG_AT_LEAST_1 /* a finite number >= 1 */
+} cfg_domain;
 
 /* Raises an option or limiter error as it is. luaL_error would prefix the position of the Lua
  * line that called into the core (".../cxone/bulk.lua:296:"), a path that means nothing to the
@@ -72,29 +84,30 @@ static double cfg_number(lua_State *L, int t, const char *name, int required, do
     return v;
 }
 
-/* A required number option within [lo, hi] (finite by construction; NaN fails every
- * comparison). The Lua facade checks options first; this is the defence behind it, so that no
- * value the C config cannot represent (2^31 retries cast to int, a NaN timeout) is ever
- * silently changed. */
-static double cfg_range(lua_State *L, int t, const char *name, double lo, double hi, int integer)
+static int cfg_in_domain(double v, cfg_domain d)
 {
-    double v = cfg_number(L, t, name, 1, 0);
-    if (!(v >= lo && v <= hi) || (integer && v != floor(v))) {
-        char msg[200]; /* lua_pushfstring knows no %g */
-        snprintf(msg, sizeof msg, "option '%s' must be %s between %.15g and %.15g (got %.17g)", name,
-                 integer ? "an integer" : "a number", lo, hi, v);
-        cfg_raise(L, "%s", msg);
+    switch (d) {
+    case CFG_COUNT: return v >= 0 && v <= INT_MAX && v == floor(v);
+    case CFG_COUNT_1: return v >= 1 && v <= INT_MAX && v == floor(v);
+    case CFG_POSITIVE: return v > 0 && isfinite(v);
+    case CFG_NONNEG: return v >= 0 && isfinite(v);
+    case CFG_AT_LEAST_1: return v >= 1 && isfinite(v);
     }
-    return v;
+    return 0;
 }
 
-/* For options where 0 is not allowed but any tiny positive value is (timeouts, rate). */
-static double cfg_positive(lua_State *L, int t, const char *name, double hi)
+static const char *const cfg_domain_words[] = {
+    [CFG_COUNT] = "an integer >= 0 and <= 2147483647", [CFG_COUNT_1] = "an integer >= 1 and <= 2147483647",
+    [CFG_POSITIVE] = "a finite number > 0", [CFG_NONNEG] = "a finite number >= 0",
+    [CFG_AT_LEAST_1] = "a finite number >= 1"};
+
+/* A required number option the C side can hold (cfg_domain); raises naming it otherwise. */
+static double cfg_num(lua_State *L, int t, const char *name, cfg_domain d)
 {
     double v = cfg_number(L, t, name, 1, 0);
-    if (!(v > 0 && v <= hi)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "option '%s' must be a number > 0 and <= %.15g (got %.17g)", name, hi, v);
+    if (!cfg_in_domain(v, d)) {
+        char msg[200]; /* lua_pushfstring knows no %g */
+        snprintf(msg, sizeof msg, "option '%s' must be %s (got %.17g)", name, cfg_domain_words[d], v);
         cfg_raise(L, "%s", msg);
     }
     return v;
@@ -123,7 +136,6 @@ const char *cxb_lua_config_lstring(lua_State *L, int t, const char *name, size_t
     return v;
 }
 
-
 void cxb_lua_read_config(lua_State *L, int t, cxb_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -141,25 +153,25 @@ void cxb_lua_read_config(lua_State *L, int t, cxb_config *c)
     c->tenant_id = cfg_string(L, t, "tenant_id", 0);
     c->api_base = cfg_string(L, t, "api_base", 0);
     c->api_version = cfg_string(L, t, "api_version", 1);
-    c->max_unreachable = (int)cfg_range(L, t, "max_unreachable", 0, CFG_MAX_RETRIES, 1);
+    c->max_unreachable = (int)cfg_num(L, t, "max_unreachable", CFG_COUNT);
     c->scope = cfg_string(L, t, "scope", 1);
     c->basic_auth = cfg_bool(L, t, "basic_auth");
-    c->workers = (int)cfg_range(L, t, "workers", 1, CFG_MAX_WORKERS, 1);
-    c->rate = cfg_positive(L, t, "rate", CFG_MAX_RATE);
+    c->workers = (int)cfg_num(L, t, "workers", CFG_COUNT_1);
+    c->rate = cfg_num(L, t, "rate", CFG_POSITIVE);
     c->rate_auto = cfg_bool(L, t, "rate_auto");
-    c->max_rate = c->rate_auto ? cfg_positive(L, t, "max_rate", CFG_MAX_RATE) : c->rate;
-    c->burst = cfg_range(L, t, "burst", 1, CFG_MAX_RATE, 0);
+    c->max_rate = c->rate_auto ? cfg_num(L, t, "max_rate", CFG_POSITIVE) : c->rate;
+    c->burst = cfg_num(L, t, "burst", CFG_AT_LEAST_1);
     c->shared_limit = cfg_string(L, t, "shared_limit", 0);
-    c->max_retries = (int)cfg_range(L, t, "max_retries", 0, CFG_MAX_RETRIES, 1);
-    c->backoff_base = cfg_range(L, t, "backoff_base", 0, CFG_MAX_SECONDS, 0);
-    c->backoff_max = cfg_range(L, t, "backoff_max", 0, CFG_MAX_SECONDS, 0);
-    c->timeout = cfg_positive(L, t, "timeout", CFG_MAX_SECONDS);
-    c->connect_timeout = cfg_positive(L, t, "connect_timeout", CFG_MAX_SECONDS);
-    c->pause_threshold = cfg_range(L, t, "pause_threshold", 0, CFG_MAX_SECONDS, 0);
-    c->shared_limit_timeout = cfg_positive(L, t, "shared_limit_timeout", CFG_MAX_SECONDS);
+    c->max_retries = (int)cfg_num(L, t, "max_retries", CFG_COUNT);
+    c->backoff_base = cfg_num(L, t, "backoff_base", CFG_NONNEG);
+    c->backoff_max = cfg_num(L, t, "backoff_max", CFG_NONNEG);
+    c->timeout = cfg_num(L, t, "timeout", CFG_POSITIVE);
+    c->connect_timeout = cfg_num(L, t, "connect_timeout", CFG_POSITIVE);
+    c->pause_threshold = cfg_num(L, t, "pause_threshold", CFG_NONNEG);
+    c->shared_limit_timeout = cfg_num(L, t, "shared_limit_timeout", CFG_POSITIVE);
     c->shared_limit_fallback = cfg_string(L, t, "shared_limit_fallback", 0);
     c->ca_file = cfg_string(L, t, "ca_file", 0);
     c->insecure = cfg_bool(L, t, "insecure");
-    c->queue_size = (size_t)cfg_range(L, t, "queue_size", 1, CFG_MAX_QUEUE, 1);
+    c->queue_size = (size_t)cfg_num(L, t, "queue_size", CFG_COUNT_1);
     c->preflight = cfg_bool(L, t, "preflight");
 }
