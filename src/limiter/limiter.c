@@ -149,7 +149,7 @@ int64_t cxb_pause_until_ns(cxb_limiter *l)
  * switches the word, so the compare-and-swap that commits a slot also proves that the rate it
  * was computed with was still in force (a torn read of a slot being rewritten can only come
  * with a tat word that has changed since, and so fails the compare-and-swap). */
-static int64_t gcra_reserve(cxb_limiter *l, int64_t now, int only_if_now, int *reserved)
+int64_t cxb_gcra_reserve(cxb_limiter *l, int64_t now, int only_if_now, int *reserved)
 {
     struct cxb_gcra_state *st = l->st;
     struct cxb_rate_state *rs = l->rs;
@@ -229,7 +229,7 @@ int cxb_gcra_acquire_slot(cxb_limiter *l, const atomic_int *cancel, cxb_slot *sl
         int reserved;
         uint64_t slow = atomic_load(&l->rs->slow_seq);
         int64_t now = cxb_mono_ns();
-        int64_t at = gcra_reserve(l, now, 0, &reserved);
+        int64_t at = cxb_gcra_reserve(l, now, 0, &reserved);
         if (l->adaptive) cxb_limiter_rate_tick(l, now);
         if (at > now)
             cxb_limiter_report_pause(l, now);
@@ -242,7 +242,7 @@ int cxb_gcra_acquire_slot(cxb_limiter *l, const atomic_int *cancel, cxb_slot *sl
         }
         now = cxb_mono_ns();
         /* A pause that began while we slept voids the reservation; reserving again lands
-         * after the pause because gcra_reserve honours the pause. */
+         * after the pause because cxb_gcra_reserve honours the pause. */
         if (now < pause_until_ns(l->st))
             continue;
         if (now - at > LIMITER_STALE_NS && forfeits < LIMITER_MAX_FORFEITS) {
@@ -274,16 +274,6 @@ int cxb_limiter_acquire_at(cxb_limiter *l, const atomic_int *cancel, double *sch
 int cxb_limiter_acquire(cxb_limiter *l, const atomic_int *cancel)
 {
     return cxb_limiter_acquire_slot(l, cancel, NULL);
-}
-
-double cxb_limiter_try(cxb_limiter *l)
-{
-    int reserved;
-    int64_t now = cxb_mono_ns();
-    int64_t at = gcra_reserve(l, now, 1, &reserved);
-    if (reserved) return 0;
-    double wait = (double)(at - now) / 1e9;
-    return wait > 1e-9 ? wait : 1e-9; /* "> 0" is the contract for "not granted" */
 }
 
 static void atomic_max64(_Atomic int64_t *p, int64_t v)

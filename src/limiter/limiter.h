@@ -94,12 +94,6 @@ int cxb_limiter_set_rate(cxb_limiter *l, double rate, char *err, size_t errlen);
 /* Adaptive only: a new ceiling (> 0); a rate above it drops to it at once. 0, or -1 and why. */
 int cxb_limiter_set_max_rate(cxb_limiter *l, double max_rate, char *err, size_t errlen);
 
-/* Non-blocking variant: returns 0 and takes a token if one is available now, otherwise returns
- * the seconds to wait (> 0) without taking anything. Local and host-wide limiters only: on a
- * Redis limiter it would have to do network I/O on the caller's thread, so it is not offered
- * there (it sees only the local pause state). */
-double cxb_limiter_try(cxb_limiter *l);
-
 /* Pauses every acquirer until CLOCK_MONOTONIC time `until` (extends, never shortens, a pause in
  * force). Tokens reserved before the pause are forfeited, so the bound above still holds. */
 void cxb_limiter_pause(cxb_limiter *l, double until_mono);

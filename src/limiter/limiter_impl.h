@@ -135,6 +135,12 @@ void cxb_limiter_report_pause(cxb_limiter *l, int64_t now_ns);
 /* Sleeps until CLOCK_MONOTONIC at_ns in slices of at most 50 ms; 1 if *cancel was set first. */
 int cxb_sleep_until_ns(int64_t at_ns, const atomic_int *cancel);
 
+/* One GCRA step on l's state at `now` (limiter.c): the instant the next slot may be used, reserved
+ * unless only_if_now is set and that instant is in the future (*reserved says which). The
+ * acquire below loops on it; the unit tests' non-blocking take (tests/limiter_try.h) calls it
+ * once. */
+int64_t cxb_gcra_reserve(cxb_limiter *l, int64_t now, int only_if_now, int *reserved);
+
 /* The local GCRA acquire (what a backend uses to pace the slots it holds). */
 int cxb_gcra_acquire_slot(cxb_limiter *l, const atomic_int *cancel, cxb_slot *slot);
 
