@@ -18,3 +18,7 @@ files["bench/wrk_put.lua"] = {
 -- OpenResty provides `ngx`.
 files["examples/nginx/**/*.lua"] = { globals = { "ngx" } }  -- ngx.status, ngx.header are set
 files["spec/nginx_spec.lua"] = { read_globals = { "ngx" } }
+
+-- The fleet limiter's script runs inside Redis (src/limiter/gcra.lua): Lua 5.1 with Redis's
+-- globals (`redis`, the command's KEYS and ARGV) and nothing else.
+files["src/limiter/gcra.lua"] = { std = "lua51", read_globals = { "redis", "KEYS", "ARGV" } }

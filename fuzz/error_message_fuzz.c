@@ -1,4 +1,4 @@
-/* libFuzzer harness for cxb_http_error_message (src/http.c): turns a hostile error body into
+/* libFuzzer harness for cxb_http_error_message (src/net/http.c): turns a hostile error body into
  * the text that ends up in results, logs and the terminal.
  * Input: the raw body. Contract checked for several output sizes: the output is NUL-terminated
  * within its buffer (never one byte past it: the buffers are exact-size heap blocks), and holds
@@ -6,8 +6,8 @@
  * An output size of 0 must leave the buffer untouched. No run of CXB_REDACT_RUN bytes of the
  * secret passed in may appear in the output, wherever the body put it (an input that contains
  * the secret, or any 16-byte piece of it, exercises the redaction before the cut). */
-#include "../src/http.h"
-#include "../src/redact.h"
+#include "net/http.h"
+#include "common/redact.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
-/* libFuzzer harness for cxb_http_parse_header_line (src/http.c): response header lines exactly
+/* libFuzzer harness for cxb_http_parse_header_line (src/net/http.c): response header lines exactly
  * as libcurl hands them to the header callback (not NUL-terminated, CRLF included).
  * Input: any bytes, split at '\n' into lines that are fed, in order, to one response, the way a
  * response (or several, after 1xx) arrives. Contract checked after every line: Retry-After is -1
  * or within [0, 86400], Idempotent-Replayed is 0 or 1, and no field the parser does not own
  * (status, body, error text) changes. Each line is an exact-size heap copy: an over-read is an
  * ASan report. */
-#include "../src/http.h"
+#include "net/http.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
-/* libFuzzer harness for cxb_idempotency_key (src/idempotency.c).
+/* libFuzzer harness for cxb_idempotency_key (src/profile/idempotency.c).
  * Input: two 16-bit little-endian split lengths, then bytes that are cut into batch_id,
  * contact_id and body (lengths up to 65535 reach the digest path for long fields). Checks:
  * canonical lower-case v5 output, the same key from other buffers holding the same bytes,
  * and a different key when one byte moves across a field boundary. */
-#include "../src/idempotency.h"
+#include "profile/idempotency.h"
 
 #include <stdint.h>
 #include <stdlib.h>

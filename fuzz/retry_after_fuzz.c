@@ -1,8 +1,8 @@
-/* libFuzzer harness for cxb_retry_after_parse (src/backoff.c).
+/* libFuzzer harness for cxb_retry_after_parse (src/net/backoff.c).
  * Input: the raw header value. Besides crashes and sanitizer reports it checks the contract:
  * rc is 0 or -1, a success lies in [0, 86400], a failure leaves *seconds alone, and surrounding
  * whitespace never changes the answer. */
-#include "../src/backoff.h"
+#include "net/backoff.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
-/* libFuzzer harness for cxb_auth_parse_token (src/auth.c): the token endpoint's response body.
+/* libFuzzer harness for cxb_auth_parse_token (src/net/auth.c): the token endpoint's response body.
  * Input: the raw body. Besides crashes and sanitizer reports it checks the contract: rc is 0 or
  * -1; a failure always says why; a success yields a NUL-terminated bearer token of visible ASCII
  * that fits the buffer and a finite lifetime in (0, 86400]. Every output buffer is an exact-size
  * heap block, so writing one byte past its end is an ASan report. The same body is parsed again
  * with small buffers to exercise the length checks and message truncation. */
-#include "../src/auth.h"
+#include "net/auth.h"
 
 #include <math.h>
 #include <stdint.h>

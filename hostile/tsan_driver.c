@@ -12,9 +12,9 @@
  * Exit 0 when every phase kept its invariants (every task exactly one result, the expected
  * refreshes/re-auths/cancellations happened); TSan itself exits non-zero on any report
  * (TSAN_OPTIONS=halt_on_error=1 exitcode=66, set by mk/hardening.mk). */
-#include "../src/clock.h"
-#include "../src/idempotency.h"
-#include "../src/job.h"
+#include "common/clock.h"
+#include "profile/idempotency.h"
+#include "engine/job.h"
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>

@@ -52,7 +52,7 @@ local function config(json)
 end
 
 -- A journaled cxone batch whose every set-disposition answers 500 after it was applied, then the
--- same batch again with the journal: the intents, the write-ahead barrier (src/durable.c) and the
+-- same batch again with the journal: the intents, the write-ahead barrier (src/engine/durable.c) and the
 -- read-back on resume, under memcheck.
 local M = math.max(20, math.floor(N / 10))
 local cx, journal = {}, os.tmpname()

@@ -7,24 +7,26 @@
 
 CTEST_DIR   = $(BUILD)/tests
 CTEST_UNITS = limiter limiter_rate shm_limiter redis_limiter backoff idempotency discovery disposition redact \
-              error_message text_fit ledger
-CTEST_LIMITER_SRCS = src/limiter.c src/limiter_rate.c src/rate_ctl.c src/text_fit.c
+              error_message text_fit ledger gcra_script
+CTEST_LIMITER_SRCS = src/limiter/limiter.c src/limiter/limiter_rate.c src/limiter/rate_ctl.c src/common/text_fit.c
 CTEST_SRCS_limiter     = $(CTEST_LIMITER_SRCS)
-CTEST_SRCS_limiter_rate = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c \
-                          src/redis_url.c src/redact.c
-CTEST_SRCS_shm_limiter = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c src/redis_url.c src/redact.c
-CTEST_SRCS_redis_limiter = $(CTEST_LIMITER_SRCS) src/shm_limiter.c src/limiter_open.c src/redis_limiter.c \
-                           src/redis_url.c src/redact.c
-CTEST_SRCS_text_fit    = src/text_fit.c
-CTEST_SRCS_backoff     = src/backoff.c
-CTEST_SRCS_idempotency = src/idempotency.c
-CTEST_SRCS_discovery   = src/discovery.c
-CTEST_SRCS_disposition = src/disposition.c
-CTEST_SRCS_redact      = src/redact.c
-CTEST_SRCS_error_message = src/http.c src/backoff.c src/redact.c
-CTEST_SRCS_ledger      = src/ledger.c src/task.c src/kind.c src/text_fit.c
+CTEST_SRCS_limiter_rate = $(CTEST_LIMITER_SRCS) src/limiter/shm_limiter.c src/limiter/limiter_open.c src/limiter/redis_limiter.c \
+                          src/limiter/redis_url.c src/common/redact.c
+CTEST_SRCS_shm_limiter = $(CTEST_LIMITER_SRCS) src/limiter/shm_limiter.c src/limiter/limiter_open.c src/limiter/redis_limiter.c src/limiter/redis_url.c src/common/redact.c
+CTEST_SRCS_redis_limiter = $(CTEST_LIMITER_SRCS) src/limiter/shm_limiter.c src/limiter/limiter_open.c src/limiter/redis_limiter.c \
+                           src/limiter/redis_url.c src/common/redact.c
+CTEST_SRCS_text_fit    = src/common/text_fit.c
+CTEST_SRCS_backoff     = src/net/backoff.c
+CTEST_SRCS_idempotency = src/profile/idempotency.c
+CTEST_SRCS_discovery   = src/net/discovery.c
+CTEST_SRCS_disposition = src/profile/disposition.c
+CTEST_SRCS_redact      = src/common/redact.c
+CTEST_SRCS_error_message = src/net/http.c src/net/backoff.c src/common/redact.c
+# The Redis script alone (src/limiter/gcra.lua, embedded as $(GCRA_H)), against a redis-server it starts.
+CTEST_SRCS_gcra_script =
+CTEST_SRCS_ledger      = src/engine/ledger.c src/engine/task.c src/common/kind.c src/common/text_fit.c
 CTEST_BINS  = $(CTEST_UNITS:%=$(CTEST_DIR)/test_%)
-CTEST_CMD   = $(CC) $(CFLAGS) $(SAN) $(WARN) $(DEFS) $(DEP_CFLAGS)
+CTEST_CMD   = $(CC) $(CFLAGS) $(SAN) $(WARN) $(DEFS) $(SRC_INC) $(DEP_CFLAGS)
 # Fails fast (error exit 99) on any memory error; leaks count as errors.
 CTEST_VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
 
@@ -37,7 +39,7 @@ $(CTEST_DIR)/.flags: ctest-flags-check
 	@echo '$(CTEST_CMD)' | cmp -s - $@ || echo '$(CTEST_CMD)' > $@
 
 define CTEST_RULE
-$(CTEST_DIR)/test_$(1): tests/test_$(1).c $(CTEST_SRCS_$(1)) $(wildcard tests/*.h) $(wildcard src/*.h) $(CTEST_DIR)/.flags
+$(CTEST_DIR)/test_$(1): tests/test_$(1).c $(CTEST_SRCS_$(1)) $(wildcard tests/*.h) $(SRC_HDRS) $(GCRA_H) $(CTEST_DIR)/.flags
 	@mkdir -p $$(@D)
 	$$(CTEST_CMD) -o $$@ tests/test_$(1).c $(CTEST_SRCS_$(1)) $$(DEP_LIBS)
 endef

@@ -9,23 +9,23 @@ FUZZ_TIME       ?= 120
 FUZZ_SMOKE_TIME ?= 10
 FUZZ_DIR         = $(BUILD)/fuzz
 FUZZ_FLAGS       = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-                   $(WARN) $(DEFS) $(DEP_CFLAGS)
+                   $(WARN) $(DEFS) $(SRC_INC) $(DEP_CFLAGS)
 FUZZ_NAMES       =
 
 # $(1): target name, $(2): the core sources its harness links.
 define FUZZ_TARGET
 FUZZ_NAMES += $(1)
-$(FUZZ_DIR)/$(1): fuzz/$(1)_fuzz.c $(2) $(wildcard src/*.h)
+$(FUZZ_DIR)/$(1): fuzz/$(1)_fuzz.c $(2) $(SRC_HDRS) $(GCRA_H)
 	@mkdir -p $$(@D)
 	$$(FUZZ_CC) $$(FUZZ_FLAGS) -o $$@ fuzz/$(1)_fuzz.c $(2) $$(DEP_LIBS)
 endef
 
 # Adding a target is one line here (plus its harness and seed directory).
-$(eval $(call FUZZ_TARGET,retry_after,src/backoff.c))
-$(eval $(call FUZZ_TARGET,idempotency,src/idempotency.c))
-$(eval $(call FUZZ_TARGET,token,src/auth.c src/auth_discovery.c src/discovery.c src/http.c src/backoff.c src/limiter.c src/limiter_rate.c src/rate_ctl.c src/text_fit.c src/redact.c src/kind.c))
-$(eval $(call FUZZ_TARGET,header,src/http.c src/backoff.c src/redact.c))
-$(eval $(call FUZZ_TARGET,error_message,src/http.c src/backoff.c src/redact.c))
+$(eval $(call FUZZ_TARGET,retry_after,src/net/backoff.c))
+$(eval $(call FUZZ_TARGET,idempotency,src/profile/idempotency.c))
+$(eval $(call FUZZ_TARGET,token,src/net/auth.c src/net/auth_discovery.c src/net/discovery.c src/net/http.c src/net/backoff.c src/limiter/limiter.c src/limiter/limiter_rate.c src/limiter/rate_ctl.c src/common/text_fit.c src/common/redact.c src/common/kind.c))
+$(eval $(call FUZZ_TARGET,header,src/net/http.c src/net/backoff.c src/common/redact.c))
+$(eval $(call FUZZ_TARGET,error_message,src/net/http.c src/net/backoff.c src/common/redact.c))
 
 # $(1): target name, $(2): seconds, $(3): corpus directory that receives new inputs.
 # libFuzzer's chatter goes to a log; on failure its tail (with the crash report) is shown.

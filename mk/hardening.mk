@@ -26,7 +26,7 @@ spec matrix-test: hostile-bin
 # so the servers and tools the specs start stay uninstrumented). Specs that start Lua
 # subprocesses use the wrapper too ($CXONE_SPEC_LUA, $CXONE_CLI_LUA).
 # LeakSanitizer is off (docs/hardening.md): leaks are valgrind's job below, where they are fatal.
-# -O2: gcc 12 at -O1 with UBSan raises a false -Wformat-truncation in src/lua_core.c.
+# -O2: gcc 12 at -O1 with UBSan raises a false -Wformat-truncation in src/binding/lua_results.c.
 ASAN_BUILD     = build/asan
 ASAN_SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_RUNTIME   = $(shell $(CC) -print-file-name=libasan.so)
@@ -39,7 +39,7 @@ SANITIZE_SPECS ?= $(filter-out $(PROCESS_SPECS),$(ENGINE_SPECS))
 
 # TSan: a C driver (hostile/tsan_driver.c) linked with the core objects built with -fsanitize=thread.
 TSAN_BUILD   = build/tsan
-TSAN_CFLAGS  = -O1 -g -fsanitize=thread $(WARN) $(DEFS) $(DEP_CFLAGS)
+TSAN_CFLAGS  = -O1 -g -fsanitize=thread $(WARN) $(DEFS) $(SRC_INC) $(DEP_CFLAGS)
 TSAN_OBJS    = $(CORE_SRCS:src/%.c=$(TSAN_BUILD)/obj/%.o)
 TSAN_DRIVER  = $(TSAN_BUILD)/tsan-driver
 TSAN_ENV     = TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1
@@ -64,9 +64,11 @@ $(ASAN_LUA): $(ASAN_NOINHERIT) mk/hardening.mk
 	  "$(ASAN_RUNTIME)" "$(CURDIR)/$(ASAN_NOINHERIT)" > $@
 	@chmod +x $@
 
-$(TSAN_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+$(TSAN_BUILD)/obj/%.o: src/%.c $(SRC_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(TSAN_CFLAGS) -c $< -o $@
+
+$(TSAN_BUILD)/obj/limiter/redis_limiter.o: $(GCRA_H)
 
 $(TSAN_DRIVER): hostile/tsan_driver.c $(TSAN_OBJS)
 	$(CC) $(TSAN_CFLAGS) -o $@ hostile/tsan_driver.c $(TSAN_OBJS) $(DEP_LIBS)

@@ -22,7 +22,7 @@ external_dependencies = {
   -- that. This check is one LuaRocks makes before removing anything (the header directories
   -- are absolute, so the path climbs to / and back into the current directory; Linux's
   -- /proc/self/cwd is that directory): outside the tree the command stops here, naming it.
-  RUN_FROM_THE_CXONE_BULK_SOURCE_ROOT = { header = "../../../../../../proc/self/cwd/src/lua_core.c" },
+  RUN_FROM_THE_CXONE_BULK_SOURCE_ROOT = { header = "../../../../../../proc/self/cwd/src/binding/lua_core.c" },
   UUID = { header = "uuid/uuid.h" },
   JANSSON = { header = "jansson.h" },
   HIREDIS = { header = "hiredis/hiredis.h" },

@@ -33,10 +33,10 @@ describe("cxone-bulk arguments", function()
 
     it("names the option in every numeric error", function()
         local cases = {
-            { "--rate 0 x", '%-%-rate must be a number > 0 and <= 100000 %(got 0%)' },
-            { "--rate abc x", '%-%-rate must be a number > 0 and <= 100000, auto or auto:R %(got "abc"%)' },
-            { "--rate auto:0 x", '%-%-rate must be auto or auto:R with R > 0 and <= 100000 %(got "auto:0"%)' },
-            { "--max-rate 0 x", '%-%-max%-rate must be a number > 0 and <= 100000 %(got 0%)' },
+            { "--rate 0 x", '%-%-rate must be a number >= 1e%-06 and <= 100000 %(got 0%)' },
+            { "--rate abc x", '%-%-rate must be a number >= 1e%-06 and <= 100000, auto or auto:R %(got "abc"%)' },
+            { "--rate auto:0 x", '%-%-rate must be auto or auto:R with R >= 1e%-06 and <= 100000 %(got "auto:0"%)' },
+            { "--max-rate 0 x", '%-%-max%-rate must be a number >= 1e%-06 and <= 100000 %(got 0%)' },
             { "--rate inf x", "%-%-rate must be a number" },
             { "--rate nan x", "%-%-rate must be a number" },
             { "--workers 2.5 x", '%-%-workers must be a whole number >= 1 and <= 256 %(got "2.5"%)' },

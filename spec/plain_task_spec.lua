@@ -1,4 +1,4 @@
--- The standard tutorial task built in C (src/plain_task.h): it must send byte for byte what the
+-- The standard tutorial task built in C (src/profile/plain_task.h): it must send byte for byte what the
 -- facade's general path would send (URL, body, Idempotency-Key), and decline — so that the one
 -- validator words the refusal — everything that is not plainly valid.
 local bulk = require "cxone.bulk"
@@ -115,7 +115,7 @@ describe("plain tasks against the mock", function()
     end)
 end)
 
--- src/http.c keeps each handle's last URL parsed and, for the same origin, only sets the path:
+-- src/net/http.c keeps each handle's last URL parsed and, for the same origin, only sets the path:
 -- what reaches the wire must still be exactly the facade's URL, whichever origin came before
 -- (the token endpoint on another server, a base URL with a path of its own).
 describe("the request path on the wire", function()

@@ -68,11 +68,11 @@ describe("rate options", function()
 
   it("refuses what is none of these, naming the option", function()
     local bad = {
-      { { rate = "fast" }, "option 'rate' must be a number > 0 and <= 100000, \"auto\" or \"auto:R\" (got string)" },
-      { { rate = "auto:0" }, "option 'rate' must be a number > 0 and <= 100000, \"auto\" or \"auto:R\" (got string)" },
+      { { rate = "fast" }, "option 'rate' must be a number >= 1e-06 and <= 100000, \"auto\" or \"auto:R\" (got string)" },
+      { { rate = "auto:0" }, "option 'rate' must be a number >= 1e-06 and <= 100000, \"auto\" or \"auto:R\" (got string)" },
       { { rate = 45, max_rate = 90 }, "option 'max_rate' applies only to rate = \"auto\" (rate is 45/s)" },
       { { rate = "auto:50", max_rate = 40 }, "option 'max_rate' (40) must be >= the start rate (50) of rate = \"auto:50\"" },
-      { { rate = "auto", max_rate = 0 }, "option 'max_rate' must be a number > 0 and <= 100000 (got number 0)" },
+      { { rate = "auto", max_rate = 0 }, "option 'max_rate' must be a number >= 1e-06 and <= 100000 (got number 0)" },
     }
     for _, case in ipairs(bad) do
       local job, err = bulk.try_start({}, opts(m, case[1]))
@@ -115,7 +115,7 @@ describe("job:set_rate on a running job", function()
     for _, v in ipairs { 0, -1, 0 / 0, 1e9, "fast" } do
       ok, err = job:set_rate(v)
       assert.is_nil(ok)
-      assert.matches("^rate must be a number > 0 and <= 100000 %(got ", err)
+      assert.matches("^rate must be a number >= 1e%-06 and <= 100000 %(got ", err)
     end
     job:close()
     job = bulk.start({}, opts(m, { rate = "auto:30", max_rate = 40 }))
@@ -256,6 +256,6 @@ describe("cxone-bulk --rate auto", function()
     assert.is_true(sum.rate_found > 0 and sum.rate_found <= 50, "found " .. tostring(sum.rate_found))
     code, _, err = C.run { "--base-url", m.url, "--rate", "fast", "x.csv" }
     assert.are.equal(2, code)
-    assert.matches('--rate must be a number > 0 and <= 100000, auto or auto:R (got "fast")', err, 1, true)
+    assert.matches('--rate must be a number >= 1e-06 and <= 100000, auto or auto:R (got "fast")', err, 1, true)
   end)
 end)

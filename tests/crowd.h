@@ -4,8 +4,8 @@
 #define CXB_TEST_CROWD_H
 #include "grants.h"
 
-#include "../src/clock.h"
-#include "../src/limiter_impl.h"
+#include "common/clock.h"
+#include "limiter/limiter_impl.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,7 +1,7 @@
-/* Unit tests for full-jitter backoff and Retry-After parsing (src/backoff.c). */
+/* Unit tests for full-jitter backoff and Retry-After parsing (src/net/backoff.c). */
 #include "check.h"
 
-#include "../src/backoff.h"
+#include "net/backoff.h"
 
 #include <limits.h>
 #include <math.h>

@@ -1,7 +1,7 @@
-/* Unit tests for the cxone profile's discovery functions (src/discovery.c). */
+/* Unit tests for the cxone profile's discovery functions (src/net/discovery.c). */
 #include "check.h"
 
-#include "../src/discovery.h"
+#include "net/discovery.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
-/* Unit tests for the set-disposition body and the read-back check (src/disposition.c). */
+/* Unit tests for the set-disposition body and the read-back check (src/profile/disposition.c). */
 #include "check.h"
 
-#include "../src/disposition.h"
+#include "profile/disposition.h"
 
 #include <stdlib.h>
 #include <string.h>

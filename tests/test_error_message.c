@@ -1,9 +1,9 @@
-/* Unit tests for cxb_http_error_message (src/http.c): secrets are redacted over the whole server
+/* Unit tests for cxb_http_error_message (src/net/http.c): secrets are redacted over the whole server
  * text before the message is cut to its buffer, so an echo that straddles the cut leaves nothing. */
 #include "check.h"
 
-#include "../src/http.h"
-#include "../src/redact.h"
+#include "net/http.h"
+#include "common/redact.h"
 
 #include <stdio.h>
 #include <stdlib.h>

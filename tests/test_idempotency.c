@@ -1,7 +1,7 @@
-/* Unit tests for Idempotency-Key derivation (src/idempotency.c). */
+/* Unit tests for Idempotency-Key derivation (src/profile/idempotency.c). */
 #include "check.h"
 
-#include "../src/idempotency.h"
+#include "profile/idempotency.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
-/* Unit tests for the ledger's metrics (src/ledger.c): requests by method and status, the latency
+/* Unit tests for the ledger's metrics (src/engine/ledger.c): requests by method and status, the latency
  * histogram's buckets, results by outcome and kind, the queued / in-flight gauges, limiter wait,
- * and the per-request notes a task carries for the run report (src/task.c). */
+ * and the per-request notes a task carries for the run report (src/engine/task.c). */
 #include "check.h"
 
-#include "../src/clock.h"
-#include "../src/ledger.h"
+#include "common/clock.h"
+#include "engine/ledger.h"
 
 #include <stdlib.h>
 #include <string.h>

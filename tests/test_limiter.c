@@ -1,9 +1,10 @@
-/* Unit tests for the process-local limiter (src/limiter.c). */
+/* Unit tests for the process-local limiter (src/limiter/limiter.c). */
 #include "check.h"
 #include "crowd.h"
 
-#include "../src/clock.h"
-#include "../src/limiter_impl.h"
+#include "common/clock.h"
+#include "limiter/limiter_impl.h"
+#include "limiter_try.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -146,7 +147,7 @@ static void test_cancel(void)
     atomic_int cancel;
     atomic_init(&cancel, 1);
     CHECK(cxb_limiter_acquire(q, &cancel) == 1, "pre-cancelled acquire granted");
-    CHECK(cxb_limiter_try(q) == 0, "pre-cancelled acquire consumed the only token");
+    CHECK(limiter_try(q) == 0, "pre-cancelled acquire consumed the only token");
     cxb_limiter_free(q);
     cxb_limiter_free(p);
     cxb_limiter_free(l);
@@ -158,16 +159,16 @@ static void test_try(void)
     cxb_limiter *l = cxb_limiter_new(10, 3, err, sizeof err);
     CHECK(l != NULL, "new: %s", err);
     if (!l) return;
-    for (int i = 0; i < 3; i++) CHECK(cxb_limiter_try(l) == 0, "burst token %d refused", i + 1);
-    double wait = cxb_limiter_try(l);
+    for (int i = 0; i < 3; i++) CHECK(limiter_try(l) == 0, "burst token %d refused", i + 1);
+    double wait = limiter_try(l);
     CHECK(wait > 0 && wait <= 0.1 + 1e-3, "4th token: wait %.4f s, want (0, 0.1]", wait);
-    CHECK(cxb_limiter_try(l) > 0, "a refused try must not take a token");
+    CHECK(limiter_try(l) > 0, "a refused try must not take a token");
     sleep_s(wait + 0.002);
-    CHECK(cxb_limiter_try(l) == 0, "token refused after waiting the advised %.4f s", wait);
+    CHECK(limiter_try(l) == 0, "token refused after waiting the advised %.4f s", wait);
     double until = cxb_now_mono() + 0.5;
     cxb_limiter_pause(l, until);
     double t1 = cxb_now_mono();
-    wait = cxb_limiter_try(l);
+    wait = limiter_try(l);
     double t2 = cxb_now_mono();
     /* + 1 ms: the pause's end is stored rounded up to the millisecond (limiter_impl.h) */
     CHECK(wait >= until - t2 - 1e-6 && wait <= until - t1 + 1e-3 + 1e-6,

@@ -1,5 +1,5 @@
-/* Unit tests for changing a running limiter's rate (src/limiter_rate.c) and the adaptive
- * controller's arithmetic (src/rate_ctl.c). */
+/* Unit tests for changing a running limiter's rate (src/limiter/limiter_rate.c) and the adaptive
+ * controller's arithmetic (src/limiter/rate_ctl.c). */
 #include "check.h"
 #include "crowd.h"
 

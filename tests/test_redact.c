@@ -1,8 +1,8 @@
-/* Unit tests for the redactor (src/redact.c): whole secrets and every run of CXB_REDACT_RUN or
+/* Unit tests for the redactor (src/common/redact.c): whole secrets and every run of CXB_REDACT_RUN or
  * more consecutive bytes of one are masked wherever they appear, cut-off echoes included. */
 #include "check.h"
 
-#include "../src/redact.h"
+#include "common/redact.h"
 
 #include <stdint.h>
 #include <stdlib.h>

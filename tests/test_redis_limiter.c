@@ -3,9 +3,9 @@
  * unreachable Redis fails closed: no grant, a WAIT note, then a FATAL note after the timeout. */
 #include "check.h"
 
-#include "../src/clock.h"
-#include "../src/limiter_impl.h"
-#include "../src/redis_limiter.h"
+#include "common/clock.h"
+#include "limiter/limiter_impl.h"
+#include "limiter/redis_limiter.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,12 @@
-/* Unit tests for the host-wide limiter (src/shm_limiter.c): shared across forked processes,
+/* Unit tests for the host-wide limiter (src/limiter/shm_limiter.c): shared across forked processes,
  * survives a participant being killed with SIGKILL, rejects mismatches, bad names and files it
  * must not trust. Every limit name carries this process's pid and is removed afterwards. */
 #include "check.h"
 #include "grants.h"
 
-#include "../src/clock.h"
-#include "../src/limiter_impl.h"
+#include "common/clock.h"
+#include "limiter/limiter_impl.h"
+#include "limiter_try.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,8 +100,8 @@ static void test_mismatch_and_sharing(void)
     b = cxb_limiter_open_shared(name, 45, 20, err, sizeof err);
     CHECK(b != NULL, "second open with the same values: %s", err);
     if (b) {
-        for (int i = 0; i < 20; i++) CHECK(cxb_limiter_try(a) == 0, "burst token %d refused", i);
-        double wait = cxb_limiter_try(b);
+        for (int i = 0; i < 20; i++) CHECK(limiter_try(a) == 0, "burst token %d refused", i);
+        double wait = limiter_try(b);
         CHECK(wait > 0, "the other handle still had tokens after the burst was spent");
         cxb_limiter_free(b);
     }
@@ -184,7 +185,7 @@ static void test_pause_across_processes(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed (status %d)", st);
     double left = cxb_limiter_pause_remaining(l);
     CHECK(left > 3 && left <= 5.001, "pause set by another process: %.3f s left here", left);
-    CHECK(cxb_limiter_try(l) > 3, "token granted during another process's pause");
+    CHECK(limiter_try(l) > 3, "token granted during another process's pause");
     cxb_limiter_free(l);
     unlink(path);
 }
@@ -343,7 +344,7 @@ static void test_absurd_state(void)
     CHECK(b != NULL, "open: %s", err);
     if (b) cxb_limiter_set_notify(b, log_note, &log);
     CHECK(log.n == 2, "want two reset notes (pause, next slot), got %d: %s", log.n, log.last);
-    CHECK(b && cxb_limiter_pause_remaining(b) == 0 && cxb_limiter_try(b) == 0,
+    CHECK(b && cxb_limiter_pause_remaining(b) == 0 && limiter_try(b) == 0,
           "the absurd state still holds the limit");
     cxb_limiter_free(b);
 
@@ -406,7 +407,7 @@ static void test_untrusted_files(void)
     if (l) cxb_limiter_set_notify(l, log_note, &log);
     CHECK(log.n == 1 && contains(log.last, "was never initialised") && contains(log.last, path),
           "notes %d, last: %s", log.n, log.last);
-    CHECK(l && cxb_limiter_try(l) == 0, "the reset limit does not grant");
+    CHECK(l && limiter_try(l) == 0, "the reset limit does not grant");
     cxb_limiter_free(l);
     unlink(path);
 
@@ -429,7 +430,7 @@ static void test_untrusted_files(void)
         if (l) cxb_limiter_set_notify(l, log_note, &log);
         CHECK(log.n == 1 && contains(log.last, "was never initialised") && contains(log.last, path),
               "notes %d, last: %s", log.n, log.last);
-        CHECK(l && cxb_limiter_try(l) == 0, "the reset limit does not grant");
+        CHECK(l && limiter_try(l) == 0, "the reset limit does not grant");
         cxb_limiter_free(l);
         unlink(path);
     }
@@ -454,7 +455,7 @@ static void test_untrusted_files(void)
     if (l) cxb_limiter_set_notify(l, log_note, &log);
     CHECK(l != NULL, "a corrupt file was not reset: %s", err);
     CHECK(log.n == 1 && contains(log.last, "corrupt") && contains(log.last, "reset"), "last note: %s", log.last);
-    CHECK(l && cxb_limiter_try(l) == 0, "the reset limit does not grant");
+    CHECK(l && limiter_try(l) == 0, "the reset limit does not grant");
     cxb_limiter_free(l);
     unlink(path);
 

@@ -1,7 +1,7 @@
-/* Unit tests for src/text_fit.c: a message cut to its buffer ends between words with "...". */
+/* Unit tests for src/common/text_fit.c: a message cut to its buffer ends between words with "...". */
 #include "check.h"
 
-#include "../src/text_fit.h"
+#include "common/text_fit.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,9 +3,9 @@
  * The least a libcurl client can do with the engine's transport design: W threads, each with one
  * CURL easy handle reused for all its requests (keep-alive) and blocking in curl_easy_perform,
  * tasks handed out by an atomic counter. Every request is byte for byte the PUT the engine sends
- * (src/http.c, src/attempt.c): the same User-Agent, the same headers in the same order, `Expect:`
+ * (src/net/http.c, src/engine/attempt.c): the same User-Agent, the same headers in the same order, `Expect:`
  * empty, the same four outcome bodies cycled as bench/engine_batch.lua does, ids contact-NNNNNNN.
- * Like the engine (src/http.c) it keeps the URL parsed (CURLU) and sets only the path per request.
+ * Like the engine (src/net/http.c) it keeps the URL parsed (CURLU) and sets only the path per request.
  * It does none of the engine's own work: no validation, no derived keys, no limiter, no header or
  * progress callback, no results, no Lua. So engine / floor is what the engine adds on top of
  * libcurl, and floor / wrk is what libcurl costs against the least any client can do.
@@ -73,7 +73,7 @@ static int opt_fail(worker *w, const char *name, CURLcode rc)
             return opt_fail((w), #opt, rc_);                     \
     } while (0)
 
-/* The handle's options that do not change between requests: those of src/http.c that shape
+/* The handle's options that do not change between requests: those of src/net/http.c that shape
  * the transfer (no signals, the User-Agent, TCP_NODELAY, keep-alive probes), the method, the
  * headers and a write callback that drops the answer. */
 static int setup_handle(worker *w, CURL *c, struct curl_slist *headers)
@@ -88,7 +88,7 @@ static int setup_handle(worker *w, CURL *c, struct curl_slist *headers)
     return 0;
 }
 
-/* Points the handle at url the way src/http.c does: the first URL is parsed whole into u, every
+/* Points the handle at url the way src/net/http.c does: the first URL is parsed whole into u, every
  * later one (same origin, plain path) only sets its path, so libcurl does not parse and
  * re-assemble a URL string per request. */
 static int set_url(worker *w, CURL *c, CURLU *u, const char *url, int first)
@@ -146,7 +146,7 @@ static void *run_worker(void *arg)
     size_t url_cap = s->base_len + 64;
     char *url = malloc(url_cap);
     char key_hdr[64];
-    /* The engine's header list (src/attempt.c att_build_headers), built once: libcurl reads the
+    /* The engine's header list (src/engine/attempt.c att_build_headers), built once: libcurl reads the
      * nodes at every perform, so the key is rewritten in place. */
     struct curl_slist h[5] = {
         {(char *)s->auth_hdr, &h[1]},

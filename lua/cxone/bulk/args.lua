@@ -194,6 +194,12 @@ function M.parse(argv)
         end
         i = i + 1
     end
+    return M.check_parsed(opts, positional)
+end
+
+-- The rules across flags, once every flag is read: one input, given one way. Returns opts or
+-- nil, message.
+function M.check_parsed(opts, positional)
     if #positional > 1 then
         return nil, ("one input file expected, got %d: %s"):format(#positional, table.concat(positional, " "))
     end

@@ -52,6 +52,29 @@ end
 -- 0xFF is never valid UTF-8, so the row that holds it is refused as not UTF-8.
 local INVALID = "\255"
 
+-- UTF-16 text (whole units) to UTF-8, surrogate pairs joined, anything undecodable INVALID.
+-- unit(s, i): the 16-bit unit at byte i in the input's byte order.
+local function utf16_pairs(s, unit)
+    local out, i, n = {}, 1, #s
+    while i < n do
+        local u = unit(s, i)
+        if u >= 0xD800 and u <= 0xDBFF and i + 3 <= n then
+            local lo = unit(s, i + 2)
+            if lo >= 0xDC00 and lo <= 0xDFFF then
+                out[#out + 1] = utf8_char(0x10000 + (u - 0xD800) * 1024 + (lo - 0xDC00))
+                i = i + 4
+            else
+                out[#out + 1], i = INVALID, i + 2
+            end
+        elseif u >= 0xD800 and u <= 0xDFFF then
+            out[#out + 1], i = INVALID, i + 2
+        else
+            out[#out + 1], i = utf8_char(u), i + 2
+        end
+    end
+    return table.concat(out)
+end
+
 -- UTF-16 decoder (input after the byte-order mark). Returns f(chunk) -> UTF-8 text, and f(nil)
 -- at the end -> what was left (a unit split across chunks), or nil.
 local function utf16(little)
@@ -74,26 +97,7 @@ local function utf16(little)
         if v == false then has_surrogate = true return "" end
         return v
     end
-    local function slow(s)
-        local out, i, n = {}, 1, #s
-        while i < n do
-            local u = unit(s, i)
-            if u >= 0xD800 and u <= 0xDBFF and i + 3 <= n then
-                local lo = unit(s, i + 2)
-                if lo >= 0xDC00 and lo <= 0xDFFF then
-                    out[#out + 1] = utf8_char(0x10000 + (u - 0xD800) * 1024 + (lo - 0xDC00))
-                    i = i + 4
-                else
-                    out[#out + 1], i = INVALID, i + 2
-                end
-            elseif u >= 0xD800 and u <= 0xDFFF then
-                out[#out + 1], i = INVALID, i + 2
-            else
-                out[#out + 1], i = utf8_char(u), i + 2
-            end
-        end
-        return table.concat(out)
-    end
+    local function slow(s) return utf16_pairs(s, unit) end
     local carry = ""
     return function(chunk)
         if chunk == nil then

@@ -7,7 +7,7 @@
 -- permission (403). Transient failures (rate_limited, server, network, tls) are not counted at
 -- all (neither way): retries and max_unreachable have their own limits, and a 503 storm says
 -- nothing about the file. Invalid, cancelled and journal-skipped tasks made no request and are
--- not counted either. Kinds, never message text, decide (src/kind.h).
+-- not counted either. Kinds, never message text, decide (src/common/kind.h).
 --
 -- Once the window holds at least failure_min counted results, the batch halts as soon as the
 -- failures among the last failure_window of them reach max_failure_rate. With the defaults

@@ -89,7 +89,7 @@ function Job:_prepare(task, index)
 end
 
 -- The standard tutorial task (contact_id, category, subcategory strings; no outcome_code, no key
--- of its own) goes to the core whole: it builds the URL, body and key (src/plain_task.h) and
+-- of its own) goes to the core whole: it builds the URL, body and key (src/profile/plain_task.h) and
 -- returns true, or false when the queue is full; nil means the task is not plainly valid and
 -- takes the general path, whose validator words any refusal.
 function Job:_submit_plain(task, index)

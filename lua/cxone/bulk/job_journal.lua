@@ -5,7 +5,7 @@
 -- knowing: an intent without a result, or an unknown outcome), or send it. Before a task goes to
 -- the engine its intent record is buffered here; flush() writes the buffered intents in one
 -- write and tells the engine, whose worker syncs the file before the task's first request
--- leaves (src/durable.h). Every result is recorded as it reaches the caller.
+-- leaves (src/engine/durable.h). Every result is recorded as it reaches the caller.
 local journal_mod = require "cxone.bulk.journal"
 
 local M = {}

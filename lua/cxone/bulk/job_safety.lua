@@ -4,7 +4,7 @@
 -- (bulk.lua calls it at a handful of points and it calls the Job's own _abort/_drain and sets
 -- its gate), and keeps bulk.lua to the job's life cycle.
 --
--- The reads are the engine's (src/attempt.c): a task with read_only is read and never written
+-- The reads are the engine's (src/engine/attempt.c): a task with read_only is read and never written
 -- (a plan), keep_before keeps what the first read showed (the before-image), skip_unchanged lets
 -- a first read that already shows the wanted value settle the task without a write. Each read is
 -- a request of its own: it takes its own limiter slot right before it is sent, with the usual

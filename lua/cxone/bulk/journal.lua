@@ -3,7 +3,7 @@
 --   {"journal":1,"run":{...}}   a run's header: batch id, target, client id, input, start time
 --   {"intent":true,...}         a task is about to be sent: its identity (below), line, batch id.
 --                               Written before the task's first request leaves and made durable
---                               by the engine before it does (src/durable.h: the worker syncs)
+--                               by the engine before it does (src/engine/durable.h: the worker syncs)
 --   {...result...}              a finished result (ok, status, outcome_unknown, ..., and its
 --                               timing at/latency/tries for the run report), flushed as
 --                               it arrives, fsync'ed at least every SYNC_EVERY results or

@@ -1,6 +1,6 @@
 --- Live control of a running job: its rate (job:set_rate, job:set_max_rate) and its status
 -- (job:status), plus how the rate options reach the C core. cxone.bulk adds these methods to its
--- job class (M.extend); the limiter does the work (src/limiter_rate.c, docs/limiter.md).
+-- job class (M.extend); the limiter does the work (src/limiter/limiter_rate.c, docs/limiter.md).
 local options = require "cxone.bulk.options"
 
 local M = {}
@@ -32,9 +32,8 @@ end
 
 -- A rate as an operator passes it: a number within the rate option's range, else why not.
 local function check_rate(what, r)
-  if type(r) ~= "number" or r ~= r or r <= RATE.min or r > RATE.max then
-    return nil, fmt("%s must be a number > %g and <= %g (got %s)", what, RATE.min, RATE.max, tostring(r))
-  end
+  local want = options.check({ kind = "number", min = RATE.min, above = RATE.above, max = RATE.max }, r)
+  if want then return nil, fmt("%s must be %s (got %s)", what, want, tostring(r)) end
   return true
 end
 

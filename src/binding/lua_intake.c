@@ -1,0 +1,181 @@
+/* Tasks into a job (lua_intake.h). */
+#include "binding/lua_intake.h"
+#include "binding/compat.h"
+#include "binding/lua_job.h"
+#include "profile/idempotency.h"
+#include "profile/plain_task.h"
+#include <string.h>
+
+/* Queues a built task; pushes true, or false when the queue is full (the task is freed). */
+static int job_queue(lua_State *L, cxb_job *j, cxb_task *t, const char *invalid, lua_Number index)
+{
+    if (!t)
+        return luaL_error(L, "out of memory queueing task %d", (int)index);
+    if (cxb_job_submit(j, t, invalid) != 0) { /* only the owner submits, so a slot seen stays free */
+        cxb_task_free(t);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* A string field of a prepared task; NULL (and *len 0) when absent and not required. */
+static const char *task_field(lua_State *L, const char *name, size_t *len, int required)
+{
+    lua_getfield(L, 2, name);
+    const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+    if (!v && (required || !lua_isnil(L, -1)))
+        luaL_error(L, "job:submit: task field '%s' must be a string", name);
+    if (!v)
+        *len = 0;
+    lua_pop(L, 1); /* the task table still holds the string: the pointer stays valid */
+    return v;
+}
+
+/* A boolean field of a prepared task (absent: false). */
+static int task_flag(lua_State *L, const char *name)
+{
+    lua_getfield(L, 2, name);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* job:submit{index=, id=, url=, body=, key=nil|string, invalid=nil|message, verify=, read_only=,
+ * keep_before=, skip_unchanged=} -> bool (false: the
+ * queue is full). The facade validated the task; without a key one is derived from the job's
+ * batch id, the contact id and the body. */
+static int job_submit(lua_State *L)
+{
+    cxb_lua_consts k;
+    cxb_job *j = cxb_lua_job_consts(L, &k);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!cxb_job_has_slot(j)) { /* before deriving the key: a full queue is the common case */
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_getfield(L, 2, "index");
+    lua_Number index = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    size_t id_len, url_len, body_len, key_len, invalid_len;
+    const char *id = task_field(L, "id", &id_len, 1);
+    const char *url = task_field(L, "url", &url_len, 1);
+    const char *body = task_field(L, "body", &body_len, 1);
+    const char *key = task_field(L, "key", &key_len, 0);
+    const char *invalid = task_field(L, "invalid", &invalid_len, 0);
+    int verify = task_flag(L, "verify");
+    char derived[CXB_KEY_LEN + 1];
+    if (!key) {
+        cxb_idempotency_key(k.batch, k.batch_len, id, id_len, body, body_len, derived);
+        key = derived;
+        key_len = CXB_KEY_LEN;
+    }
+    cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, url, url_len, body, body_len, key, key_len);
+    if (t) {
+        t->verify = verify;
+        t->read_only = task_flag(L, "read_only");
+        t->keep_before = task_flag(L, "keep_before");
+        t->skip_unchanged = task_flag(L, "skip_unchanged");
+    }
+    return job_queue(L, j, t, invalid, index);
+}
+
+/* The request of a plain task (src/profile/plain_task.h) into the caller's buffers; 0, or -1 when the
+ * task is not plainly valid or the URL would not fit (the general path then takes it). */
+typedef struct plain_req {
+    char url[4096], body[CXB_PLAIN_BODY_MAX], key[CXB_KEY_LEN + 1];
+    size_t url_len, body_len;
+} plain_req;
+
+static int plain_build(const char *batch, size_t batch_len, const char *prefix, size_t prefix_len,
+                       const char *id, size_t id_len, const char *cat, size_t cat_len, const char *sub,
+                       size_t sub_len, plain_req *r)
+{
+    if (!cxb_plain_accepts(id, id_len, cat, cat_len, sub, sub_len) ||
+        prefix_len + CXB_PLAIN_URL_TAIL_MAX > sizeof r->url)
+        return -1;
+    r->body_len = cxb_plain_body(cat, cat_len, sub, sub_len, r->body);
+    cxb_idempotency_key(batch, batch_len, id, id_len, r->body, r->body_len, r->key);
+    memcpy(r->url, prefix, prefix_len);
+    r->url_len = prefix_len + cxb_plain_url_tail(id, id_len, r->url + prefix_len);
+    return 0;
+}
+
+/* job:submit_plain(index, contact_id, category, subcategory) -> true, false (queue full), or nil
+ * when the task is not plainly valid and must take job:submit: URL, body and key built here,
+ * byte for byte what the facade builds. */
+static int job_submit_plain(lua_State *L)
+{
+    cxb_lua_consts k;
+    cxb_job *j = cxb_lua_job_consts(L, &k);
+    lua_Number index = luaL_checknumber(L, 2);
+    size_t id_len, cat_len, sub_len;
+    const char *id = luaL_checklstring(L, 3, &id_len);
+    const char *cat = luaL_checklstring(L, 4, &cat_len);
+    const char *sub = luaL_checklstring(L, 5, &sub_len);
+    if (!cxb_job_has_slot(j)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    plain_req r;
+    if (plain_build(k.batch, k.batch_len, k.prefix, k.prefix_len, id, id_len, cat, cat_len, sub, sub_len,
+                    &r) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, r.url, r.url_len, r.body, r.body_len, r.key,
+                               CXB_KEY_LEN);
+    return job_queue(L, j, t, NULL, index);
+}
+
+/* core.plain_request(url_prefix, batch_id, contact_id, category, subcategory) -> url, body, key,
+ * or nil when the task would take the general path. What job:submit_plain would queue; for the
+ * spec that holds it to the facade's bytes. */
+int cxb_lua_plain_request(lua_State *L)
+{
+    size_t pl, bl, il, cl, sl;
+    const char *prefix = luaL_checklstring(L, 1, &pl);
+    const char *batch = luaL_checklstring(L, 2, &bl);
+    const char *id = luaL_checklstring(L, 3, &il);
+    const char *cat = luaL_checklstring(L, 4, &cl);
+    const char *sub = luaL_checklstring(L, 5, &sl);
+    plain_req r;
+    if (plain_build(batch, bl, prefix, pl, id, il, cat, cl, sub, sl, &r) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, r.url, r.url_len);
+    lua_pushlstring(L, r.body, r.body_len);
+    lua_pushstring(L, r.key);
+    return 3;
+}
+
+/* job:fetch(url[, id]) -> bool: an auxiliary GET with the job's token and limiter; its result
+ * comes back from take() with index 0, contact_id = id and the response in `body`. With
+ * api = "cxone" the URL is built on the worker (the API host is discovered there): id is the
+ * skill whose dispositions are fetched, url is ignored. */
+static int job_fetch(lua_State *L)
+{
+    cxb_job *j = cxb_lua_job_open(L);
+    size_t url_len, id_len = 0;
+    const char *url = luaL_checklstring(L, 2, &url_len);
+    const char *id = luaL_optlstring(L, 3, "", &id_len);
+    cxb_task *t = cxb_task_new(0, id, id_len, url, url_len, "", 0, "", 0);
+    if (!t)
+        return luaL_error(L, "out of memory");
+    if (cxb_job_submit_fetch(j, t) != 0) {
+        cxb_task_free(t);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+void cxb_lua_intake_methods(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"submit", job_submit}, {"submit_plain", job_submit_plain}, {"fetch", job_fetch}, {NULL, NULL}};
+    cxb_setfuncs(L, methods);
+}

@@ -1,0 +1,13 @@
+/* Tasks into a job: job:submit (a task the facade prepared), job:submit_plain (the standard
+ * tutorial task, its request built here, src/profile/plain_task.h), job:fetch (a metadata GET),
+ * and core.plain_request, which shows what submit_plain would queue. */
+#ifndef CXB_LUA_INTAKE_H
+#define CXB_LUA_INTAKE_H
+#include <lua.h>
+
+/* Adds submit, submit_plain and fetch to the methods table on top of the stack. */
+void cxb_lua_intake_methods(lua_State *L);
+
+/* core.plain_request(url_prefix, batch_id, contact_id, category, subcategory) -> url, body, key | nil */
+int cxb_lua_plain_request(lua_State *L);
+#endif

@@ -1,0 +1,206 @@
+/* What a job reports to Lua (lua_results.h). */
+#include "binding/lua_results.h"
+#include "binding/compat.h"
+#include "binding/lua_job.h"
+#include "binding/lua_metrics.h"
+#include "limiter/rate_ctl.h"
+#include <math.h>
+#include <stdio.h>
+
+#define TAKE_MAX 256
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_num(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_int(lua_State *L, const char *k, long v)
+{
+    cxb_pushint(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_bool(lua_State *L, const char *k, int v)
+{
+    lua_pushboolean(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void push_result(lua_State *L, const cxb_task *t)
+{
+    lua_createtable(L, 0, 12);
+    set_int(L, "index", (long)t->index);
+    set_str(L, "contact_id", t->contact_id);
+    set_bool(L, "ok", t->ok);
+    set_int(L, "status", t->status);
+    if (t->error)
+        set_str(L, "error", t->error);
+    else if (!t->ok)
+        set_str(L, "error", "failed (no detail: out of memory)");
+    set_int(L, "attempts", t->attempts);
+    if (t->key[0])
+        set_str(L, "idempotency_key", t->key);
+    set_bool(L, "replayed", t->replayed);
+    if (t->verified)
+        set_bool(L, "verified", 1);
+    set_num(L, "elapsed", t->elapsed);
+    if (t->cancelled)
+        set_bool(L, "cancelled", 1);
+    if (t->invalid)
+        set_bool(L, "invalid", 1);
+    if (t->skipped) /* only the pre-flight GET's 404 skips in the core (attempt.c) */
+        set_str(L, "skipped", "not_found");
+    if (t->unchanged)
+        set_bool(L, "unchanged", 1);
+    if (t->before) { /* the facade decodes it into `before` */
+        lua_pushlstring(L, t->before, t->before_len);
+        lua_setfield(L, -2, "before_body");
+    }
+    if (t->unknown)
+        set_bool(L, "outcome_unknown", 1);
+    if (!t->ok)
+        set_str(L, "error_kind", cxb_kind_name(t->kind));
+    cxb_lua_set_timing(L, t);
+    if (t->fetch) {
+        set_bool(L, "fetch", 1);
+        if (t->response) {
+            lua_pushlstring(L, t->response, t->response_len);
+            lua_setfield(L, -2, "body");
+        }
+    }
+}
+
+/* job:take(wait_seconds, want_slot) -> array of results */
+static int job_take(lua_State *L)
+{
+    cxb_job *j = cxb_lua_job_open(L);
+    double wait = luaL_optnumber(L, 2, 0);
+    int want_slot = lua_toboolean(L, 3);
+    cxb_task *buf[TAKE_MAX];
+    size_t n = cxb_job_take(j, buf, TAKE_MAX, wait, want_slot);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        push_result(L, buf[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        cxb_task_free(buf[i]);
+    return 1;
+}
+
+static const char *event_name(cxb_event_type t)
+{
+    switch (t) {
+    case CXB_EV_RETRY: return "retry";
+    case CXB_EV_PAUSE: return "pause";
+    case CXB_EV_TOKEN: return "token_refresh";
+    case CXB_EV_REAUTH: return "reauth";
+    case CXB_EV_LIMITER: return "limiter";
+    case CXB_EV_RATE: return "rate";
+    }
+    return "unknown";
+}
+
+/* job:events() -> array of events */
+static int job_events(lua_State *L)
+{
+    cxb_job *j = cxb_lua_job_open(L);
+    cxb_event ev[64];
+    lua_newtable(L);
+    int k = 0;
+    size_t n;
+    while ((n = cxb_job_events(j, ev, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            lua_createtable(L, 0, 7);
+            set_str(L, "type", event_name(ev[i].type));
+            set_num(L, "at", floor(ev[i].at * 1e3 + 0.5) / 1e3);
+            if (ev[i].index) {
+                set_int(L, "index", (long)ev[i].index);
+                set_str(L, "contact_id", ev[i].contact_id);
+            }
+            if (ev[i].attempt)
+                set_int(L, "attempt", ev[i].attempt);
+            if (ev[i].status)
+                set_int(L, "status", ev[i].status);
+            if (ev[i].delay > 0)
+                set_num(L, "delay", ev[i].delay);
+            if (ev[i].error[0])
+                set_str(L, ev[i].type == CXB_EV_RATE ? "message" : "error", ev[i].error);
+            if (ev[i].type == CXB_EV_RATE) {
+                set_num(L, "rate", ev[i].rate);
+                set_num(L, "previous", ev[i].rate_prev);
+                set_str(L, "reason", cxb_rate_reason_name(ev[i].reason));
+            }
+            lua_rawseti(L, -2, ++k);
+        }
+    }
+    return 1;
+}
+
+/* job:counters() -> table, fatal message or nil, fatal kind or nil */
+static int job_counters(lua_State *L)
+{
+    cxb_job *j = cxb_lua_job_open(L);
+    cxb_counters c;
+    cxb_kind kind = CXB_KIND_NONE;
+    char fatal[512];
+    cxb_job_counters(j, &c, &kind, fatal, sizeof fatal);
+    lua_createtable(L, 0, 20);
+    set_int(L, "total", c.total);
+    set_int(L, "succeeded", c.succeeded);
+    set_int(L, "failed", c.failed);
+    set_int(L, "retried", c.retried);
+    set_int(L, "requests", c.requests);
+    set_int(L, "replayed", c.replayed);
+    set_int(L, "invalid", c.invalid);
+    set_int(L, "cancelled", c.cancelled);
+    set_int(L, "skipped", c.skipped);
+    set_int(L, "verified", c.verified);
+    set_int(L, "http_429", c.http_429);
+    set_int(L, "http_5xx", c.http_5xx);
+    set_int(L, "transport_errors", c.transport_errors);
+    set_int(L, "token_refreshes", c.token_refreshes);
+    set_int(L, "reauths", c.reauths);
+    set_int(L, "pauses", c.pauses);
+    set_num(L, "pause_seconds", c.pause_seconds);
+    set_int(L, "events_dropped", c.events_dropped);
+    lua_newtable(L);
+    for (int s = 0; s < 600; s++) {
+        if (c.by_status[s]) {
+            char k[12];
+            snprintf(k, sizeof k, "%d", s);
+            set_int(L, k, c.by_status[s]);
+        }
+    }
+    lua_setfield(L, -2, "by_status");
+    if (!kind) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+        return 3;
+    }
+    lua_pushstring(L, fatal);
+    lua_pushstring(L, cxb_kind_name(kind));
+    return 3;
+}
+
+/* job:metrics() -> the metrics snapshot (src/binding/lua_metrics.h); works until the job is closed. */
+static int job_metrics(lua_State *L)
+{
+    cxb_lua_push_metrics(L, cxb_lua_job_open(L));
+    return 1;
+}
+
+void cxb_lua_results_methods(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"take", job_take}, {"events", job_events}, {"counters", job_counters}, {"metrics", job_metrics},
+        {NULL, NULL}};
+    cxb_setfuncs(L, methods);
+}
