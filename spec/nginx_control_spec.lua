@@ -237,9 +237,9 @@ describe("nginx example: live control and metrics", function()
   it("bad rate bodies are a 400 naming the field; an unknown job is a 404, a finished one a 409", function()
     local path = "/jobs/" .. main_id .. "/rate"
     local cases = {
-      { { rate = 0 }, '"rate" must be a number > 0 and <= 100000 %(got 0%)' },
-      { { rate = "fast" }, '"rate" must be a number > 0 and <= 100000 %(got "fast"%)' },
-      { { max_rate = -1 }, '"max_rate" must be a number > 0 and <= 100000 %(got %-1%)' },
+      { { rate = 0 }, '"rate" must be a number >= 1e%-06 and <= 100000 %(got 0%)' },
+      { { rate = "fast" }, '"rate" must be a number >= 1e%-06 and <= 100000 %(got "fast"%)' },
+      { { max_rate = -1 }, '"max_rate" must be a number >= 1e%-06 and <= 100000 %(got %-1%)' },
       { { rate = 200000 }, '"rate" must be a number' },
       { { rate = 30, max_rate = 20 }, '"rate" %(30%) is above "max_rate" %(20%)' },
       { { speed = 5 }, 'unknown field "speed"' },
@@ -280,7 +280,7 @@ describe("nginx example: live control and metrics", function()
       assert.is_false(ok, "nginx started with " .. cjson.encode(values))
       return tostring(err)
     end
-    assert.matches("option 'rate' must be a number > 0 and <= 100000, \"auto\" or \"auto:R\"",
+    assert.matches("option 'rate' must be a number >= 1e-06 and <= 100000, \"auto\" or \"auto:R\"",
       refused { RATE = "fast" }, 1, true)
     assert.matches("option 'max_rate' applies only to rate = \"auto\"", refused { RATE = "45", MAX_RATE = "80" }, 1, true)
 
