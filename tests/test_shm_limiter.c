@@ -163,6 +163,79 @@ static void test_shared_rate(void)
     unlink(path);
 }
 
+/* The rate in force is the users' while any is attached; once the last has gone (closed, or
+ * killed with -9), the next opener starts at its configured rate: a set_rate, a max_rate or a
+ * found rate never outlives the runs that made it. */
+static void test_rate_ends_with_its_users(void)
+{
+    char name[80], path[PATH_LEN], err[256];
+    limit_name(name, sizeof name, "ends", path);
+    cxb_rate_status st;
+    cxb_limiter *a = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+    CHECK(a != NULL, "open: %s", err);
+    if (!a) return;
+    CHECK(cxb_limiter_set_rate(a, 30, err, sizeof err) == 0, "set_rate: %s", err);
+    cxb_limiter *b = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+    CHECK(b != NULL, "join: %s", err);
+    if (b) {
+        cxb_limiter_rate_status(b, &st);
+        CHECK(st.rate == 30, "a handle joining a limit in use takes its rate in force: %g", st.rate);
+        cxb_limiter_free(b);
+    }
+    cxb_limiter_free(a);
+    b = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+    CHECK(b != NULL, "reopen: %s", err);
+    if (b) {
+        cxb_limiter_rate_status(b, &st);
+        CHECK(st.rate == 10, "the rate of runs that have all ended outlived them: %g", st.rate);
+        cxb_limiter_free(b);
+    }
+    int ready[2];
+    CHECK(pipe(ready) == 0, "pipe");
+    pid_t pid = fork();
+    if (pid == 0) { /* attaches, moves the rate, says so, and waits to be killed */
+        cxb_limiter *c = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+        char ok = c && cxb_limiter_set_rate(c, 40, err, sizeof err) == 0 ? 'y' : 'n';
+        if (write(ready[1], &ok, 1) != 1) _exit(2);
+        for (;;) pause();
+    }
+    char ok = 'n';
+    CHECK(read(ready[0], &ok, 1) == 1 && ok == 'y', "the child did not attach");
+    b = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+    if (b) {
+        cxb_limiter_rate_status(b, &st);
+        CHECK(st.rate == 40, "the child's rate while it is attached: %g", st.rate);
+        cxb_limiter_free(b);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(ready[0]);
+    close(ready[1]);
+    b = cxb_limiter_open_shared(name, 10, 2, err, sizeof err);
+    if (b) {
+        cxb_limiter_rate_status(b, &st);
+        CHECK(st.rate == 10, "a user killed with -9 left its rate behind: %g", st.rate);
+        cxb_limiter_free(b);
+    }
+    cxb_limit_config c = {45, 20, name, 0, NULL, 1, 90};
+    unlink(path);
+    a = cxb_limiter_open(&c, err, sizeof err);
+    CHECK(a != NULL, "adaptive: %s", err);
+    if (!a) return;
+    CHECK(cxb_limiter_set_max_rate(a, 60, err, sizeof err) == 0 && cxb_limiter_set_rate(a, 50, err, sizeof err) == 0,
+          "set: %s", err);
+    cxb_limiter_free(a);
+    a = cxb_limiter_open(&c, err, sizeof err);
+    if (a) {
+        cxb_limiter_rate_status(a, &st);
+        CHECK(st.rate == 45 && st.max_rate == 90 && st.rate_found == 0,
+              "adaptive: rate %g max %g found %g, want the configured 45, 90, none", st.rate, st.max_rate,
+              st.rate_found);
+        cxb_limiter_free(a);
+    }
+    unlink(path);
+}
+
 /* A pause set by one process holds every process back. */
 static void test_pause_across_processes(void)
 {
@@ -499,6 +572,7 @@ int main(void)
     test_bad_names();
     test_mismatch_and_sharing();
     test_shared_rate();
+    test_rate_ends_with_its_users();
     test_pause_across_processes();
     test_fork_shared_bound();
     test_untrusted_files();

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <time.h>
 
 #define NS_PER_S 1000000000LL
@@ -369,6 +370,7 @@ void cxb_limiter_free(cxb_limiter *l)
     if (!l) return;
     if (l->be) l->be->free(l->be_state);
     if (l->map) munmap(l->map, l->map_len);
+    if (l->has_attach) close(l->attach_fd); /* and with it our shared flock */
     if (l->rs == &l->local_rs) pthread_mutex_destroy(&l->local_rs.mu);
     free(l);
 }

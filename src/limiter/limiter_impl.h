@@ -100,6 +100,8 @@ struct cxb_limiter {
     double max_rate;           /* as configured (adaptive only) */
     void *map;                 /* shared mapping, NULL for a local limiter */
     size_t map_len;
+    int attach_fd;             /* the shared file, held open with a shared flock (has_attach) */
+    int has_attach;
     struct cxb_gcra_state local;
     struct cxb_rate_state local_rs;
     _Atomic uint64_t seq_seen;     /* the last change of rate this handle reported */
@@ -160,6 +162,9 @@ int cxb_limiter_set_mode(cxb_limiter *l, int adaptive, double max_rate, char *er
  * shared file, a reset. pshared: the mutex lives in shared memory (robust, process-shared).
  * 0, or -1 when the mutex cannot be made. */
 int cxb_rate_state_init(struct cxb_rate_state *rs, const cxb_limiter *l, int pshared);
+/* The rate in force back at this handle's configured rate (and, adaptive, its max_rate and a
+ * fresh controller): for the first process to attach to a shared state that outlived its users. */
+void cxb_limiter_rate_restart(cxb_limiter *l);
 
 /* A waiter's slot `at`, reserved when the slow-down count was *seq: when the rate was lowered
  * since, a slot still ahead of that instant c moves to c + (at - c) * ratio (the slots already

@@ -214,6 +214,19 @@ int cxb_limiter_set_rate(cxb_limiter *l, double rate, char *err, size_t errlen)
     return 0;
 }
 
+void cxb_limiter_rate_restart(cxb_limiter *l)
+{
+    struct cxb_rate_state *rs = l->rs;
+    if (rs_lock(rs, 0) != 0) return;
+    double max = l->adaptive ? l->max_rate : l->rate;
+    atomic_store(&rs->max_bits, cxb_dbits(max));
+    atomic_store(&rs->found_bits, cxb_dbits(0));
+    memset(&rs->ctl, 0, sizeof rs->ctl);
+    if (l->adaptive) cxb_ctl_init(&rs->ctl, l->rate, l->max_rate, secs(cxb_mono_ns()));
+    if (cxb_bitsd(atomic_load(&rs->rate_bits)) != l->rate) rs_apply(l, l->rate, CXB_RATE_START);
+    pthread_mutex_unlock(&rs->mu);
+}
+
 int cxb_limiter_set_max_rate(cxb_limiter *l, double max_rate, char *err, size_t errlen)
 {
     int64_t t, tau;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -325,18 +326,21 @@ cxb_limiter *cxb_limiter_open_shared(const char *name, double rate, double burst
     return cxb_limiter_open_shm(&c, err, errlen);
 }
 
-/* Creates the file (and initialises it) or opens the one another process created. NULL with a
- * message when neither works. */
-static struct shm_layout *shm_map(cxb_limiter *l, const char *name, const char *path, char *err,
-                                  size_t errlen)
+/* Creates the file (and initialises it) or opens the one another process created; *fdp is the
+ * file, left open (the caller attaches with it). NULL with a message when neither works. */
+static struct shm_layout *shm_map(cxb_limiter *l, const char *name, const char *path, int *fdp,
+                                  char *err, size_t errlen)
 {
     char eb[128];
     for (int attempt = 0; attempt < SHM_OPEN_ATTEMPTS; attempt++) {
         int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0) {
             struct shm_layout *m = init_new(l, fd, name, path, err, errlen);
-            close(fd);
-            if (!m) unlink(path); /* never published, so nobody can be using it */
+            if (!m) {
+                close(fd);
+                unlink(path); /* never published, so nobody can be using it */
+            }
+            *fdp = fd;
             return m;
         }
         if (errno != EEXIST) {
@@ -352,11 +356,27 @@ static struct shm_layout *shm_map(cxb_limiter *l, const char *name, const char *
             return NULL;
         }
         struct shm_layout *m = open_existing(l, fd, name, path, err, errlen);
-        close(fd);
+        if (!m) close(fd);
+        *fdp = fd;
         return m;
     }
     errf(err, errlen, "shared limit file %s keeps disappearing while being opened", path);
     return NULL;
+}
+
+/* Attaches this handle to the shared state: every handle holds a shared flock on the file while
+ * it is open (released by close or by the process's death, kill -9 included). One that can take it
+ * exclusively is the only user: the rate in force then goes back to the configured one, so a
+ * set_rate, a max_rate or an adaptive rate of runs that have all ended never outlives them (the
+ * GCRA state is kept: the slots those runs took still count). The exclusive lock is held only
+ * for that reset; another opener waits for it at most that long. */
+static void shm_attach(cxb_limiter *l, int fd)
+{
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) cxb_limiter_rate_restart(l);
+    while (flock(fd, LOCK_SH) != 0 && errno == EINTR) {
+    }
+    l->attach_fd = fd;
+    l->has_attach = 1;
 }
 
 cxb_limiter *cxb_limiter_open_shm(const cxb_limit_config *c, char *err, size_t errlen)
@@ -374,17 +394,20 @@ cxb_limiter *cxb_limiter_open_shm(const cxb_limit_config *c, char *err, size_t e
         goto fail;
     atomic_init(&l->reported_bits, cxb_dbits(c->rate));
     snprintf(l->label, sizeof l->label, "shared limit '%s'", name);
-    struct shm_layout *m = shm_map(l, name, path, err, errlen);
+    int fd = -1;
+    struct shm_layout *m = shm_map(l, name, path, &fd, err, errlen);
     if (!m) goto fail;
     shm_check_state(l, m, path);
     if (shm_mismatch(m, l, name, err, errlen) != 0) {
         munmap(m, sizeof *m);
+        close(fd);
         goto fail;
     }
     l->map = m;
     l->map_len = sizeof *m;
     l->st = &m->state;
     l->rs = &m->rs;
+    shm_attach(l, fd);
     return l;
 fail:
     free(l);
