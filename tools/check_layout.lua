@@ -15,7 +15,9 @@
 --   * C includes: a file belongs to the unit of its name (job.c and job.h are unit job; a
 --     private header X_impl.h or X_internal.h belongs to X). A unit depends on the units whose
 --     headers any of its files includes ("engine/job.h" under src/, "job.h" in its own
---     directory); two units that reach each other are a loop and are reported.
+--     directory); two units that reach each other are a loop and are reported;
+--   * Lua requires: a module under lua/ depends on the modules it requires (anywhere in the file,
+--     a lazy require too); two modules that reach each other are a loop and are reported.
 -- Findings listed in the --allow file (one "path name size" per line, as printed; name is `file`
 -- for the file's length, else the function's) are known
 -- debts: they are printed as such and fail only when they grew. Exit 1 on any other finding.
@@ -198,7 +200,23 @@ local function unit_of(path)
   return dir .. "/" .. stem
 end
 
--- Units that reach each other through includes, as "a <-> b" strings.
+-- A Lua file's module ("lua/cxone/bulk/job.lua" -> "cxone.bulk.job"; nil outside lua/) and the
+-- modules of this tree it requires, wherever the require sits (a require inside a function is a
+-- dependency too; comments are skipped). Spec and tool files are nobody's dependency: skipped.
+local function lua_unit(path)
+  local m = path:match("^lua/(.*)%.lua$")
+  return m and m:gsub("/init$", ""):gsub("/", ".")
+end
+local function lua_requires(lines)
+  local out = {}
+  for _, line in ipairs(lines) do
+    local code = line:gsub("%-%-.*$", "")
+    for name in code:gmatch("require%s*%(?%s*[\"']([%w_.]+)[\"']") do out[#out + 1] = name end
+  end
+  return out
+end
+
+-- Units that reach each other through includes (C) or requires (Lua), as "a <-> b" strings.
 local function include_loops(edges)
   local names = {}
   for u in pairs(edges) do names[#names + 1] = u end
@@ -260,6 +278,13 @@ local function main(argv)
       lua_functions(lines, found, function(name, line)
         bad[#bad + 1] = ("%s:%d %s: no `end` at its indentation (indent the file as the style asks)"):format(path, line, name)
       end)
+      local u = lua_unit(path)
+      if u then
+        edges[u] = edges[u] or {}
+        for _, v in ipairs(lua_requires(lines)) do
+          if v ~= u then edges[u][v] = true end
+        end
+      end
     else
       if path:match("%.c$") then c_functions(lines, found) end
       local u = unit_of(path)
@@ -270,7 +295,7 @@ local function main(argv)
       end
     end
   end
-  for _, l in ipairs(include_loops(edges)) do bad[#bad + 1] = "include loop: " .. l end
+  for _, l in ipairs(include_loops(edges)) do bad[#bad + 1] = "include or require loop: " .. l end
   for _, l in ipairs(known) do print("known, to be split (" .. allow_path .. "): " .. l) end
   local stale = {}
   for k in pairs(allow) do if not used[k] then stale[#stale + 1] = k end end

@@ -12,19 +12,13 @@
 -- small record per second), not by its rows.
 local cjson = require "cjson.safe"
 local summary_mod = require "cxone.bulk.summary"
+local bins = require "cxone.bulk.report_bins"
 
 local M = {}
 
-local floor, log = math.floor, math.log
+local floor = math.floor
 
--- Latency bins: each 10 % wider than the last, from 10 µs up (the percentiles' resolution).
-local BIN_BASE = log(1.1)
-local function bin_of(seconds)
-    local ms = seconds * 1000
-    if ms < 0.01 then ms = 0.01 end
-    return floor(log(ms) / BIN_BASE)
-end
-local function bin_ms(bin) return 1.1 ^ (bin + 0.5) end
+local bin_of = bins.bin_of
 
 -- Bounds that keep a report small whatever the run: kept examples, reasons, outcomes and marks.
 M.EXAMPLES = 3
@@ -32,7 +26,7 @@ M.MAX_REASONS = 60
 M.MAX_OUTCOMES = 100
 M.MAX_MARKS = 5000
 
-local CLASSES = { "succeeded", "failed", "invalid", "cancelled", "skipped" }
+local CLASSES = bins.CLASSES
 M.CLASSES = CLASSES
 
 local Agg = {}
@@ -187,21 +181,7 @@ function Agg:summary(s)
 end
 
 --- The percentile q (0..1) in ms of a latency bin table, or nil when it is empty.
-function M.quantile(bins, q)
-    local keys, total = {}, 0
-    for k, n in pairs(bins) do
-        keys[#keys + 1] = k
-        total = total + n
-    end
-    if total == 0 then return nil end
-    table.sort(keys)
-    local want, seen = q * total, 0
-    for _, k in ipairs(keys) do
-        seen = seen + bins[k]
-        if seen >= want then return bin_ms(k) end
-    end
-    return bin_ms(keys[#keys])
-end
+M.quantile = bins.quantile
 
 --- The report as HTML text.
 function Agg:html()

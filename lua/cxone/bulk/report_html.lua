@@ -4,7 +4,8 @@
 -- no font, no image fetched. Every text that came from the run (ids, messages, values) is made
 -- printable (cxone/bulk/text.lua) and escaped.
 local svg = require "cxone.bulk.report_svg"
-local quantile = require("cxone.bulk.report").quantile
+local bins = require "cxone.bulk.report_bins"
+local quantile = bins.quantile
 local printable = require("cxone.bulk.text").printable
 
 local M = {}
@@ -187,7 +188,7 @@ local CLASS_LABEL = { succeeded = "succeeded", failed = "failed", invalid = "inv
 
 local function outcomes(r)
     local bars = {}
-    for _, c in ipairs(require("cxone.bulk.report").CLASSES) do
+    for _, c in ipairs(bins.CLASSES) do
         bars[#bars + 1] = { name = c, label = CLASS_LABEL[c], value = r.counts[c], class = c }
     end
     local out = { svg.bar_chart("outcome-chart", "Results by outcome", bars) }
