@@ -232,6 +232,18 @@ describe("nginx example: live control and metrics", function()
     assert.are.equal(100, side_n, text)
     assert.are.equal(sent, main_n + side_n)
     assert.are.equal(400, sum_where(text, "cxone_bulk_results_total", { job_id = main_id, outcome = "succeeded" }))
+
+    -- A streamed batch is in /metrics too, under its own job_id, with what the mock saw of it.
+    local bstatus, body = ng:post_json("/batch", { tasks = H.tasks(30, 9000), batch_id = "streamed" })
+    assert.are.equal(200, bstatus, tostring(body))
+    code, text = ng:get("/metrics")
+    assert.are.equal(200, code, text)
+    ok, out = promtool_check(text)
+    assert.is_true(ok, "promtool check metrics: " .. out .. "\n" .. text)
+    local batch_label = text:match('job_id="(batch:streamed:[%x]+)"')
+    assert.is_truthy(batch_label, text)
+    assert.are.equal(30, sum_where(text, "cxone_bulk_requests_total", { job_id = batch_label }))
+    assert.are.equal(puts(), sent + 30)
   end)
 
   it("bad rate bodies are a 400 naming the field; an unknown job is a 404, a finished one a 409", function()

@@ -7,7 +7,7 @@
 --                   results) and the progress goes to a lua_shared_dict, which job_status()
 --                   (GET /jobs/status?id=NAME, GET /jobs/NAME) reads from any worker (bulk_jobs.lua).
 --   job_rate()      POST /jobs/NAME/rate: a new rate for the running job, applied by its worker.
---   metrics()       GET /metrics: every job of every worker, one Prometheus exposition
+--   metrics()       GET /metrics: every job and streamed batch of every worker, one exposition
 --                   (bulk_live.lua).
 --
 -- Every batch and job of the instance, in every worker, draws from one rate bucket
@@ -97,17 +97,18 @@ end
 -- Pattern 1: run a batch inside the request, streaming results as they finish
 ---------------------------------------------------------------------------------------------
 
--- Polls until the batch is done, writing each result as a JSON line. Returns whether the
--- client is still there.
-local function stream(job)
+-- Polls until the batch is done, writing each result as a JSON line; its metrics go to GET
+-- /metrics under job_id = key like a background job's. Returns whether the client is still there.
+local function stream(job, key)
   -- The client hanging up cancels the batch (needs `lua_check_client_abort on`).
   local client_gone = false
   ngx.on_abort(function()
     client_gone = true
     job:cancel("client closed the connection")
   end)
-  local exiting = false
+  local exiting, seen = false, {}
   while not job:done() do
+    L.tick_metrics(key, job, seen)
     -- A graceful quit/reload waits for this request: cancel so it ends promptly.
     if not exiting and ngx.worker.exiting() then
       exiting = true
@@ -143,12 +144,15 @@ function M.stream_batch()
 
   ngx.header.content_type = "application/x-ndjson"
   ngx.header["X-Accel-Buffering"] = "no"
-  local client_there = stream(job)
+  -- The batch's name in GET /metrics: "batch:" + its batch_id (if given) + this request's id.
+  local key = "batch:" .. (batch_id ~= "" and batch_id .. ":" or "") .. ngx.var.request_id
+  local client_there = stream(job, key)
   local summary = job:summary()
   -- done() means every worker thread is idle: close() only joins threads that are already
   -- returning (measured and reported as close_ms), it never waits for a transfer.
   local t0 = bulk.sys.monotime()
   job:close()
+  L.final_metrics(key, job)
   E.release_request()
   summary.close_ms = (bulk.sys.monotime() - t0) * 1000
   summary.worker_pid = ngx.worker.pid()
@@ -241,8 +245,8 @@ function M.job_rate(id)
   return reply(L.request_rate(id, wish, J.status))
 end
 
---- GET /metrics: every background job of every worker (running; finished ones for metrics_ttl
--- seconds) in the Prometheus text format, each sample labelled job_id.
+--- GET /metrics: every background job and streamed batch of every worker (running; finished
+-- ones for metrics_ttl seconds) in the Prometheus text format, each sample labelled job_id.
 function M.metrics()
   local text = L.metrics_text()
   ngx.header.content_type = "text/plain; version=0.0.4; charset=utf-8"
