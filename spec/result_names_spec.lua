@@ -10,7 +10,7 @@ local U = require "spec.helpers.util"
 -- The reasons docs/api.md documents: the rows of its table whose header is "| `skipped` |".
 local function documented_reasons()
   local reasons, in_table = {}, false
-  for line in (assert(U.read_file("docs/api.md"))):gmatch("[^\n]*") do
+  for line in (assert(U.read_file("docs/api.md"))):gmatch("[^\n]+") do
     if line:match("^| `skipped` |") then
       in_table = true
     elseif in_table then
