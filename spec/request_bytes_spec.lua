@@ -121,7 +121,7 @@ describe("request bytes pinned from main", function()
       o.on_result = function(r) results[r.index] = r end
       bulk.batch_update(tasks_of(CXONE), o)
       assert.are.equal(#CXONE, m:stats().requests.by_route["POST /incontactapi/contacts/set-disposition"])
-      for i, e in ipairs(CXONE) do
+      for i = 1, #CXONE do
         assert.is_true(results[i].ok, tostring(results[i].error))
       end
     end)
