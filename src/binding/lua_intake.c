@@ -151,8 +151,8 @@ int cxb_lua_plain_request(lua_State *L)
     return 3;
 }
 
-/* job:fetch(url[, id]) -> bool: an auxiliary GET with the job's token and limiter; its result
- * comes back from take() with index 0, contact_id = id and the response in `body`. With
+/* job:fetch(url[, id]) -> bool: a metadata GET with the job's token and limiter; its result
+ * comes back from job:fetched() (never from take()) with name = id and the response in `body`. With
  * api = "cxone" the URL is built on the worker (the API host is discovered there): id is the
  * skill whose dispositions are fetched, url is ignored. */
 static int job_fetch(lua_State *L)

@@ -27,6 +27,7 @@ typedef struct cxb_task {
     char *key;            /* Idempotency-Key */
     /* result */
     int fetch;            /* an auxiliary GET (e.g. the outcome hierarchy), not a contact task */
+    struct cxb_task *next_fetched; /* a finished fetch waiting in its job's own list (job.c) */
     int verify;           /* read the contact back before the first write: an earlier run may
                              have applied it (journal intent, or a failed file's "outcome
                              unknown"); a matching read-back settles the task without a write */
