@@ -95,8 +95,11 @@ static cxb_task *built_task(lua_State *L, const cxb_lua_consts *k, lua_Number in
     char err[256];
     if (cxb_request_build(shape, &ctx, &f, &r, err, sizeof err) != 0)
         luaL_error(L, "task %d: %s", (int)index, err);
-    cxb_task *t = cxb_task_new((uint64_t)index, f.id, f.id_len, r.url ? r.url : "", r.url_len, r.body, r.body_len,
-                               r.key ? r.key : "", r.key_len);
+    /* What a read-back compares with, kept on the task (the worker never re-parses the body). */
+    const char *notes = shape == CXB_SHAPE_CXONE && f.optional[0] && *f.optional[0] ? f.optional[0] : NULL;
+    cxb_task_want want = {{f.outcome[0], f.outcome[1]}, notes};
+    cxb_task *t = cxb_task_new_wanted((uint64_t)index, f.id, f.id_len, r.url ? r.url : "", r.url_len, r.body,
+                                      r.body_len, r.key ? r.key : "", r.key_len, &want);
     cxb_request_free(&r);
     return t;
 }
