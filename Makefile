@@ -42,7 +42,7 @@ LIMITER_SRCS = src/limiter/limiter.c src/limiter/limiter_rate.c src/limiter/rate
                src/limiter/redis_url.c
 NET_SRCS     = src/net/http.c src/net/backoff.c src/net/auth.c src/net/auth_discovery.c src/net/discovery.c
 PROFILE_SRCS = src/profile/idempotency.c src/profile/plain_task.c src/profile/tutorial_request.c \
-               src/profile/cxone_request.c src/profile/disposition.c
+               src/profile/cxone_request.c src/profile/disposition.c src/profile/request.c
 ENGINE_SRCS  = src/engine/queue.c src/engine/pool.c src/engine/task.c src/engine/attempt.c src/engine/job.c \
                src/engine/ledger.c src/engine/durable.c
 CORE_SRCS    = $(COMMON_SRCS) $(LIMITER_SRCS) $(NET_SRCS) $(PROFILE_SRCS) $(ENGINE_SRCS)

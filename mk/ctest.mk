@@ -7,7 +7,7 @@
 
 CTEST_DIR   = $(BUILD)/tests
 CTEST_UNITS = limiter limiter_rate shm_limiter redis_limiter backoff idempotency discovery disposition redact \
-              error_message text_fit ledger gcra_script
+              error_message text_fit ledger gcra_script request
 CTEST_LIMITER_SRCS = src/limiter/limiter.c src/limiter/limiter_rate.c src/limiter/rate_ctl.c src/common/text_fit.c
 CTEST_SRCS_limiter     = $(CTEST_LIMITER_SRCS)
 CTEST_SRCS_limiter_rate = $(CTEST_LIMITER_SRCS) src/limiter/shm_limiter.c src/limiter/limiter_open.c src/limiter/redis_limiter.c \
@@ -20,6 +20,8 @@ CTEST_SRCS_backoff     = src/net/backoff.c
 CTEST_SRCS_idempotency = src/profile/idempotency.c
 CTEST_SRCS_discovery   = src/net/discovery.c
 CTEST_SRCS_disposition = src/profile/disposition.c
+CTEST_SRCS_request     = src/profile/request.c src/profile/disposition.c src/profile/cxone_request.c \
+                         src/profile/idempotency.c src/net/discovery.c
 CTEST_SRCS_redact      = src/common/redact.c
 CTEST_SRCS_error_message = src/net/http.c src/net/backoff.c src/common/redact.c
 # The Redis script alone (src/limiter/gcra.lua, embedded as $(GCRA_H)), against a redis-server it starts.

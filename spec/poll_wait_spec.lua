@@ -156,10 +156,10 @@ describe("a sub-millisecond timeout", function()
     local o = core_defaults()
     o.token_url, o.scope, o.workers, o.rate, o.burst = tok.url .. "/oauth2/token", "contact:update", 1, 100, 10
     o.max_retries, o.backoff_base, o.backoff_max, o.timeout, o.connect_timeout = 0, 0, 0, 0.0004, 1
+    o.url_prefix = api.url .. "/api/v2/contacts/"
     local job = core.new_job(o)
     local t0 = bulk.sys.monotime()
-    assert.is_true(job:submit { index = 1, id = "c-1", url = api.url .. "/api/v2/contacts/c-1",
-                                body = bulk.encode_body("A", "B") })
+    assert.is_true(job:submit { index = 1, shape = "tutorial", id = "c-1", category = "A", subcategory = "B" })
     job:close_input()
     local results = {}
     while #results == 0 and bulk.sys.monotime() - t0 < 8 do

@@ -9,7 +9,6 @@
 #include "binding/lua_rate.h"
 #include "binding/lua_results.h"
 #include "binding/lua_sys.h"
-#include "profile/disposition.h"
 #include "profile/idempotency.h"
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -28,35 +27,6 @@ static int core_derive_key(lua_State *L)
     return 1;
 }
 
-static const char *disp_field(lua_State *L, const char *name)
-{
-    lua_getfield(L, 1, name);
-    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    lua_pop(L, 1); /* still referenced by the table */
-    return s;
-}
-
-/* core.disposition_body{skill=, disposition_code=, notes=, ...} -> body | nil, message: the
- * cxone set-disposition body, the same bytes the read-back is later compared with. */
-static int core_disposition_body(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    struct cxb_disposition d = {disp_field(L, "skill"), disp_field(L, "disposition_code"),
-                                disp_field(L, "notes"), disp_field(L, "callback_number"),
-                                disp_field(L, "callback_time"), disp_field(L, "commitment_amount")};
-    char err[256];
-    size_t len = 0;
-    char *body = cxb_disposition_body(&d, &len, err, sizeof err);
-    if (!body) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    lua_pushlstring(L, body, len);
-    free(body);
-    return 1;
-}
-
 /* Keeps this shared object mapped for the life of the process: a job released by __gc may still
  * have worker threads running our code after the Lua state unloads the module (lua_close). */
 static void core_pin_module(void)
@@ -70,7 +40,7 @@ __attribute__((visibility("default"))) int luaopen_cxone_bulk_core(lua_State *L)
 {
     static const luaL_Reg core_funcs[] = {
         {"new_job", cxb_lua_new_job}, {"derive_key", core_derive_key},
-        {"disposition_body", core_disposition_body}, {"plain_request", cxb_lua_plain_request}, {NULL, NULL}};
+        {"request", cxb_lua_request}, {"plain_request", cxb_lua_plain_request}, {NULL, NULL}};
 
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) /* once, before any worker exists */
         return luaL_error(L, "curl_global_init failed");

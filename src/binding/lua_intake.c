@@ -4,6 +4,7 @@
 #include "binding/lua_job.h"
 #include "profile/idempotency.h"
 #include "profile/plain_task.h"
+#include "profile/request.h"
 #include <string.h>
 
 /* Queues a built task; pushes true, or false when the queue is full (the task is freed). */
@@ -20,16 +21,16 @@ static int job_queue(lua_State *L, cxb_job *j, cxb_task *t, const char *invalid,
     return 1;
 }
 
-/* A string field of a prepared task; NULL (and *len 0) when absent and not required. */
-static const char *task_field(lua_State *L, const char *name, size_t *len, int required)
+/* A string field of the table at idx; NULL (and *len 0) when absent and not required. */
+static const char *str_field(lua_State *L, int idx, const char *name, size_t *len, int required)
 {
-    lua_getfield(L, 2, name);
+    lua_getfield(L, idx, name);
     const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
     if (!v && (required || !lua_isnil(L, -1)))
-        luaL_error(L, "job:submit: task field '%s' must be a string", name);
+        luaL_error(L, "task field '%s' must be a string", name);
     if (!v)
         *len = 0;
-    lua_pop(L, 1); /* the task table still holds the string: the pointer stays valid */
+    lua_pop(L, 1); /* the table still holds the string: the pointer stays valid */
     return v;
 }
 
@@ -42,38 +43,90 @@ static int task_flag(lua_State *L, const char *name)
     return v;
 }
 
-/* job:submit{index=, id=, url=, body=, key=nil|string, invalid=nil|message, verify=, read_only=,
- * keep_before=, skip_unchanged=} -> bool (false: the
- * queue is full). The facade validated the task; without a key one is derived from the job's
- * batch id, the contact id and the body. */
+/* The request shape a table names (shape = "tutorial" | "cxone"). */
+static enum cxb_shape shape_field(lua_State *L, int idx)
+{
+    static const char *const names[] = {"tutorial", "cxone", NULL};
+    lua_getfield(L, idx, "shape");
+    int i = luaL_checkoption(L, -1, NULL, names);
+    lua_pop(L, 1);
+    return i == 1 ? CXB_SHAPE_CXONE : CXB_SHAPE_TUTORIAL;
+}
+
+/* A task's named fields from the table at idx, by shape: id, the two outcome fields, cxone's
+ * optional ones, and the task's own key (tutorial). */
+static void request_fields(lua_State *L, int idx, enum cxb_shape shape, cxb_request_fields *f)
+{
+    static const char *const outcome[2][2] = {{"category", "subcategory"}, {"skill", "disposition_code"}};
+    static const char *const optional[CXB_REQUEST_OPTIONAL] = {"notes", "callback_number", "callback_time",
+                                                               "commitment_amount"};
+    int cx = shape == CXB_SHAPE_CXONE;
+    size_t unused;
+    memset(f, 0, sizeof *f);
+    f->id = str_field(L, idx, "id", &f->id_len, 1);
+    for (int i = 0; i < 2; i++)
+        f->outcome[i] = str_field(L, idx, outcome[cx][i], &f->outcome_len[i], 1);
+    for (int i = 0; cx && i < CXB_REQUEST_OPTIONAL; i++)
+        f->optional[i] = str_field(L, idx, optional[i], &unused, 0);
+    if (!cx)
+        f->key = str_field(L, idx, "key", &f->key_len, 0);
+}
+
+/* A task the facade refused: its one result, at once, without a request (the tutorial's carries
+ * the key derived over an empty body, as it always has). */
+static cxb_task *invalid_task(lua_State *L, const cxb_lua_consts *k, lua_Number index, enum cxb_shape shape)
+{
+    size_t id_len;
+    const char *id = str_field(L, 2, "id", &id_len, 1);
+    char derived[CXB_KEY_LEN + 1] = "";
+    if (shape == CXB_SHAPE_TUTORIAL)
+        cxb_idempotency_key(k->batch, k->batch_len, id, id_len, "", 0, derived);
+    return cxb_task_new((uint64_t)index, id, id_len, "", 0, "", 0, derived, strlen(derived));
+}
+
+/* A checked task built by the one request builder (src/profile/request.h); the cxone URL is
+ * left to the worker, which knows the discovered API host. */
+static cxb_task *built_task(lua_State *L, const cxb_lua_consts *k, lua_Number index, enum cxb_shape shape)
+{
+    cxb_request_fields f;
+    request_fields(L, 2, shape, &f);
+    cxb_request_ctx ctx = {k->batch, k->batch_len, k->prefix, k->prefix_len, NULL, NULL};
+    cxb_request r;
+    char err[256];
+    if (cxb_request_build(shape, &ctx, &f, &r, err, sizeof err) != 0)
+        luaL_error(L, "task %d: %s", (int)index, err);
+    /* What a read-back compares with, kept on the task (the worker never re-parses the body). */
+    const char *notes = shape == CXB_SHAPE_CXONE && f.optional[0] && *f.optional[0] ? f.optional[0] : NULL;
+    cxb_task_want want = {{f.outcome[0], f.outcome[1]}, notes};
+    cxb_task *t = cxb_task_new_wanted((uint64_t)index, f.id, f.id_len, r.url ? r.url : "", r.url_len, r.body,
+                                      r.body_len, r.key ? r.key : "", r.key_len, &want);
+    cxb_request_free(&r);
+    return t;
+}
+
+/* job:submit{index=, shape=, id=, the shape's named fields (category, subcategory, key | skill,
+ * disposition_code, notes, ...), invalid=nil|message, verify=, read_only=, keep_before=,
+ * skip_unchanged=} -> bool (false: the queue is full). The facade checked and mapped the
+ * fields; the URL, body and key are built here, by the builder the plain path and the dry run
+ * use. */
 static int job_submit(lua_State *L)
 {
     cxb_lua_consts k;
     cxb_job *j = cxb_lua_job_consts(L, &k);
     luaL_checktype(L, 2, LUA_TTABLE);
-    if (!cxb_job_has_slot(j)) { /* before deriving the key: a full queue is the common case */
+    if (!cxb_job_has_slot(j)) { /* before building: a full queue is the common case */
         lua_pushboolean(L, 0);
         return 1;
     }
     lua_getfield(L, 2, "index");
     lua_Number index = lua_tonumber(L, -1);
     lua_pop(L, 1);
-    size_t id_len, url_len, body_len, key_len, invalid_len;
-    const char *id = task_field(L, "id", &id_len, 1);
-    const char *url = task_field(L, "url", &url_len, 1);
-    const char *body = task_field(L, "body", &body_len, 1);
-    const char *key = task_field(L, "key", &key_len, 0);
-    const char *invalid = task_field(L, "invalid", &invalid_len, 0);
-    int verify = task_flag(L, "verify");
-    char derived[CXB_KEY_LEN + 1];
-    if (!key) {
-        cxb_idempotency_key(k.batch, k.batch_len, id, id_len, body, body_len, derived);
-        key = derived;
-        key_len = CXB_KEY_LEN;
-    }
-    cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, url, url_len, body, body_len, key, key_len);
+    enum cxb_shape shape = shape_field(L, 2);
+    size_t invalid_len;
+    const char *invalid = str_field(L, 2, "invalid", &invalid_len, 0);
+    cxb_task *t = invalid ? invalid_task(L, &k, index, shape) : built_task(L, &k, index, shape);
     if (t) {
-        t->verify = verify;
+        t->verify = task_flag(L, "verify");
         t->read_only = task_flag(L, "read_only");
         t->keep_before = task_flag(L, "keep_before");
         t->skip_unchanged = task_flag(L, "skip_unchanged");
@@ -151,8 +204,45 @@ int cxb_lua_plain_request(lua_State *L)
     return 3;
 }
 
-/* job:fetch(url[, id]) -> bool: an auxiliary GET with the job's token and limiter; its result
- * comes back from take() with index 0, contact_id = id and the response in `body`. With
+/* core.request{shape=, batch_id=, url_prefix= (tutorial), api_base=, api_version= (cxone), id=,
+ * the shape's named fields} -> {method=, url=, body=, idempotency_key=} | nil, message: what a
+ * job would send for the task, built by the same builder, without sending (the dry run). */
+int cxb_lua_request(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    enum cxb_shape shape = shape_field(L, 1);
+    cxb_request_fields f;
+    request_fields(L, 1, shape, &f);
+    size_t unused;
+    cxb_request_ctx ctx = {NULL, 0, NULL, 0, NULL, NULL};
+    ctx.batch = str_field(L, 1, "batch_id", &ctx.batch_len, 1);
+    ctx.url_prefix = str_field(L, 1, "url_prefix", &ctx.url_prefix_len, shape == CXB_SHAPE_TUTORIAL);
+    ctx.api_base = str_field(L, 1, "api_base", &unused, shape == CXB_SHAPE_CXONE);
+    ctx.api_version = str_field(L, 1, "api_version", &unused, shape == CXB_SHAPE_CXONE);
+    cxb_request r;
+    char err[256];
+    if (cxb_request_build(shape, &ctx, &f, &r, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, r.method);
+    lua_setfield(L, -2, "method");
+    lua_pushlstring(L, r.url, r.url_len);
+    lua_setfield(L, -2, "url");
+    lua_pushlstring(L, r.body, r.body_len);
+    lua_setfield(L, -2, "body");
+    if (r.key_len) {
+        lua_pushlstring(L, r.key, r.key_len);
+        lua_setfield(L, -2, "idempotency_key");
+    }
+    cxb_request_free(&r);
+    return 1;
+}
+
+/* job:fetch(url[, id]) -> bool: a metadata GET with the job's token and limiter; its result
+ * comes back from job:fetched() (never from take()) with name = id and the response in `body`. With
  * api = "cxone" the URL is built on the worker (the API host is discovered there): id is the
  * skill whose dispositions are fetched, url is ignored. */
 static int job_fetch(lua_State *L)

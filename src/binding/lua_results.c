@@ -68,13 +68,6 @@ static void push_result(lua_State *L, const cxb_task *t)
     if (!t->ok)
         set_str(L, "error_kind", cxb_kind_name(t->kind));
     cxb_lua_set_timing(L, t);
-    if (t->fetch) {
-        set_bool(L, "fetch", 1);
-        if (t->response) {
-            lua_pushlstring(L, t->response, t->response_len);
-            lua_setfield(L, -2, "body");
-        }
-    }
 }
 
 /* job:take(wait_seconds, want_slot) -> array of results */
@@ -92,6 +85,45 @@ static int job_take(lua_State *L)
     }
     for (size_t i = 0; i < n; i++)
         cxb_task_free(buf[i]);
+    return 1;
+}
+
+/* A finished metadata fetch: {name, ok, status, error, error_kind, cancelled, body}. name: the
+ * skill for a skill's dispositions, "" for the outcome hierarchy. */
+static void push_fetched(lua_State *L, const cxb_task *t)
+{
+    lua_createtable(L, 0, 7);
+    set_str(L, "name", t->contact_id);
+    set_bool(L, "ok", t->ok);
+    set_int(L, "status", t->status);
+    if (!t->ok) {
+        set_str(L, "error", t->error ? t->error : "failed (no detail: out of memory)");
+        set_str(L, "error_kind", cxb_kind_name(t->kind));
+    }
+    if (t->cancelled)
+        set_bool(L, "cancelled", 1);
+    if (t->response) {
+        lua_pushlstring(L, t->response, t->response_len);
+        lua_setfield(L, -2, "body");
+    }
+}
+
+/* job:fetched() -> array of the metadata fetches finished since the last call (never waits;
+ * job:take() returns only task results and wakes when a fetch finished). */
+static int job_fetched(lua_State *L)
+{
+    cxb_job *j = cxb_lua_job_open(L);
+    cxb_task *buf[16];
+    size_t n;
+    int k = 0;
+    lua_newtable(L);
+    while ((n = cxb_job_take_fetched(j, buf, 16)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            push_fetched(L, buf[i]);
+            lua_rawseti(L, -2, ++k);
+            cxb_task_free(buf[i]);
+        }
+    }
     return 1;
 }
 
@@ -200,7 +232,7 @@ static int job_metrics(lua_State *L)
 void cxb_lua_results_methods(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"take", job_take}, {"events", job_events}, {"counters", job_counters}, {"metrics", job_metrics},
+        {"take", job_take}, {"fetched", job_fetched}, {"events", job_events}, {"counters", job_counters}, {"metrics", job_metrics},
         {NULL, NULL}};
     cxb_setfuncs(L, methods);
 }

@@ -308,7 +308,7 @@ static void att_keep_before(cxb_task *t, int matches)
     t->response_len = 0;
 }
 
-/* The contact's current value, compared with the one the task's body asks for. ATT_OK with
+/* The contact's current value, compared with the one the task asks for (t->want). ATT_OK with
  * *matches (the write was applied, or one with its effect) and *same (writing it would change
  * nothing: cxone notes compared strictly) set; else the read's own failure. */
 static att_kind att_readback(cxb_worker *w, cxb_task *t, int *matches, int *same, att_outcome *o)
@@ -322,13 +322,13 @@ static att_kind att_readback(cxb_worker *w, cxb_task *t, int *matches, int *same
     if (k != ATT_OK)
         return k;
     char err[400];
+    struct cxb_disposition want = {t->want[0], t->want[1], t->want_notes, NULL, NULL, NULL};
     enum cxb_disposition_check c =
-        cxone ? cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len, 0, err, sizeof err)
-              : cxb_tutorial_readback(t->response, t->response_len, t->body, t->body_len, err, sizeof err);
+        cxone ? cxb_cxone_readback(t->response, t->response_len, &want, 0, err, sizeof err)
+              : cxb_tutorial_readback(t->response, t->response_len, t->want[0], t->want[1], err, sizeof err);
     *same = c == CXB_DISP_MATCHES;
     if (cxone && *same)
-        *same = cxb_cxone_readback(t->response, t->response_len, t->body, t->body_len, 1, err, sizeof err) ==
-                CXB_DISP_MATCHES;
+        *same = cxb_cxone_readback(t->response, t->response_len, &want, 1, err, sizeof err) == CXB_DISP_MATCHES;
     if (c == CXB_DISP_INVALID) { /* not a contact document: no before-image either */
         free(t->response);
         t->response = NULL;

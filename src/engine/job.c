@@ -21,6 +21,8 @@ struct cxb_job {
     cxb_auth *auth;
     cxb_pool *pool;
     atomic_int halted;        /* cxb_job_halt: no queued task starts; the ones in flight finish */
+    /* Finished fetches, oldest first, kept apart from the task results (owner thread only): */
+    cxb_task *fetched_head, *fetched_tail;
 };
 
 static void job_cancel_hook(void *arg)
@@ -136,6 +138,11 @@ static void job_free_config(cxb_config *c)
 static void job_free(void *ctx)
 {
     cxb_job *j = ctx;
+    while (j->fetched_head) {
+        cxb_task *t = j->fetched_head;
+        j->fetched_head = t->next_fetched;
+        cxb_task_free(t);
+    }
     if (j->lim)
         cxb_limiter_free(j->lim);
     cxb_auth_free(j->auth);
@@ -302,9 +309,37 @@ int cxb_job_finished(cxb_job *j)
     return cxb_pool_finished(j->pool);
 }
 
+/* Fetches leave the pool's one result ring here, into the job's own list: the task results
+ * the owner gets never carry one. */
 size_t cxb_job_take(cxb_job *j, cxb_task **out, size_t max, double wait, int want_slot)
 {
-    return cxb_pool_take(j->pool, (void **)out, max, wait, want_slot);
+    size_t n = cxb_pool_take(j->pool, (void **)out, max, wait, want_slot), kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        cxb_task *t = out[i];
+        if (!t->fetch) {
+            out[kept++] = t;
+            continue;
+        }
+        t->next_fetched = NULL;
+        if (j->fetched_tail)
+            j->fetched_tail->next_fetched = t;
+        else
+            j->fetched_head = t;
+        j->fetched_tail = t;
+    }
+    return kept;
+}
+
+size_t cxb_job_take_fetched(cxb_job *j, cxb_task **out, size_t max)
+{
+    size_t n = 0;
+    while (n < max && j->fetched_head) {
+        out[n++] = j->fetched_head;
+        j->fetched_head = j->fetched_head->next_fetched;
+    }
+    if (!j->fetched_head)
+        j->fetched_tail = NULL;
+    return n;
 }
 
 size_t cxb_job_events(cxb_job *j, cxb_event *out, size_t max)

@@ -24,17 +24,25 @@ cxb_job *cxb_job_new(const cxb_config *cfg, cxb_kind *kind, char *err, size_t er
  * task (invalid_msg != NULL) becomes a result at once, without a request. */
 int cxb_job_submit(cxb_job *j, cxb_task *t, const char *invalid_msg);
 
-/* Queues an auxiliary GET of t->url with the job's token and limiter (t->fetch is set here).
- * Its result comes back through cxb_job_take like a task's, with the body in t->response, and it
- * is not counted in the task counters. Never blocks; -1 when no slot is free. */
+/* Queues an auxiliary GET of t->url with the job's token and limiter (t->fetch is set here): the
+ * metadata a job fetches (the outcome hierarchy, a skill's dispositions). It takes one limiter
+ * slot right before it is sent, like a task's request. Its result never comes back among the
+ * task results: cxb_job_take keeps it apart for cxb_job_take_fetched, with the body in
+ * t->response, and it is not counted in the task counters. Never blocks; -1 when no slot is
+ * free. */
 int cxb_job_submit_fetch(cxb_job *j, cxb_task *t);
 
 /* No more tasks will be submitted. */
 void cxb_job_close_input(cxb_job *j);
 
-/* Takes up to max finished results into out; waits up to `wait` seconds for at least one (or
- * for a free slot when want_slot). Returns the count. */
+/* Takes up to max finished task results into out; waits up to `wait` seconds for at least one
+ * result or fetch (or for a free slot when want_slot). Returns the count: 0 also when only a
+ * fetch finished (it waits for cxb_job_take_fetched). Owner thread only. */
 size_t cxb_job_take(cxb_job *j, cxb_task **out, size_t max, double wait, int want_slot);
+
+/* Takes up to max finished fetches (oldest first) that cxb_job_take kept apart; never waits.
+ * The caller frees them. Owner thread only. */
+size_t cxb_job_take_fetched(cxb_job *j, cxb_task **out, size_t max);
 
 /* Takes up to max queued events. */
 size_t cxb_job_events(cxb_job *j, cxb_event *out, size_t max);

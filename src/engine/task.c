@@ -6,11 +6,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-cxb_task *cxb_task_new(uint64_t index, const char *contact_id, size_t id_len, const char *url,
-                       size_t url_len, const char *body, size_t body_len, const char *key,
-                       size_t key_len)
+static size_t want_size(const cxb_task_want *w)
 {
-    size_t n = sizeof(cxb_task) + id_len + url_len + body_len + key_len + 4;
+    if (!w)
+        return 0;
+    return strlen(w->value[0]) + strlen(w->value[1]) + (w->notes ? strlen(w->notes) : 0) + 3;
+}
+
+/* Copies s (NUL included) at *p and advances it. */
+static const char *put_str(char **p, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    memcpy(*p, s, n);
+    const char *at = *p;
+    *p += n;
+    return at;
+}
+
+cxb_task *cxb_task_new_wanted(uint64_t index, const char *contact_id, size_t id_len, const char *url,
+                              size_t url_len, const char *body, size_t body_len, const char *key,
+                              size_t key_len, const cxb_task_want *want)
+{
+    size_t n = sizeof(cxb_task) + id_len + url_len + body_len + key_len + 4 + want_size(want);
     cxb_task *t = calloc(1, n);
     if (!t)
         return NULL;
@@ -28,7 +45,20 @@ cxb_task *cxb_task_new(uint64_t index, const char *contact_id, size_t id_len, co
     p += body_len + 1;
     t->key = p;
     memcpy(p, key, key_len);
+    p += key_len + 1;
+    if (want) {
+        t->want[0] = put_str(&p, want->value[0]);
+        t->want[1] = put_str(&p, want->value[1]);
+        t->want_notes = want->notes ? put_str(&p, want->notes) : NULL;
+    }
     return t;
+}
+
+cxb_task *cxb_task_new(uint64_t index, const char *contact_id, size_t id_len, const char *url,
+                       size_t url_len, const char *body, size_t body_len, const char *key,
+                       size_t key_len)
+{
+    return cxb_task_new_wanted(index, contact_id, id_len, url, url_len, body, body_len, key, key_len, NULL);
 }
 
 void cxb_task_free(cxb_task *t)

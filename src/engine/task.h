@@ -25,8 +25,13 @@ typedef struct cxb_task {
     char *body;           /* JSON request body (built by the Lua facade) */
     size_t body_len;
     char *key;            /* Idempotency-Key */
+    /* What the task asks the contact to show, kept for a read-back (no body to re-parse): the
+     * two outcome values (category, subcategory | skill, disposition_code) and the notes (NULL:
+     * not given). NULL when the task was made without them (fetches, invalid tasks). */
+    const char *want[2], *want_notes;
     /* result */
     int fetch;            /* an auxiliary GET (e.g. the outcome hierarchy), not a contact task */
+    struct cxb_task *next_fetched; /* a finished fetch waiting in its job's own list (job.c) */
     int verify;           /* read the contact back before the first write: an earlier run may
                              have applied it (journal intent, or a failed file's "outcome
                              unknown"); a matching read-back settles the task without a write */
@@ -62,6 +67,16 @@ typedef struct cxb_task {
 cxb_task *cxb_task_new(uint64_t index, const char *contact_id, size_t id_len, const char *url,
                        size_t url_len, const char *body, size_t body_len, const char *key,
                        size_t key_len);
+
+/* What a read-back compares with (see cxb_task.want): NUL-terminated, notes may be NULL. */
+typedef struct cxb_task_want {
+    const char *value[2], *notes;
+} cxb_task_want;
+
+/* cxb_task_new, with the wanted values copied into the same block (want may be NULL). */
+cxb_task *cxb_task_new_wanted(uint64_t index, const char *contact_id, size_t id_len, const char *url,
+                              size_t url_len, const char *body, size_t body_len, const char *key,
+                              size_t key_len, const cxb_task_want *want);
 void cxb_task_free(cxb_task *t);
 
 /* Replaces t->error (left NULL on OOM: the result still carries ok=false and its status). */

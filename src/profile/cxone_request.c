@@ -1,6 +1,5 @@
 #include "profile/cxone_request.h"
 #include "net/discovery.h"
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,30 +14,13 @@ char *cxb_cxone_skill_url(const char *api_base, const char *version, const char 
     return cxb_cxone_api_url(api_base, version, "skills", skill, "dispositions");
 }
 
-static const char *info_field(const json_t *info, const char *name)
+enum cxb_disposition_check cxb_cxone_readback(const char *resp, size_t resp_len, const struct cxb_disposition *want,
+                                              int strict_notes, char *err, size_t errlen)
 {
-    return json_string_value(json_object_get(info, name));
-}
-
-enum cxb_disposition_check cxb_cxone_readback(const char *resp, size_t resp_len, const char *body,
-                                              size_t body_len, int strict_notes, char *err, size_t errlen)
-{
-    /* The body is ours (built by cxb_disposition_body), so it parses; the check is defence. */
-    json_t *doc = json_loadb(body, body_len, 0, NULL);
-    const json_t *info = json_object_get(doc, "dispositionInfo");
-    struct cxb_disposition want = {info_field(info, "skill"), info_field(info, "dispositionCode"),
-                                   info_field(info, "notes"), NULL, NULL, NULL};
-    if (strict_notes && !want.notes)
-        want.notes = ""; /* the body sets no notes: only a contact without notes is the same */
-    enum cxb_disposition_check res;
-    if (!json_is_object(info)) {
-        snprintf(err, errlen, "internal: the set-disposition body has no dispositionInfo");
-        res = CXB_DISP_INVALID;
-    } else {
-        res = cxb_disposition_compare(resp, resp_len, &want, err, errlen);
-    }
-    json_decref(doc);
-    return res;
+    struct cxb_disposition w = *want;
+    if (strict_notes && !w.notes)
+        w.notes = ""; /* the task sets no notes: only a contact without notes is the same */
+    return cxb_disposition_compare(resp, resp_len, &w, err, errlen);
 }
 
 void cxb_cxone_forbidden(int readback, const char *detail, char *out, size_t outlen)

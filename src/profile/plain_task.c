@@ -1,4 +1,5 @@
 #include "profile/plain_task.h"
+#include "profile/request.h"
 
 #include <string.h>
 
@@ -30,55 +31,12 @@ int cxb_plain_accepts(const char *id, size_t id_len, const char *cat, size_t cat
     return 1;
 }
 
-static int unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
-
 size_t cxb_plain_url_tail(const char *id, size_t id_len, char *out)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    for (size_t i = 0; i < id_len; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (unreserved(c)) {
-            out[n++] = (char)c;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 15];
-        }
-    }
-    return n;
-}
-
-/* A JSON string of printable ASCII as lua-cjson writes it: '"', '\' and '/' escaped. */
-static size_t plain_json_string(const char *s, size_t len, char *out)
-{
-    size_t n = 0;
-    out[n++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '"' || c == '\\' || c == '/')
-            out[n++] = '\\';
-        out[n++] = c;
-    }
-    out[n++] = '"';
-    return n;
+    return cxb_pct_encode(id, id_len, out);
 }
 
 size_t cxb_plain_body(const char *cat, size_t cat_len, const char *sub, size_t sub_len, char *out)
 {
-    static const char a[] = "{\"outcome\":{\"category\":", b[] = ",\"subcategory\":", c[] = "}}";
-    size_t n = 0;
-    memcpy(out + n, a, sizeof a - 1);
-    n += sizeof a - 1;
-    n += plain_json_string(cat, cat_len, out + n);
-    memcpy(out + n, b, sizeof b - 1);
-    n += sizeof b - 1;
-    n += plain_json_string(sub, sub_len, out + n);
-    memcpy(out + n, c, sizeof c - 1);
-    n += sizeof c - 1;
-    return n;
+    return cxb_tutorial_body(cat, cat_len, sub, sub_len, out);
 }

@@ -3,8 +3,8 @@
  * JSON encoder per task (docs/bench.md, "CPU per request").
  *
  * These checks are not a second validator: they only *accept* what is plainly valid (printable
- * ASCII, within the limits) and produce exactly the bytes the facade would (bulk.lua's
- * pct_encode and encode_body; spec/plain_task_spec.lua compares the two). Anything else — a
+ * ASCII, within the limits) and produce exactly the bytes the general path would: both write
+ * with src/profile/request.h (spec/plain_task_spec.lua compares the two). Anything else — a
  * control character, a non-ASCII byte, an empty field, a dot segment — is declined and goes
  * through the facade's one validator, which words the refusal. */
 #ifndef CXB_PLAIN_TASK_H

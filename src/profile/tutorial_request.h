@@ -9,9 +9,9 @@
 #include <stddef.h>
 
 /* resp: a GET /api/v2/contacts/{id} answer ({"id", "outcome": {"category", "subcategory"} | null,
- * ...}); body: the task's {"outcome":{"category","subcategory"}}. MATCHES when both names are
- * equal, NONE when the contact has no outcome, DIFFERS otherwise, INVALID (message in err) when
- * the answer is not such a document. */
-enum cxb_disposition_check cxb_tutorial_readback(const char *resp, size_t resp_len, const char *body,
-                                                 size_t body_len, char *err, size_t errlen);
+ * ...}); category, subcategory: what the task asks for (kept on the task, not re-parsed from its
+ * body). MATCHES when both names are equal, NONE when the contact has no outcome, DIFFERS
+ * otherwise, INVALID (message in err) when the answer is not such a document. */
+enum cxb_disposition_check cxb_tutorial_readback(const char *resp, size_t resp_len, const char *category,
+                                                 const char *subcategory, char *err, size_t errlen);
 #endif

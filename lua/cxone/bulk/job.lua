@@ -149,7 +149,7 @@ function Job:poll(max_wait)
     local left = (self._local[1] or ready) and 0 or until_ - monotime()
     local results = c:take(left > 0 and left or 0)
     self:_dispatch_events()
-    if self._gate == "outcomes" or self._fatal then self:_take_fetch(results) end
+    if self._gate == "outcomes" then self:_take_fetched() end
     -- (the checks are inline: a poll that returns one result must stay cheap)
     if self._local[1] then self:_take_local(results) end
     if results[1] then

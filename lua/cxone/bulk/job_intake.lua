@@ -7,8 +7,7 @@ local tasks = require "cxone.bulk.tasks"
 local Job = require "cxone.bulk.job_class"
 
 local new_error = errors.new
-local check_disposition, check_task, pct_encode, encode_body = tasks.check_disposition, tasks.check_task,
-  tasks.pct_encode, tasks.encode_body
+local check_disposition, check_task = tasks.check_disposition, tasks.check_task
 local type, tostring, ipairs, pcall, error = type, tostring, ipairs, pcall, error
 local fmt = string.format
 
@@ -22,20 +21,21 @@ local function check_skill_code(known, skill, code)
   return msg .. " (its dispositions: " .. table.concat(known.list, ", ") .. ")"
 end
 
--- cxone: {index=, id=, body=} (the URL is built on the worker), or {need_skill=} when
--- validate_outcomes has not yet seen this task's skill.
+-- cxone: the task's named fields for the C builder ({index=, shape=, id=, skill=, ...}; the
+-- URL is built on the worker), or {need_skill=} when validate_outcomes has not yet seen this
+-- task's skill.
 function Job:_prepare_cxone(task, index)
   local label = "task " .. index
-  local body, skill, code = check_disposition(task, label, self._o.outcome_map, self._p)
+  local p, skill, code = check_disposition(task, label, self._o.outcome_map, self._p)
   local id = type(task) == "table" and type(task.contact_id) == "string" and task.contact_id or ""
-  if not body then return { index = index, id = id, url = "", body = "", key = "", invalid = skill } end
+  if not p then return { index = index, shape = "cxone", id = id, invalid = skill } end
   if self._o.validate_outcomes then
     local known = self._skills[skill]
     if known == nil then return { need_skill = skill } end
     local why = check_skill_code(known, skill, code)
-    if why then return { index = index, id = id, url = "", body = "", key = "", invalid = label .. ": " .. why } end
+    if why then return { index = index, shape = "cxone", id = id, invalid = label .. ": " .. why } end
   end
-  local p = { index = index, id = id, url = "", body = body, key = "", verify = task.verify == true }
+  p.index, p.verify = index, task.verify == true
   self._safe:prepare(p, { skill = skill, disposition_code = code, notes = task.notes })
   if self._jj then
     local ident = { contact_id = id, skill = skill, disposition_code = code }
@@ -56,22 +56,23 @@ function Job:_journal_gate(p, ident, task)
   if g == "verify" then p.verify = true end
 end
 
--- tutorial: {index=, id=, url=, body=, key=} (the core sends it as given).
+-- tutorial: the task's named fields for the C builder ({index=, shape=, id=, category=,
+-- subcategory=, key=}: key is the task's own, if any).
 function Job:_prepare_tutorial(task, index)
   local label = "task " .. index
   local category, subcategory = check_task(task, label, self._o.outcome_map, self._p)
   if not category then
     local id = ""
     if type(task) == "table" and task.contact_id ~= nil then id = tostring(task.contact_id) end
-    return { index = index, id = id, url = "", body = "", invalid = subcategory }
+    return { index = index, shape = "tutorial", id = id, invalid = subcategory }
   end
   local id = task.contact_id
   if self._outcomes then
     local why = outcomes.check(self._outcomes, category, subcategory)
-    if why then return { index = index, id = id, url = "", body = "", invalid = label .. ": " .. why } end
+    if why then return { index = index, shape = "tutorial", id = id, invalid = label .. ": " .. why } end
   end
-  local p = { index = index, id = id, url = self._prefix .. pct_encode(id),
-              body = encode_body(category, subcategory), key = task.idempotency_key, verify = task.verify == true }
+  local p = { index = index, shape = "tutorial", id = id, category = category, subcategory = subcategory,
+              key = task.idempotency_key, verify = task.verify == true }
   self._safe:prepare(p, { category = category, subcategory = subcategory })
   if self._jj then
     self:_journal_gate(p, { contact_id = id, category = category, subcategory = subcategory,
@@ -83,7 +84,7 @@ end
 -- How a task is prepared, by the request shape its profile's `core` names.
 local PREPARE = { tutorial = Job._prepare_tutorial, cxone = Job._prepare_cxone }
 
--- Prepares a task for the core: {index=, id=, url=, body=, key=, invalid=}.
+-- Prepares a task for the core: {index=, shape=, id=, the shape's named fields, invalid=}.
 function Job:_prepare(task, index)
   return PREPARE[self._p.core](self, task, index)
 end

@@ -53,32 +53,35 @@ function Job:_fetch_kind(r)
   return r.error_kind
 end
 
--- Takes the outcome hierarchy out of the results (it is not a task's result).
-function Job:_take_fetch(results)
-  for i = #results, 1, -1 do
-    local r = results[i]
-    if r.fetch and self._p.metadata == "skills" then
-      table.remove(results, i)
-      local ok, known, err = pcall(skill_dispositions, r)
-      if ok and known ~= nil then
-        self._skills[r.contact_id], self._gate = known, "open"
-      else
-        self:_abort(new_error(self:_fetch_kind(r), fmt(
-          "could not fetch the dispositions of skill %s (validate_outcomes): %s", r.contact_id,
-          tostring(ok and err or known))))
-      end
-    elseif r.fetch then
-      table.remove(results, i)
-      local tree, err
-      if r.ok then tree, err = outcomes.from_json(r.body) else err = r.error end
-      if tree then
-        self._outcomes, self._gate = tree, "open"
-      else
-        self:_abort(new_error(self:_fetch_kind(r),
-          "could not fetch the outcome hierarchy (validate_outcomes): " .. tostring(err)))
-      end
+-- What a finished fetch of the outcome hierarchy (tutorial) or of a skill's dispositions
+-- (cxone) opens: the gate, or the batch's end with an error of the fetch's kind.
+function Job:_fetch_done(r)
+  if self._p.metadata == "skills" then
+    local ok, known, err = pcall(skill_dispositions, r)
+    if ok and known ~= nil then
+      self._skills[r.name], self._gate = known, "open"
+    else
+      self:_abort(new_error(self:_fetch_kind(r), fmt(
+        "could not fetch the dispositions of skill %s (validate_outcomes): %s", r.name,
+        tostring(ok and err or known))))
     end
+    return
   end
+  local tree, err
+  if r.ok then tree, err = outcomes.from_json(r.body) else err = r.error end
+  if tree then
+    self._outcomes, self._gate = tree, "open"
+  else
+    self:_abort(new_error(self:_fetch_kind(r),
+      "could not fetch the outcome hierarchy (validate_outcomes): " .. tostring(err)))
+  end
+end
+
+-- The metadata fetches finished since the last look: they come on their own path
+-- (job:fetched()), never among the task results.
+function Job:_take_fetched()
+  local fetched = self._c:fetched()
+  for i = 1, #fetched do self:_fetch_done(fetched[i]) end
 end
 
 return Job

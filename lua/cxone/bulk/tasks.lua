@@ -2,7 +2,6 @@
 -- checks (cxone.bulk.validate) with the library's "task N: " label, the request a task makes
 -- (describer: the CLI's --dry-run), and the task sources (an array or an iterator).
 local core = require "cxone.bulk.core"
-local cjson = require "cjson"
 local validate = require "cxone.bulk.validate"
 local errors = require "cxone.bulk.errors"
 local resolve = require "cxone.bulk.resolve"
@@ -13,36 +12,33 @@ local M = {}
 
 local new_error, raising, resolve_opts = errors.new, errors.raising, resolve.resolve_opts
 local type, ipairs, error = type, ipairs, error
-local fmt = string.format
 
 
-local function pct_encode(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return fmt("%%%02X", c:byte()) end))
-end
+-- The request itself (URL, body, key) is built in C, by the one builder the engine uses
+-- (src/profile/request.h, core.request): here tasks are only checked and mapped into the named
+-- fields that builder takes.
 
--- The body is written field by field so the bytes, and so the derived key, never depend on
--- table iteration order (Lua 5.4 seeds string hashes per state).
+--- The tutorial body for two outcome names (the undo file derives its keys from it).
 local function encode_body(category, subcategory)
-  return '{"outcome":{"category":' .. cjson.encode(category) .. ',"subcategory":'
-    .. cjson.encode(subcategory) .. '}}'
+  return core.request({ shape = "tutorial", batch_id = "", url_prefix = "", id = "",
+    category = category, subcategory = subcategory }).body
 end
 M.encode_body = encode_body
 
 -- Field checks and the outcome_code mapping live in cxone.bulk.validate, shared with the CLI;
 -- here they only get the "task N: " label.
 
---- The cxone request shape: checks one task of profile p and builds its set-disposition body
--- (only the fields given). Returns body, skill, disposition_code or nil, message.
+--- The cxone request shape: checks one task of profile p into the named fields the C builder
+-- takes (the optional ones only when given). Returns fields, skill, disposition_code or nil,
+-- message.
 local function check_disposition(task, label, outcome_map, p)
   local why, skill, code = validate.task(task, p.name, outcome_map, validate.LIBRARY)
   if why then return nil, label .. ": " .. why end
-  local d = { skill = skill, disposition_code = code }
-  for _, f in ipairs(p.optional) do
-    if task[f] ~= "" then d[f] = task[f] end
+  local f = { shape = "cxone", id = task.contact_id, skill = skill, disposition_code = code }
+  for _, name in ipairs(p.optional) do
+    if task[name] ~= "" then f[name] = task[name] end
   end
-  local body, berr = core.disposition_body(d)
-  if not body then return nil, label .. ": " .. berr end
-  return body, skill, code
+  return f, skill, code
 end
 
 --- The tutorial request shape: checks one task of profile p and resolves outcome codes.
@@ -62,34 +58,29 @@ function M.validate_task(task, outcome_map, api)
 end
 
 -- The request shapes the C core builds, by a profile's `core`: how a task is checked into what
--- the shape needs (check), and how a dry run describes its request (describer).
+-- the shape needs (check), and the named fields a dry run hands the builder (fields).
 M.SHAPES = {
   tutorial = {
     check = check_task,
-    describer = function(o, p)
-      local prefix = o.base_url .. "/api/v2/contacts/"
+    fields = function(o, p)
+      local ctx = { batch_id = o.batch_id, url_prefix = o.base_url .. "/api/v2/contacts/" }
       return function(task)
         local category, subcategory = check_task(task, "task", o.outcome_map, p)
         if not category then return nil, subcategory end
-        local body = encode_body(category, subcategory)
-        return {
-          method = "PUT",
-          url = prefix .. pct_encode(task.contact_id),
-          idempotency_key = task.idempotency_key or core.derive_key(o.batch_id, task.contact_id, body),
-          body = body,
-        }
+        return { shape = "tutorial", batch_id = ctx.batch_id, url_prefix = ctx.url_prefix, id = task.contact_id,
+          category = category, subcategory = subcategory, key = task.idempotency_key }
       end
     end,
   },
   cxone = {
     check = check_disposition,
-    describer = function(o, p)
-      local prefix = (o.api_base or "{api host from discovery}") .. "/incontactapi/services/" .. o.api_version
-        .. "/contacts/"
+    fields = function(o, p)
+      local api_base = o.api_base or "{api host from discovery}"
       return function(task)
-        local body, err = check_disposition(task, "task", o.outcome_map, p)
-        if not body then return nil, err end
-        return { method = "POST", url = prefix .. pct_encode(task.contact_id) .. "/set-disposition", body = body }
+        local f, err = check_disposition(task, "task", o.outcome_map, p)
+        if not f then return nil, err end
+        f.batch_id, f.api_base, f.api_version = o.batch_id, api_base, o.api_version
+        return f
       end
     end,
   },
@@ -102,7 +93,14 @@ M.SHAPES = {
 local function describer(opts, placeholder)
   local o = resolve_opts(opts, placeholder)
   local p = profiles.get(o.api)
-  return M.SHAPES[p.core].describer(o, p)
+  local fields_of = M.SHAPES[p.core].fields(o, p)
+  return function(task)
+    local f, err = fields_of(task)
+    if not f then return nil, err end
+    local d, berr = core.request(f)
+    if not d then return nil, "task: " .. berr end
+    return d
+  end
 end
 
 function M.describer(opts, placeholder) return raising(describer, opts, placeholder) end
@@ -125,7 +123,6 @@ local function make_iterator(tasks)
   end, true, n
 end
 
-M.pct_encode, M.check_disposition, M.check_task, M.make_iterator = pct_encode, check_disposition, check_task,
-  make_iterator
+M.check_disposition, M.check_task, M.make_iterator = check_disposition, check_task, make_iterator
 
 return M
