@@ -45,12 +45,15 @@ local function new_job(o, iter, is_array, size)
     io.stderr:write("cxone.bulk: WARNING: TLS certificate verification is disabled (insecure = true)\n")
   end
   local self = setmetatable({
-    _o = o, _iter = iter, _is_array = is_array, _n = 0, _returned = 0, _input = "open", _gate = "open",
-    _started = monotime(), _prefix = o.base_url and (o.base_url .. "/api/v2/contacts/"), _size = size,
+    _o = o, _returned = 0, _gate = "open", _started = monotime(),
+    -- The input side: the iterator (nil in push mode), its state (above), tasks taken so far, how
+    -- many there are when known (an array), and the one task the engine could not take yet
+    -- ({task=, index=, p=}).
+    _in = { iter = iter, is_array = is_array, state = "open", n = 0, size = size, held = nil },
   }, Job)
   if o.deadline then self._deadline_at = self._started + o.deadline end
   local cfg = core_config(o)
-  cfg.url_prefix = self._prefix or ""
+  cfg.url_prefix = o.base_url and (o.base_url .. "/api/v2/contacts/") or ""
   local c, err, kind = core.new_job(cfg)
   if not c then error(new_error(kind, err), 0) end
   self._c = c
@@ -162,7 +165,7 @@ function Job:poll(max_wait)
     end
     if self:done() or ready or monotime() >= deadline then return results end
     -- Push mode with an open input and nothing in flight: nothing can arrive, do not spin.
-    if not self._iter and self._input == "open" and self._gate == "open" and self._n == self._returned then
+    if not self._in.iter and self._in.state == "open" and self._gate == "open" and self._in.n == self._returned then
       return results
     end
   end
@@ -200,7 +203,7 @@ end
 --- True once the input is closed and every task's result has been returned by poll.
 function Job:done()
   if not self._c then return true end
-  return self._input == "closed" and #self._local == 0 and self._c:finished()
+  return self._in.state == "closed" and #self._local == 0 and self._c:finished()
 end
 
 --- Cancels at once: nothing new is sent, in-flight transfers abort. Never blocks.
@@ -221,7 +224,7 @@ end
 --- Live counters: totals, by status, retries, pauses, token refreshes; `error` and `error_kind`
 -- when a whole-batch error stopped the job.
 function Job:summary()
-  if not self._c then return self._final end
+  if not self._c then return self._closed.summary end
   local s = self._c:counters()
   local n = self._local_done or 0 -- settled by the journal: taken, succeeded, skipped
   s.total, s.succeeded, s.skipped = s.total + n, s.succeeded + n, s.skipped + n
@@ -240,7 +243,7 @@ function Job:error()
     if e then return e.message, e.kind end
     return nil
   end
-  local f = self._final
+  local f = self._closed and self._closed.summary
   if f and f.error then return f.error, f.error_kind end
 end
 
@@ -251,7 +254,7 @@ function Job:_metrics_data()
     local ok, st = pcall(self.status, self)
     if ok and type(st) == "table" then status = st end
   end
-  return { core = self._c and self._c:metrics() or self._final_metrics, summary = self:summary(),
+  return { core = self._c and self._c:metrics() or self._closed.metrics, summary = self:summary(),
     status = status, rate = self._o.rate, skipped_locally = self._local_done }
 end
 
@@ -267,14 +270,14 @@ function Job:close()
   if not self._c then return end
   local c = self._c
   local final = self:summary()
-  self._final_metrics = c:metrics()
+  local metrics = c:metrics()
   self._c = nil
   c:close()
   if self._jj then
     local ok, err = pcall(self._jj.close, self._jj, final.requests)
     if not ok and not final.error then final.error, final.error_kind = tostring(err), "output" end
   end
-  self._final = final
+  self._closed = { summary = final, metrics = metrics } -- what summary() and metrics() answer now
 end
 Job.__close = Job.close
 live.extend(Job) -- set_rate, set_max_rate, status

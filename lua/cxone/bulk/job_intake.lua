@@ -125,13 +125,13 @@ end
 
 -- Stops reading the iterator (see the input states above).
 function Job:_drain()
-  if self._iter and not self._is_array and self._input == "open" then self._input = "draining" end
+  if self._in.iter and not self._in.is_array and self._in.state == "open" then self._in.state = "draining" end
 end
 
 function Job:_close_input()
-  if self._input ~= "closed" then
-    self._input = "closed"
-    self._held = nil
+  if self._in.state ~= "closed" then
+    self._in.state = "closed"
+    self._in.held = nil
     self._c:close_input()
   end
 end
@@ -142,12 +142,12 @@ end
 -- one result (cancelled, naming the error).
 function Job:submit(task)
   if not self._c then error("cxone.bulk: job is closed", 2) end
-  if self._iter then error("cxone.bulk: submit() is for jobs made with bulk.open()", 2) end
-  if self._input == "closed" then error("cxone.bulk: submit() after close_input()", 2) end
+  if self._in.iter then error("cxone.bulk: submit() is for jobs made with bulk.open()", 2) end
+  if self._in.state == "closed" then error("cxone.bulk: submit() after close_input()", 2) end
   if self._gate ~= "open" then return false end
-  local index = self._n + 1
+  local index = self._in.n + 1
   if self:_take(task, index) ~= "taken" then return false end
-  self._n = index
+  self._in.n = index
   self:_flush_journal()
   return index
 end
@@ -180,18 +180,17 @@ end
 -- Iterator mode: the next task from the iterator and its index, or nil once the input has ended
 -- (the core is then told).
 function Job:_next_task()
-  if self._input == "draining" then return self:_close_input() end
-  local ok, task = pcall(self._iter)
+  if self._in.state == "draining" then return self:_close_input() end
+  local ok, task = pcall(self._in.iter)
   if not ok then
     -- The tasks already taken still run and each comes back as its result; the error stops the
     -- batch once they have (poll raises it after the last result, batch_update then).
     self._fatal = self._fatal or new_error("input", "task iterator failed: " .. tostring(task))
-    self._iter_failed = true
     return self:_close_input()
   end
   if task == nil then return self:_close_input() end
-  self._n = self._n + 1
-  return task, self._n
+  self._in.n = self._in.n + 1
+  return task, self._in.n
 end
 
 -- Iterator mode: moves tasks into the core's queue until it is full or the input ends, then
@@ -202,11 +201,11 @@ function Job:_feed()
 end
 
 function Job:_feed_tasks()
-  if not self._iter or self._input == "closed" then return end
+  if not self._in.iter or self._in.state == "closed" then return end
   while self._gate == "open" do -- a canary closes it after its last task
     -- A task the engine could not take yet ({task=, index=, p=}) is offered again first.
-    local held = self._held
-    self._held = nil
+    local held = self._in.held
+    self._in.held = nil
     local task, n, p
     if held then
       task, n, p = held.task, held.index, held.p
@@ -216,7 +215,7 @@ function Job:_feed_tasks()
     end
     local how, prepared = self:_take(task, n, p)
     if how ~= "taken" then
-      self._held = { task = task, index = n, p = prepared }
+      self._in.held = { task = task, index = n, p = prepared }
       return
     end
   end

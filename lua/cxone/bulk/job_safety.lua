@@ -118,7 +118,7 @@ end
 --- True when the canary's tasks have all come back and on_canary is due.
 function Safety:canary_ready()
   local c, job = self.canary, self.job
-  return c ~= nil and c.phase == "waiting" and job._returned == job._n and #job._local == 0
+  return c ~= nil and c.phase == "waiting" and job._returned == job._in.n and #job._local == 0
 end
 
 --- Asks on_canary(summary, results) once the canary is back (at the start of a poll, so a

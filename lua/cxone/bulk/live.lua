@@ -45,8 +45,8 @@ end
 -- How many tasks the job will have in all: an array's length, or every task taken once the input
 -- has closed; nil while an iterator or push input may still bring more.
 local function known_total(job)
-  if job._size then return job._size end
-  if job._input == "closed" then return job._n end
+  if job._in.size then return job._in.size end
+  if job._in.state == "closed" then return job._in.n end
 end
 
 --- Adds set_rate, set_max_rate and status to the job class.
