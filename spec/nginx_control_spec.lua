@@ -25,21 +25,7 @@ local function promtool_check(text)
   return ok and not out:match("%S"), out
 end
 
--- The sum of name's samples whose labels include every `want` label.
-local function sum_where(text, name, want)
-  local total = 0
-  for line in text:gmatch("[^\n]+") do
-    local n, labels, value = line:match("^([%w_]+){(.-)}%s+(%S+)$")
-    if n == name then
-      local ok = true
-      for k, v in pairs(want) do
-        if not labels:find(k .. '="' .. v .. '"', 1, true) then ok = false end
-      end
-      if ok then total = total + tonumber(value) end
-    end
-  end
-  return total
-end
+local sum_where = require("spec.helpers.prom").sum_where
 
 local function count_of(text, pattern)
   local _, n = text:gsub(pattern, "")
