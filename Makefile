@@ -36,7 +36,7 @@ INST_BINDIR ?= $(PREFIX)/bin
 
 # Core sources that do not touch Lua (also linked into C tests, fuzzers, benchmarks), by area
 # (README.md, "Build, test, layout"). Every include names its area from src/: "engine/job.h".
-COMMON_SRCS  = src/common/kind.c src/common/redact.c src/common/text_fit.c
+COMMON_SRCS  = src/common/kind.c src/common/redact.c src/common/text_fit.c src/common/fork_guard.c
 LIMITER_SRCS = src/limiter/limiter.c src/limiter/limiter_rate.c src/limiter/rate_ctl.c \
                src/limiter/shm_limiter.c src/limiter/limiter_open.c src/limiter/redis_limiter.c \
                src/limiter/redis_url.c

@@ -7,7 +7,7 @@
 
 CTEST_DIR   = $(BUILD)/tests
 CTEST_UNITS = limiter limiter_rate shm_limiter redis_limiter backoff idempotency discovery disposition redact \
-              error_message text_fit ledger gcra_script request
+              error_message text_fit ledger gcra_script request fork_guard
 CTEST_LIMITER_SRCS = src/limiter/limiter.c src/limiter/limiter_rate.c src/limiter/rate_ctl.c src/common/text_fit.c
 CTEST_SRCS_limiter     = $(CTEST_LIMITER_SRCS)
 CTEST_SRCS_limiter_rate = $(CTEST_LIMITER_SRCS) src/limiter/shm_limiter.c src/limiter/limiter_open.c src/limiter/redis_limiter.c \
@@ -16,6 +16,7 @@ CTEST_SRCS_shm_limiter = $(CTEST_LIMITER_SRCS) src/limiter/shm_limiter.c src/lim
 CTEST_SRCS_redis_limiter = $(CTEST_LIMITER_SRCS) src/limiter/shm_limiter.c src/limiter/limiter_open.c src/limiter/redis_limiter.c \
                            src/limiter/redis_url.c src/common/redact.c
 CTEST_SRCS_text_fit    = src/common/text_fit.c
+CTEST_SRCS_fork_guard  = src/common/fork_guard.c
 CTEST_SRCS_backoff     = src/net/backoff.c
 CTEST_SRCS_idempotency = src/profile/idempotency.c
 CTEST_SRCS_discovery   = src/net/discovery.c

@@ -3,6 +3,7 @@
 #include "binding/compat.h"
 #include "binding/lua_config.h"
 #include "binding/lua_sys.h"
+#include "common/fork_guard.h"
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,7 +13,8 @@
  * task carries only its own fields across the boundary. */
 typedef struct lua_job {
     cxb_job *job;
-    pid_t pid;
+    cxb_fork_guard *here; /* NULL only while the job is being made or could not be */
+    pid_t pid;            /* the creator's, for the message */
     size_t batch_len, prefix_len;
     char consts[];
 } lua_job;
@@ -30,6 +32,7 @@ int cxb_lua_new_job(lua_State *L)
 
     lua_job *lj = lua_newuserdata(L, sizeof *lj + batch_len + 1 + prefix_len + 1);
     lj->job = NULL;
+    lj->here = NULL;
     lj->pid = getpid();
     lj->batch_len = batch_len;
     lj->prefix_len = prefix_len;
@@ -38,8 +41,12 @@ int cxb_lua_new_job(lua_State *L)
     luaL_getmetatable(L, CXB_LUA_JOB_MT);
     lua_setmetatable(L, -2);
     char err[512];
-    cxb_kind kind;
-    lj->job = cxb_job_new(&c, &kind, err, sizeof err);
+    cxb_kind kind = CXB_KIND_INTERNAL;
+    lj->here = cxb_fork_guard_new();
+    if (!lj->here)
+        snprintf(err, sizeof err, "out of memory");
+    else
+        lj->job = cxb_job_new(&c, &kind, err, sizeof err);
     if (!lj->job) {
         lua_pushnil(L);
         lua_pushstring(L, err);
@@ -52,7 +59,7 @@ int cxb_lua_new_job(lua_State *L)
 static lua_job *job_check(lua_State *L)
 {
     lua_job *lj = luaL_checkudata(L, 1, CXB_LUA_JOB_MT);
-    if (lj->pid != getpid())
+    if (lj->here && !cxb_fork_guard_here(lj->here))
         luaL_error(L, "cxone.bulk job used after fork (created in pid %d, used in pid %d): start jobs "
                       "in the process that uses them (nginx: init_worker_by_lua*, timers or request "
                       "handlers, never init_by_lua*)", (int)lj->pid, (int)getpid());
@@ -154,9 +161,11 @@ static int job_close(lua_State *L)
 static int job_gc(lua_State *L)
 {
     lua_job *lj = luaL_checkudata(L, 1, CXB_LUA_JOB_MT);
-    if (lj->job && lj->pid == getpid())
+    if (lj->job && cxb_fork_guard_here(lj->here))
         cxb_job_release(lj->job);
     lj->job = NULL;
+    cxb_fork_guard_free(lj->here); /* leaves a forked child's copy alone */
+    lj->here = NULL;
     return 0;
 }
 

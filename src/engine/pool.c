@@ -4,9 +4,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define POOL_CACHE_LINE 64
 
 struct cxb_pool {
     cxb_pool_ops ops;
@@ -22,11 +25,15 @@ struct cxb_pool {
     int input_closed;
     int owner_waiting;
     double last_wake;         /* when a worker last woke the owner (coalescing) */
-    atomic_int cancel;
     pthread_t *threads;
     int workers;              /* threads wanted: fixed, read by the wake-up rule */
     int nthreads;             /* threads started (owner only) */
     int refs;                 /* owner + live workers; the last one out frees the pool */
+    /* Read by every transfer's progress callback, several times a request; written once. On a
+     * cache line of its own: beside the fields above, which every push and take writes, each
+     * read missed the cache (1 % of the client's CPU at 35,000 requests/s). */
+    alignas(POOL_CACHE_LINE) atomic_int cancel;
+    char cancel_pad[POOL_CACHE_LINE - sizeof(atomic_int)];
 };
 
 /* Waking the owner for every result would cost a context switch per item at high rates.
@@ -135,7 +142,10 @@ static int pool_init(cxb_pool *p, const cxb_pool_config *cfg)
 
 cxb_pool *cxb_pool_new(const cxb_pool_config *cfg, char *err, size_t errlen)
 {
-    cxb_pool *p = calloc(1, sizeof *p);
+    /* aligned: the cancel flag's cache line must be one (sizeof is a multiple of it) */
+    cxb_pool *p = aligned_alloc(POOL_CACHE_LINE, sizeof *p);
+    if (p)
+        memset(p, 0, sizeof *p);
     if (!p || pool_init(p, cfg) != 0) {
         snprintf(err, errlen, "out of memory");
         return NULL;
