@@ -24,8 +24,8 @@ else
 LUA_CFLAGS ?= -I$(LUA_INCDIR)
 endif
 LIBFLAG    ?= -shared
-DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libcurl uuid jansson hiredis)
-DEP_LIBS    = $(shell $(PKG_CONFIG) --libs libcurl uuid jansson hiredis) -lpthread -lm
+DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libcurl uuid nettle jansson hiredis)
+DEP_LIBS    = $(shell $(PKG_CONFIG) --libs libcurl uuid nettle jansson hiredis) -lpthread -lm
 ALL_CFLAGS  = $(CFLAGS) $(SAN) $(WARN) $(DEFS) $(SRC_INC) -fPIC -fvisibility=hidden $(DEP_CFLAGS)
 
 PREFIX     ?= /usr/local

@@ -14,7 +14,7 @@ deterministic Idempotency-Keys) under a thin Lua facade, plus the cxone-bulk ope
   license = "MIT",
 }
 dependencies = { "lua >= 5.1, < 5.5", "lua-cjson" }
--- libcurl, libuuid, jansson and hiredis are found with pkg-config by the Makefile (Debian keeps
+-- libcurl, libuuid, nettle, jansson and hiredis are found with pkg-config by the Makefile (Debian keeps
 -- curl/curl.h under the multiarch include directory, where LuaRocks' header probe does not look).
 external_dependencies = {
   -- `luarocks make` builds the current directory, and it removes an installed cxone-bulk of this
@@ -24,6 +24,7 @@ external_dependencies = {
   -- /proc/self/cwd is that directory): outside the tree the command stops here, naming it.
   RUN_FROM_THE_CXONE_BULK_SOURCE_ROOT = { header = "../../../../../../proc/self/cwd/src/binding/lua_core.c" },
   UUID = { header = "uuid/uuid.h" },
+  NETTLE = { header = "nettle/sha1.h" },
   JANSSON = { header = "jansson.h" },
   HIREDIS = { header = "hiredis/hiredis.h" },
 }
