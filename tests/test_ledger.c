@@ -136,8 +136,39 @@ static void test_event_time(void)
     cxb_ledger_free(l);
 }
 
+/* The fail-fast rule: max_unreachable attempts in a row without an answer make the batch fatal
+ * (kind network) and cancel it; any answer, counted with its response, starts the count over. */
+static int cancelled_calls;
+static void on_cancel(void *arg)
+{
+    (void)arg;
+    cancelled_calls++;
+}
+
+static void test_unreachable(void)
+{
+    cxb_ledger *l = cxb_ledger_new(3, on_cancel, NULL);
+    cxb_counters *c = malloc(sizeof *c);
+    char fatal[512];
+    cxb_kind kind;
+    cxb_ledger_note_reach(l, 0, CXB_KIND_NETWORK, "refused");
+    cxb_ledger_note_reach(l, 0, CXB_KIND_NETWORK, "refused");
+    cxb_ledger_count_response(l, NULL, "PUT", 503, 0, cxb_now_mono()); /* an answer, even a 503 */
+    cxb_ledger_note_reach(l, 0, CXB_KIND_NETWORK, "refused");
+    cxb_ledger_note_reach(l, 0, CXB_KIND_NETWORK, "refused");
+    cxb_ledger_snapshot(l, c, &kind, fatal, sizeof fatal);
+    CHECK(kind == CXB_KIND_NONE && cancelled_calls == 0, "two in a row after an answer: not fatal");
+    cxb_ledger_note_reach(l, 0, CXB_KIND_NETWORK, "refused");
+    cxb_ledger_snapshot(l, c, &kind, fatal, sizeof fatal);
+    CHECK(kind == CXB_KIND_NETWORK && cancelled_calls == 1, "three in a row: fatal (%d)", (int)kind);
+    CHECK(strstr(fatal, "3 consecutive attempts") != NULL, "message: %s", fatal);
+    free(c);
+    cxb_ledger_free(l);
+}
+
 int main(void)
 {
+    test_unreachable();
     test_requests_and_latency();
     test_tries_cap();
     test_results_and_gauges();

@@ -135,14 +135,15 @@ static att_kind att_token(cxb_worker *w, att_outcome *o)
 /* Takes the request's limiter slot, right before it is sent: nothing else is waited on between
  * the slot and the send. A token that expired while the slot was awaited forfeits that slot
  * (never spent late) and is resolved again before a new one is taken. */
-static att_kind att_slot(cxb_worker *w, att_outcome *o)
+static att_kind att_slot(cxb_worker *w, att_outcome *o, double *granted)
 {
     for (;;) {
         double asked = cxb_now_mono();
         if (cxb_limiter_acquire_slot(w->env->lim, w->env->cancel, &w->slot) != 0)
             return ATT_CANCELLED;
-        cxb_ledger_limiter_wait(w->env->ledger, cxb_now_mono() - asked);
-        if (cxb_now_mono() < w->token_expires)
+        *granted = cxb_now_mono(); /* one clock reading: the wait, the token's check, the send */
+        cxb_ledger_limiter_wait(w->env->ledger, *granted - asked);
+        if (*granted < w->token_expires)
             return ATT_OK;
         att_kind k = att_token(w, o);
         if (k != ATT_OK)
@@ -234,7 +235,8 @@ static att_kind att_transport_failure(cxb_worker *w, const att_req *q, const cxb
  * answer, or a 5xx, is recorded as may-have-applied (sticky). */
 static att_kind att_send(cxb_worker *w, cxb_task *t, const att_req *q, att_outcome *o)
 {
-    att_kind k = att_slot(w, o);
+    double sent;
+    att_kind k = att_slot(w, o, &sent);
     if (k != ATT_OK)
         return k;
     att_headers hb;
@@ -242,7 +244,6 @@ static att_kind att_send(cxb_worker *w, cxb_task *t, const att_req *q, att_outco
     cxb_http_resp r;
     t->attempts++;
     w->http.fresh_next = q->mutating && !q->with_key; /* cxone's POST: no hidden libcurl resend */
-    double sent = cxb_now_mono();
     int rc = cxb_http_request(&w->http, q->method, q->url, hdrs, q->mutating ? t->body : NULL,
                               q->mutating ? t->body_len : 0, NULL, &r);
     memset(w->auth_hdr, 0, sizeof w->auth_hdr);
@@ -255,8 +256,7 @@ static att_kind att_send(cxb_worker *w, cxb_task *t, const att_req *q, att_outco
         return ATT_CANCELLED;
     }
     if (rc != 0)
-        return att_transport_failure(w, q, &r, o);
-    cxb_ledger_note_reach(w->env->ledger, 1, CXB_KIND_NONE, NULL);
+        return att_transport_failure(w, q, &r, o); /* (an answer reset the unreachable count above) */
     o->status = t->status = r.status;
     if (r.status >= 200 && r.status < 300) {
         t->replayed = r.replayed;

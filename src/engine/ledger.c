@@ -2,11 +2,23 @@
 #include "common/clock.h"
 #include "common/text_fit.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The gauges and counts every task moves (taken, queued, running, its slot's wait) are atomics:
+ * with the lock they cost a lock round trip each, five a task between the owner and the workers,
+ * contended at tens of thousands of tasks a second. metrics() and snapshot() read them. */
+typedef struct ledger_gauges {
+    atomic_long total;            /* tasks taken */
+    atomic_long queued, in_flight;
+    atomic_long limiter_waits;
+    atomic_uint_fast64_t limiter_wait_ns;
+} ledger_gauges;
+
 struct cxb_ledger {
+    ledger_gauges g;
     pthread_mutex_t mu;       /* guards everything below */
     cxb_event events[CXB_EVENTS_CAP];
     size_t ev_head, ev_len;
@@ -30,6 +42,11 @@ cxb_ledger *cxb_ledger_new(int max_unreachable, void (*cancel)(void *), void *ar
         free(l);
         return NULL;
     }
+    atomic_init(&l->g.total, 0);
+    atomic_init(&l->g.queued, 0);
+    atomic_init(&l->g.in_flight, 0);
+    atomic_init(&l->g.limiter_waits, 0);
+    atomic_init(&l->g.limiter_wait_ns, 0);
     l->max_unreachable = max_unreachable;
     l->m.started = cxb_now_wall();
     l->cancel = cancel;
@@ -144,6 +161,8 @@ void cxb_ledger_count_response(cxb_ledger *l, cxb_task *t, const char *method, l
     int bucket = ledger_latency_bucket(latency);
     pthread_mutex_lock(&l->mu);
     l->c.requests++;
+    if (status > 0)
+        l->unreachable = 0; /* the API answered (what cxb_ledger_note_reach(l, 1, ...) does) */
     if (transport_error)
         l->c.transport_errors++;
     if (answered)
@@ -165,29 +184,33 @@ void cxb_ledger_count_response(cxb_ledger *l, cxb_task *t, const char *method, l
 
 void cxb_ledger_limiter_wait(cxb_ledger *l, double seconds)
 {
-    pthread_mutex_lock(&l->mu);
-    l->m.limiter_wait_seconds += seconds > 0 ? seconds : 0;
-    l->m.limiter_waits++;
-    pthread_mutex_unlock(&l->mu);
+    uint_fast64_t ns = seconds > 0 ? (uint_fast64_t)(seconds * 1e9 + 0.5) : 0;
+    atomic_fetch_add_explicit(&l->g.limiter_wait_ns, ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&l->g.limiter_waits, 1, memory_order_relaxed);
+}
+
+/* Decrements a gauge that never goes below zero. */
+static void gauge_down(atomic_long *g)
+{
+    long v = atomic_load_explicit(g, memory_order_relaxed);
+    while (v > 0 && !atomic_compare_exchange_weak_explicit(g, &v, v - 1, memory_order_relaxed,
+                                                           memory_order_relaxed))
+        ;
 }
 
 void cxb_ledger_count_queued(cxb_ledger *l, int delta)
 {
-    pthread_mutex_lock(&l->mu);
-    l->m.queued += delta;
-    pthread_mutex_unlock(&l->mu);
+    atomic_fetch_add_explicit(&l->g.queued, delta, memory_order_relaxed); /* -1 undoes a +1 just made */
 }
 
 void cxb_ledger_task_running(cxb_ledger *l, int running)
 {
-    pthread_mutex_lock(&l->mu);
     if (running) {
-        l->m.queued -= l->m.queued > 0;
-        l->m.in_flight++;
+        gauge_down(&l->g.queued);
+        atomic_fetch_add_explicit(&l->g.in_flight, 1, memory_order_relaxed);
     } else {
-        l->m.in_flight -= l->m.in_flight > 0;
+        gauge_down(&l->g.in_flight);
     }
-    pthread_mutex_unlock(&l->mu);
 }
 
 void cxb_ledger_set_fatal(cxb_ledger *l, cxb_kind kind, const char *msg)
@@ -242,9 +265,7 @@ void cxb_ledger_task_cancelled(cxb_ledger *l, cxb_task *t, int in_flight)
 
 void cxb_ledger_count_taken(cxb_ledger *l)
 {
-    pthread_mutex_lock(&l->mu);
-    l->c.total++;
-    pthread_mutex_unlock(&l->mu);
+    atomic_fetch_add_explicit(&l->g.total, 1, memory_order_relaxed);
 }
 
 /* The one outcome a result counts under in the metrics (the counters overlap: an invalid task
@@ -300,12 +321,17 @@ void cxb_ledger_metrics(cxb_ledger *l, cxb_metrics *out)
     pthread_mutex_lock(&l->mu);
     *out = l->m;
     pthread_mutex_unlock(&l->mu);
+    out->queued = atomic_load_explicit(&l->g.queued, memory_order_relaxed);
+    out->in_flight = atomic_load_explicit(&l->g.in_flight, memory_order_relaxed);
+    out->limiter_waits = atomic_load_explicit(&l->g.limiter_waits, memory_order_relaxed);
+    out->limiter_wait_seconds = (double)atomic_load_explicit(&l->g.limiter_wait_ns, memory_order_relaxed) / 1e9;
 }
 
 void cxb_ledger_snapshot(cxb_ledger *l, cxb_counters *out, cxb_kind *fatal_kind, char *fatal, size_t len)
 {
     pthread_mutex_lock(&l->mu);
     *out = l->c;
+    out->total = atomic_load_explicit(&l->g.total, memory_order_relaxed);
     if (fatal_kind)
         *fatal_kind = l->fatal;
     if (fatal && len)

@@ -1,7 +1,8 @@
 /* A job's books: counters, the events queue for the owner, and the batch's fatal state (its kind
  * and message), with the unreachable-API count that trips it. The request policy (attempt.c)
  * writes here and knows nothing else of the job; the job reads it for the owner. Every function
- * takes the ledger's own lock briefly and calls out (the cancel hook) without holding it. */
+ * takes the ledger's own lock briefly, or none (the per-task gauges are atomics), and calls out
+ * (the cancel hook) without holding it. */
 #ifndef CXB_LEDGER_H
 #define CXB_LEDGER_H
 #include "common/kind.h"
@@ -76,7 +77,8 @@ void cxb_ledger_event(cxb_ledger *l, cxb_event_type type, const cxb_task *t, int
 /* Queues a CXB_EV_RATE event: the rate in force changed from prev to rate, for reason. */
 void cxb_ledger_rate_event(cxb_ledger *l, double rate, double prev, int reason, const char *msg);
 /* Counts one request of t sent at sent_mono (CLOCK_MONOTONIC) with method: its HTTP status (0:
- * none) and whether the transport failed (neither: aborted by a cancel). Its latency (now -
+ * none) and whether the transport failed (neither: aborted by a cancel). A status means the API
+ * answered: the unreachable count starts over, as cxb_ledger_note_reach(l, 1, ...) does. Its latency (now -
  * sent_mono) goes to the histogram unless it was aborted, and the request is noted on t. */
 void cxb_ledger_count_response(cxb_ledger *l, cxb_task *t, const char *method, long status,
                                int transport_error, double sent_mono);

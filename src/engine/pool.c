@@ -20,7 +20,9 @@ struct cxb_pool {
     cxb_queue items;          /* submitted, not yet picked up by a worker */
     void **results;           /* FIFO ring of finished items, capacity = max_outstanding */
     size_t res_cap, res_head, res_len;
-    size_t outstanding;       /* submitted and not yet taken by the owner */
+    /* Submitted and not yet taken by the owner. Changed under mu, by the owner only; atomic so
+     * that cxb_pool_has_slot, asked before every task is built, reads it without the lock. */
+    atomic_size_t outstanding;
     size_t max_outstanding;
     int input_closed;
     int owner_waiting;
@@ -136,6 +138,7 @@ static int pool_init(cxb_pool *p, const cxb_pool_config *cfg)
     pthread_cond_init(&p->cv_owner, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&p->cancel, 0);
+    atomic_init(&p->outstanding, 0);
     p->refs = 1;
     return 0;
 }
@@ -181,9 +184,9 @@ int cxb_pool_start(cxb_pool *p, char *err, size_t errlen)
 /* Reserves a slot for one more outstanding item (p->mu held); 0, or -1 when full. */
 static int pool_reserve_locked(cxb_pool *p)
 {
-    if (p->outstanding >= p->max_outstanding)
+    if (atomic_load_explicit(&p->outstanding, memory_order_relaxed) >= p->max_outstanding)
         return -1;
-    p->outstanding++;
+    atomic_fetch_add_explicit(&p->outstanding, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -219,16 +222,13 @@ void cxb_pool_close_input(cxb_pool *p)
 
 int cxb_pool_has_slot(cxb_pool *p)
 {
-    pthread_mutex_lock(&p->mu);
-    int r = p->outstanding < p->max_outstanding;
-    pthread_mutex_unlock(&p->mu);
-    return r;
+    return atomic_load_explicit(&p->outstanding, memory_order_relaxed) < p->max_outstanding;
 }
 
 int cxb_pool_finished(cxb_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    int r = p->input_closed && p->outstanding == 0;
+    int r = p->input_closed && atomic_load_explicit(&p->outstanding, memory_order_relaxed) == 0;
     pthread_mutex_unlock(&p->mu);
     return r;
 }
@@ -242,7 +242,7 @@ static void pool_wait_results(cxb_pool *p, double wait)
     struct timespec dl = cxb_deadline_ts(wait);
     double window = p->last_wake + POOL_WAKE_COALESCE - cxb_now_mono();
     p->owner_waiting = 1;
-    while (p->res_len == 0 && p->outstanding > 0) {
+    while (p->res_len == 0 && atomic_load_explicit(&p->outstanding, memory_order_relaxed) > 0) {
         int rc;
         if (window > 0 && window < wait) {
             struct timespec w = cxb_deadline_ts(window + 0.001);
@@ -262,7 +262,7 @@ static void pool_wait_results(cxb_pool *p, double wait)
 size_t cxb_pool_take(cxb_pool *p, void **out, size_t max, double wait, int want_slot)
 {
     pthread_mutex_lock(&p->mu);
-    if (p->res_len == 0 && wait > 0 && !(want_slot && p->outstanding < p->max_outstanding))
+    if (p->res_len == 0 && wait > 0 && !(want_slot && cxb_pool_has_slot(p)))
         pool_wait_results(p, wait);
     size_t n = 0;
     while (n < max && p->res_len > 0) {
@@ -270,7 +270,7 @@ size_t cxb_pool_take(cxb_pool *p, void **out, size_t max, double wait, int want_
         p->res_head = (p->res_head + 1) % p->res_cap;
         p->res_len--;
     }
-    p->outstanding -= n;
+    atomic_fetch_sub_explicit(&p->outstanding, n, memory_order_relaxed);
     pthread_mutex_unlock(&p->mu);
     return n;
 }

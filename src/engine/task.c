@@ -96,7 +96,7 @@ void cxb_task_note_request(cxb_task *t, double sent_mono, double latency, long s
 {
     if (t->first_sent_mono <= 0) {
         t->first_sent_mono = sent_mono;
-        t->first_sent_wall = cxb_now_wall() - (cxb_now_mono() - sent_mono);
+        t->first_sent_wall = cxb_now_wall() - latency; /* the answer came just now, latency after it left */
     }
     t->last_latency = (float)latency;
     if (t->tries_n >= CXB_TRIES_MAX)
