@@ -155,6 +155,26 @@ static int plain_build(const char *batch, size_t batch_len, const char *prefix, 
     return 0;
 }
 
+/* Builds and queues the plain task id/cat/sub as task `index`: 1 queued, 0 queue full (nothing
+ * queued), -1 not plainly valid (the general path takes it and words any refusal). */
+static int plain_queue(lua_State *L, cxb_job *j, const cxb_lua_consts *k, lua_Number index, const char *id,
+                       size_t id_len, const char *cat, size_t cat_len, const char *sub, size_t sub_len)
+{
+    plain_req r;
+    if (plain_build(k->batch, k->batch_len, k->prefix, k->prefix_len, id, id_len, cat, cat_len, sub, sub_len,
+                    &r) != 0)
+        return -1;
+    cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, r.url, r.url_len, r.body, r.body_len, r.key,
+                               CXB_KEY_LEN);
+    if (!t)
+        return luaL_error(L, "out of memory queueing task %d", (int)index);
+    if (cxb_job_submit(j, t, NULL) != 0) {
+        cxb_task_free(t);
+        return 0;
+    }
+    return 1;
+}
+
 /* job:submit_plain(index, contact_id, category, subcategory) -> true, false (queue full), or nil
  * when the task is not plainly valid and must take job:submit: URL, body and key built here,
  * byte for byte what the facade builds. */
@@ -171,15 +191,88 @@ static int job_submit_plain(lua_State *L)
         lua_pushboolean(L, 0);
         return 1;
     }
-    plain_req r;
-    if (plain_build(k.batch, k.batch_len, k.prefix, k.prefix_len, id, id_len, cat, cat_len, sub, sub_len,
-                    &r) != 0) {
+    int rc = plain_queue(L, j, &k, index, id, id_len, cat, cat_len, sub, sub_len);
+    if (rc < 0)
         lua_pushnil(L);
-        return 1;
+    else
+        lua_pushboolean(L, rc);
+    return 1;
+}
+
+/* The standard tutorial task at the top of the stack, the test the facade's _submit_plain makes
+ * (a table; contact_id, category, subcategory strings; no outcome_code, idempotency_key or
+ * verify), queued as task `index`: 1, 0 (queue full), -1 (not plain: the general path). */
+static int feed_one(lua_State *L, cxb_job *j, const cxb_lua_consts *k, lua_Number index)
+{
+    static const char *const absent[] = {"outcome_code", "idempotency_key", "verify"};
+    static const char *const fields[] = {"contact_id", "category", "subcategory"};
+    if (lua_type(L, -1) != LUA_TTABLE)
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        lua_getfield(L, -1, absent[i]);
+        int nil = lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (!nil)
+            return -1;
     }
-    cxb_task *t = cxb_task_new((uint64_t)index, id, id_len, r.url, r.url_len, r.body, r.body_len, r.key,
-                               CXB_KEY_LEN);
-    return job_queue(L, j, t, NULL, index);
+    const char *v[3];
+    size_t len[3];
+    for (int i = 0; i < 3; i++) {
+        lua_getfield(L, -1 - i, fields[i]); /* each value stays on the stack while it is used */
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, i + 1);
+            return -1;
+        }
+        v[i] = lua_tolstring(L, -1, &len[i]);
+    }
+    int rc = plain_queue(L, j, k, index, v[0], len[0], v[1], len[1], v[2], len[2]);
+    lua_pop(L, 3);
+    return rc;
+}
+
+/* job:feed_plain(iter, n) -> n, how[, value]: the plain path's intake loop, in C because it runs
+ * once per task (the Lua loop it replaces cost about a tenth of the owner thread). While the
+ * queue has room it calls iter and queues each standard tutorial task (as submit_plain would),
+ * numbering them from n + 1; it returns the last number given and why it stopped:
+ *   "full"    no room (iter was not called for a task that could not be queued)
+ *   "end"     iter returned nil
+ *   "error"   iter raised; value is what it raised
+ *   "other"   value, numbered n, is not a standard task: the facade takes it the general way
+ *   "stopped" the job was cancelled or halted (by iter itself): the facade goes on task by task
+ * Only for jobs whose every standard task may take the plain path (no journal, no reads, no
+ * canary, no outcome check): the facade decides. */
+static int feed_stop(lua_State *L, long n, const char *how, int with_value)
+{
+    cxb_pushint(L, n);
+    lua_pushstring(L, how);
+    if (!with_value)
+        return 2;
+    lua_pushvalue(L, -3); /* the task, or what iter raised */
+    return 3;
+}
+
+static int job_feed_plain(lua_State *L)
+{
+    cxb_lua_consts k;
+    cxb_job *j = cxb_lua_job_consts(L, &k);
+    luaL_checkany(L, 2);
+    long n = (long)luaL_checknumber(L, 3);
+    lua_settop(L, 3);
+    for (;;) {
+        if (!cxb_job_has_slot(j))
+            return feed_stop(L, n, "full", 0);
+        if (cxb_job_stopped(j))
+            return feed_stop(L, n, "stopped", 0);
+        lua_pushvalue(L, 2);
+        if (lua_pcall(L, 0, 1, 0) != 0)
+            return feed_stop(L, n, "error", 1);
+        if (lua_isnil(L, -1))
+            return feed_stop(L, n, "end", 0);
+        n++;
+        if (feed_one(L, j, &k, (lua_Number)n) != 1) /* never 0 (full): there was room */
+            return feed_stop(L, n, "other", 1);
+        lua_pop(L, 1);
+    }
 }
 
 /* core.plain_request(url_prefix, batch_id, contact_id, category, subcategory) -> url, body, key,
@@ -266,6 +359,7 @@ static int job_fetch(lua_State *L)
 void cxb_lua_intake_methods(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"submit", job_submit}, {"submit_plain", job_submit_plain}, {"fetch", job_fetch}, {NULL, NULL}};
+        {"submit", job_submit}, {"submit_plain", job_submit_plain},
+        {"feed_plain", job_feed_plain}, {"fetch", job_fetch}, {NULL, NULL}};
     cxb_setfuncs(L, methods);
 }

@@ -299,6 +299,11 @@ void cxb_job_close_input(cxb_job *j)
     cxb_pool_close_input(j->pool);
 }
 
+int cxb_job_stopped(cxb_job *j)
+{
+    return cxb_pool_cancelled(j->pool) || atomic_load(&j->halted);
+}
+
 int cxb_job_has_slot(cxb_job *j)
 {
     return cxb_pool_has_slot(j->pool);

@@ -50,6 +50,8 @@ size_t cxb_job_events(cxb_job *j, cxb_event *out, size_t max);
 /* 1 when input is closed and every submitted task's result has been taken. */
 int cxb_job_finished(cxb_job *j);
 int cxb_job_has_slot(cxb_job *j);
+/* 1 once the job was cancelled or halted: no task submitted from now on will be sent. */
+int cxb_job_stopped(cxb_job *j);
 
 /* Returns at once; unsent tasks become cancelled results, in-flight transfers abort promptly.
  * reason (may be NULL) prefixes the cancelled results' messages. */

@@ -177,20 +177,37 @@ function Job:_take(task, index, p)
   return "full", p
 end
 
+-- The iterator raised: the tasks already taken still run and each comes back as its result; the
+-- error stops the batch once they have (poll raises it after the last result, batch_update then).
+function Job:_iterator_failed(err)
+  self._fatal = self._fatal or new_error("input", "task iterator failed: " .. tostring(err))
+  return self:_close_input()
+end
+
 -- Iterator mode: the next task from the iterator and its index, or nil once the input has ended
 -- (the core is then told).
 function Job:_next_task()
   if self._in.state == "draining" then return self:_close_input() end
   local ok, task = pcall(self._in.iter)
-  if not ok then
-    -- The tasks already taken still run and each comes back as its result; the error stops the
-    -- batch once they have (poll raises it after the last result, batch_update then).
-    self._fatal = self._fatal or new_error("input", "task iterator failed: " .. tostring(task))
-    return self:_close_input()
-  end
+  if not ok then return self:_iterator_failed(task) end
   if task == nil then return self:_close_input() end
   self._in.n = self._in.n + 1
   return task, self._in.n
+end
+
+-- Iterator mode, plain jobs: the core's own loop reads the iterator and queues the standard
+-- tasks (job:feed_plain); it hands back the first task it cannot take plainly. Returns that task
+-- and its index; STOP (queue full, input ended or failed); or nil (the job was stopped: the
+-- caller goes on task by task).
+local STOP = {} -- (no task can be this table)
+function Job:_next_task_plain()
+  local n, how, value = self._c:feed_plain(self._in.iter, self._in.n)
+  self._in.n = n
+  if how == "other" then return value, n end
+  if how == "full" then return STOP end
+  if how == "end" then self:_close_input() return STOP end
+  if how == "error" then self:_iterator_failed(value) return STOP end
+  return nil -- "stopped"
 end
 
 -- Iterator mode: moves tasks into the core's queue until it is full or the input ends, then
@@ -210,7 +227,11 @@ function Job:_feed_tasks()
     if held then
       task, n, p = held.task, held.index, held.p
     else
-      task, n = self:_next_task()
+      if self._plain and not self._safe.general and self._in.state == "open" then
+        task, n = self:_next_task_plain()
+        if task == STOP then return end
+      end
+      if task == nil then task, n = self:_next_task() end
       if task == nil then return end
     end
     local how, prepared = self:_take(task, n, p)
