@@ -18,6 +18,8 @@ struct cxb_worker {
     uint64_t rng;
     uint64_t gen;            /* generation of token (for a reauth) */
     double token_expires;    /* CLOCK_MONOTONIC second at which token stops being valid */
+    double token_refresh;    /* from then on the token source is asked again (a newer one may be due) */
+    uint64_t token_epoch;    /* cxb_auth_current: no newer token, invalidation or fatal error since */
     cxb_slot slot;           /* the limiter slot of the request in flight (a 429 names it) */
     char token[CXB_TOKEN_MAX];
     char auth_hdr[CXB_TOKEN_MAX + 32];
@@ -116,6 +118,8 @@ static att_kind att_token(cxb_worker *w, att_outcome *o)
     case CXB_AUTH_OK:
         w->gen = ar.gen;
         w->token_expires = ar.expires_at;
+        w->token_refresh = ar.refresh_at;
+        w->token_epoch = ar.epoch;
         return ATT_OK;
     case CXB_AUTH_CANCELLED:
         return ATT_CANCELLED;
@@ -405,7 +409,10 @@ static att_kind att_once(cxb_worker *w, cxb_task *t, att_op op, att_outcome *o)
     o->msg[0] = '\0';
     if (att_cancelled(w))
         return ATT_CANCELLED;
-    att_kind k = att_token(w, o);
+    /* The token this worker holds, while it is the source's current one and not due for refresh,
+     * is what cxb_auth_get would hand out again: keep it without the source's lock. */
+    int current = cxb_now_mono() < w->token_refresh && cxb_auth_current(w->env->auth, w->token_epoch);
+    att_kind k = current ? ATT_OK : att_token(w, o);
     if (k != ATT_OK)
         return k;
     if (op == ATT_OP_CONTACT)

@@ -160,6 +160,7 @@ cxb_auth *cxb_auth_new(const cxb_auth_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory setting up the token source");
         return NULL;
     }
+    atomic_init(&a->epoch, 1); /* a worker's epoch 0 (no token yet) never matches */
     if (auth_init_fields(a, cfg) || pthread_mutex_init(&a->mu, NULL) != 0) {
         snprintf(err, errlen, "out of memory setting up the token source");
         auth_free_fields(a);
@@ -396,6 +397,8 @@ static int auth_wait_turn(cxb_auth *a, const atomic_int *cancel, char *out, cxb_
             memcpy(out, a->token, sizeof a->token);
             res->gen = a->generation;
             res->expires_at = a->expires_at;
+            res->refresh_at = a->refresh_at;
+            res->epoch = atomic_load_explicit(&a->epoch, memory_order_relaxed);
             *st = CXB_AUTH_OK;
             return 0;
         }
@@ -410,6 +413,8 @@ cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const a
                              char *out, cxb_auth_result *res)
 {
     res->fetched = 0;
+    res->refresh_at = 0;
+    res->epoch = 0;
     res->retry_after = -1;
     res->kind = CXB_KIND_NONE;
     res->msg[0] = '\0';
@@ -438,11 +443,14 @@ cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const a
         a->refresh_at = a->expires_at - cxb_auth_refresh_margin(life);
         res->gen = a->generation;
         res->expires_at = a->expires_at;
+        res->refresh_at = a->refresh_at;
+        res->epoch = atomic_fetch_add_explicit(&a->epoch, 1, memory_order_release) + 1;
         res->fetched = 1;
         atomic_fetch_add(&a->refreshes, 1);
     } else if (st == CXB_AUTH_FATAL) {
         a->fatal = an.kind ? an.kind : CXB_KIND_AUTH;
         snprintf(a->fatal_msg, sizeof a->fatal_msg, "%s", res->msg);
+        atomic_fetch_add_explicit(&a->epoch, 1, memory_order_release);
     }
     res->kind = st == CXB_AUTH_OK ? CXB_KIND_NONE : an.kind;
     res->retry_after = an.retry_after;
@@ -457,6 +465,12 @@ void cxb_auth_invalidate(cxb_auth *a, uint64_t gen)
     if (a->generation == gen) {
         a->expires_at = 0;
         a->refresh_at = 0;
+        atomic_fetch_add_explicit(&a->epoch, 1, memory_order_release);
     }
     pthread_mutex_unlock(&a->mu);
+}
+
+int cxb_auth_current(cxb_auth *a, uint64_t epoch)
+{
+    return atomic_load_explicit(&a->epoch, memory_order_acquire) == epoch;
 }

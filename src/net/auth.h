@@ -50,6 +50,8 @@ void cxb_auth_free(cxb_auth *a);
 typedef struct cxb_auth_result {
     uint64_t gen;        /* generation of the token copied out */
     double expires_at;   /* CLOCK_MONOTONIC second at which that token stops being valid */
+    double refresh_at;   /* from then on, get it again (a newer one may be due) */
+    uint64_t epoch;      /* for cxb_auth_current */
     int fetched;         /* 1 when this call performed the fetch */
     cxb_kind kind;       /* when not CXB_AUTH_OK: what failed (NETWORK, TLS, SERVER, AUTH, API ...) */
     double retry_after;  /* Retry-After of a transient failure, -1 if none */
@@ -58,6 +60,11 @@ typedef struct cxb_auth_result {
 
 cxb_auth_status cxb_auth_get(cxb_auth *a, cxb_http *h, cxb_limiter *lim, const atomic_int *cancel,
                              char *out, cxb_auth_result *res);
+
+/* 1 while a token cxb_auth_get gave with res->epoch is still the one to use (no newer token, no
+ * invalidation, no fatal error since); the caller checks res->refresh_at itself. Lock-free: the
+ * cheap check before every attempt, which calls cxb_auth_get only when this says 0. */
+int cxb_auth_current(cxb_auth *a, uint64_t epoch);
 
 /* cxone: the tenant's API base URL (no trailing '/'); valid once cxb_auth_get returned OK. */
 const char *cxb_auth_api_base(const cxb_auth *a);

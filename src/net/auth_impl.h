@@ -19,6 +19,10 @@ struct cxb_auth {
     uint64_t generation; /* bumps on every new token; 0 = none yet */
     double expires_at, refresh_at;
     int refreshing;
+    /* Bumps (under mu) whenever the token to use changes: a new one, an invalidation, a fatal
+     * error. A worker holding a token of this epoch, before that token's refresh time, keeps it
+     * without taking mu (cxb_auth_current): that lock was taken by every attempt of every worker. */
+    atomic_uint_fast64_t epoch;
     cxb_kind fatal;      /* NONE, or what stopped every later fetch */
     char fatal_msg[512];
     atomic_long refreshes;
