@@ -199,27 +199,38 @@ static int job_submit_plain(lua_State *L)
     return 1;
 }
 
+/* The fields feed_one reads, kept as job:feed_plain's upvalues (lua_getfield with a C string
+ * costs a lookup in Lua's string cache every time: six a task). The first three must be absent. */
+static const char *const FEED_KEYS[] = {"outcome_code", "idempotency_key", "verify", "contact_id", "category",
+                                        "subcategory"};
+#define FEED_KEYS_N 6
+
+/* Pushes field upvalue k (1-based) of the table at idx (a negative index, counted before the push). */
+static int feed_field(lua_State *L, int idx, int k)
+{
+    lua_pushvalue(L, lua_upvalueindex(k));
+    lua_gettable(L, idx - 1);
+    return lua_type(L, -1);
+}
+
 /* The standard tutorial task at the top of the stack, the test the facade's _submit_plain makes
  * (a table; contact_id, category, subcategory strings; no outcome_code, idempotency_key or
  * verify), queued as task `index`: 1, 0 (queue full), -1 (not plain: the general path). */
 static int feed_one(lua_State *L, cxb_job *j, const cxb_lua_consts *k, lua_Number index)
 {
-    static const char *const absent[] = {"outcome_code", "idempotency_key", "verify"};
-    static const char *const fields[] = {"contact_id", "category", "subcategory"};
     if (lua_type(L, -1) != LUA_TTABLE)
         return -1;
-    for (int i = 0; i < 3; i++) {
-        lua_getfield(L, -1, absent[i]);
-        int nil = lua_isnil(L, -1);
+    for (int i = 1; i <= 3; i++) {
+        int t = feed_field(L, -1, i);
         lua_pop(L, 1);
-        if (!nil)
+        if (t != LUA_TNIL)
             return -1;
     }
     const char *v[3];
     size_t len[3];
     for (int i = 0; i < 3; i++) {
-        lua_getfield(L, -1 - i, fields[i]); /* each value stays on the stack while it is used */
-        if (lua_type(L, -1) != LUA_TSTRING) {
+        /* each value stays on the stack while it is used; the task is below the i pushed so far */
+        if (feed_field(L, -1 - i, 4 + i) != LUA_TSTRING) {
             lua_pop(L, i + 1);
             return -1;
         }
@@ -230,7 +241,7 @@ static int feed_one(lua_State *L, cxb_job *j, const cxb_lua_consts *k, lua_Numbe
     return rc;
 }
 
-/* job:feed_plain(iter, n) -> n, how[, value]: the plain path's intake loop, in C because it runs
+/* job:feed_plain(iter, n) -> n, how[, value] (upvalues: FEED_KEYS): the plain path's intake loop, in C because it runs
  * once per task (the Lua loop it replaces cost about a tenth of the owner thread). While the
  * queue has room it calls iter and queues each standard tutorial task (as submit_plain would),
  * numbering them from n + 1; it returns the last number given and why it stopped:
@@ -359,7 +370,10 @@ static int job_fetch(lua_State *L)
 void cxb_lua_intake_methods(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"submit", job_submit}, {"submit_plain", job_submit_plain},
-        {"feed_plain", job_feed_plain}, {"fetch", job_fetch}, {NULL, NULL}};
+        {"submit", job_submit}, {"submit_plain", job_submit_plain}, {"fetch", job_fetch}, {NULL, NULL}};
     cxb_setfuncs(L, methods);
+    for (int k = 0; k < FEED_KEYS_N; k++)
+        lua_pushstring(L, FEED_KEYS[k]);
+    lua_pushcclosure(L, job_feed_plain, FEED_KEYS_N);
+    lua_setfield(L, -2, "feed_plain");
 }

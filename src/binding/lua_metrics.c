@@ -129,13 +129,18 @@ static void lm_push_tries(lua_State *L, const cxb_task *t)
     lua_setfield(L, -2, "tries");
 }
 
-void cxb_lua_set_timing(lua_State *L, const cxb_task *t)
+int cxb_lua_timing(const cxb_task *t, double *at, double *latency)
 {
     if (t->first_sent_mono <= 0)
-        return;
-    lm_set_num(L, "at", lm_round(t->first_sent_wall, 1e3));
-    lm_set_num(L, "latency", lm_round(t->last_latency, 1e4));
+        return 0;
+    *at = lm_round(t->first_sent_wall, 1e3);
+    *latency = lm_round(t->last_latency, 1e4);
+    return 1;
+}
+
+void cxb_lua_set_tries(lua_State *L, const cxb_task *t)
+{
     /* One request without a pause is all in at, status and latency: no list. */
-    if (t->attempts > 1 || (t->tries_n == 1 && t->tries[0].pause > 0))
+    if (t->first_sent_mono > 0 && (t->attempts > 1 || (t->tries_n == 1 && t->tries[0].pause > 0)))
         lm_push_tries(L, t);
 }

@@ -12,7 +12,10 @@
  * Raises on allocation failure. */
 void cxb_lua_push_metrics(lua_State *L, cxb_job *j);
 
-/* Sets at, latency and tries (docs/api.md "result") on the result table at the top of the stack;
- * nothing when no request of t was sent. */
-void cxb_lua_set_timing(lua_State *L, const cxb_task *t);
+/* A result's `at` (Unix time its first request left) and `latency` (of its last request), as
+ * docs/api.md "result" gives them; 0 when no request of t was sent. */
+int cxb_lua_timing(const cxb_task *t, double *at, double *latency);
+/* Sets `tries` on the result table at the top of the stack when t's requests say more than at,
+ * status and latency do (a retry, or a pause before its one request). */
+void cxb_lua_set_tries(lua_State *L, const cxb_task *t);
 #endif
