@@ -175,30 +175,6 @@ static int plain_queue(lua_State *L, cxb_job *j, const cxb_lua_consts *k, lua_Nu
     return 1;
 }
 
-/* job:submit_plain(index, contact_id, category, subcategory) -> true, false (queue full), or nil
- * when the task is not plainly valid and must take job:submit: URL, body and key built here,
- * byte for byte what the facade builds. */
-static int job_submit_plain(lua_State *L)
-{
-    cxb_lua_consts k;
-    cxb_job *j = cxb_lua_job_consts(L, &k);
-    lua_Number index = luaL_checknumber(L, 2);
-    size_t id_len, cat_len, sub_len;
-    const char *id = luaL_checklstring(L, 3, &id_len);
-    const char *cat = luaL_checklstring(L, 4, &cat_len);
-    const char *sub = luaL_checklstring(L, 5, &sub_len);
-    if (!cxb_job_has_slot(j)) {
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    int rc = plain_queue(L, j, &k, index, id, id_len, cat, cat_len, sub, sub_len);
-    if (rc < 0)
-        lua_pushnil(L);
-    else
-        lua_pushboolean(L, rc);
-    return 1;
-}
-
 /* The fields feed_one reads, kept as job:feed_plain's upvalues (lua_getfield with a C string
  * costs a lookup in Lua's string cache every time: six a task). The first three must be absent. */
 static const char *const FEED_KEYS[] = {"outcome_code", "idempotency_key", "verify", "contact_id", "category",
@@ -239,6 +215,28 @@ static int feed_one(lua_State *L, cxb_job *j, const cxb_lua_consts *k, lua_Numbe
     int rc = plain_queue(L, j, k, index, v[0], len[0], v[1], len[1], v[2], len[2]);
     lua_pop(L, 3);
     return rc;
+}
+
+/* job:submit_plain(index, task) -> true, false (queue full), or nil when the task is not a
+ * standard tutorial task and must take job:submit, whose validator words any refusal (upvalues:
+ * FEED_KEYS). The same test and builder as feed_plain: one place says what "plain" is. */
+static int job_submit_plain(lua_State *L)
+{
+    cxb_lua_consts k;
+    cxb_job *j = cxb_lua_job_consts(L, &k);
+    lua_Number index = luaL_checknumber(L, 2);
+    luaL_checkany(L, 3);
+    lua_settop(L, 3);
+    if (!cxb_job_has_slot(j)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    int rc = feed_one(L, j, &k, index);
+    if (rc < 0)
+        lua_pushnil(L);
+    else
+        lua_pushboolean(L, rc);
+    return 1;
 }
 
 /* job:feed_plain(iter, n) -> n, how[, value] (upvalues: FEED_KEYS): the plain path's intake loop, in C because it runs
@@ -370,10 +368,14 @@ static int job_fetch(lua_State *L)
 void cxb_lua_intake_methods(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"submit", job_submit}, {"submit_plain", job_submit_plain}, {"fetch", job_fetch}, {NULL, NULL}};
+        {"submit", job_submit}, {"fetch", job_fetch}, {NULL, NULL}};
     cxb_setfuncs(L, methods);
-    for (int k = 0; k < FEED_KEYS_N; k++)
-        lua_pushstring(L, FEED_KEYS[k]);
-    lua_pushcclosure(L, job_feed_plain, FEED_KEYS_N);
-    lua_setfield(L, -2, "feed_plain");
+    static const struct { const char *name; lua_CFunction f; } plain[] = {
+        {"submit_plain", job_submit_plain}, {"feed_plain", job_feed_plain}};
+    for (int m = 0; m < 2; m++) {
+        for (int k = 0; k < FEED_KEYS_N; k++)
+            lua_pushstring(L, FEED_KEYS[k]);
+        lua_pushcclosure(L, plain[m].f, FEED_KEYS_N);
+        lua_setfield(L, -2, plain[m].name);
+    }
 }

@@ -6,7 +6,7 @@
 #define CXB_LUA_INTAKE_H
 #include <lua.h>
 
-/* Adds submit, submit_plain and fetch to the methods table on top of the stack. */
+/* Adds submit, submit_plain, feed_plain and fetch to the methods table on top of the stack. */
 void cxb_lua_intake_methods(lua_State *L);
 
 /* core.plain_request(url_prefix, batch_id, contact_id, category, subcategory) -> url, body, key | nil */

@@ -89,18 +89,16 @@ function Job:_prepare(task, index)
   return PREPARE[self._p.core](self, task, index)
 end
 
--- The standard tutorial task (contact_id, category, subcategory strings; no outcome_code, no key
--- of its own) goes to the core whole: it builds the URL, body and key (src/profile/plain_task.h) and
--- returns true, or false when the queue is full; nil means the task is not plainly valid and
--- takes the general path, whose validator words any refusal.
+-- The standard tutorial task (contact_id, category, subcategory strings; no outcome_code, key of
+-- its own or verify flag) goes to the core whole: it builds the URL, body and key
+-- (src/profile/plain_task.h) and returns true, or false when the queue is full; nil means the
+-- task is not plainly valid and takes the general path, whose validator words any refusal. The
+-- core's test is the one job:feed_plain applies.
 function Job:_submit_plain(task, index)
-  if not self._plain or type(task) ~= "table" or task.outcome_code ~= nil or task.idempotency_key ~= nil
-    or task.verify ~= nil or self._safe.general then
+  if not self._plain or self._safe.general then
     return nil -- (journaled jobs are never plain: the journal decides on each task)
   end
-  local id, category, subcategory = task.contact_id, task.category, task.subcategory
-  if type(id) ~= "string" or type(category) ~= "string" or type(subcategory) ~= "string" then return nil end
-  return self._c:submit_plain(index, id, category, subcategory)
+  return self._c:submit_plain(index, task)
 end
 
 -- Hands a prepared task to the engine (false: the queue is full). A task the journal records as
