@@ -1,4 +1,5 @@
 #include "binding/lua_metrics.h"
+#include "binding/lua_fields.h"
 #include "binding/compat.h"
 #include <math.h>
 #include <stdlib.h>
@@ -8,24 +9,6 @@
 static double lm_round(double v, double scale)
 {
     return floor(v * scale + 0.5) / scale;
-}
-
-static void lm_set_num(lua_State *L, const char *k, double v)
-{
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void lm_set_int(lua_State *L, const char *k, long v)
-{
-    cxb_pushint(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void lm_set_str(lua_State *L, const char *k, const char *v)
-{
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
 }
 
 /* requests = {{method=, status=, count=}, ...}: the non-zero cells, status 0 for no answer. */
@@ -38,9 +21,9 @@ static void lm_push_requests(lua_State *L, const cxb_metrics *m)
             if (!m->requests[k][s])
                 continue;
             lua_createtable(L, 0, 3);
-            lm_set_str(L, "method", cxb_method_name((cxb_method)k));
-            lm_set_int(L, "status", s);
-            lm_set_int(L, "count", m->requests[k][s]);
+            cxb_set_str(L, "method", cxb_method_name((cxb_method)k));
+            cxb_set_int(L, "status", s);
+            cxb_set_int(L, "count", m->requests[k][s]);
             lua_rawseti(L, -2, ++n);
         }
     }
@@ -63,8 +46,8 @@ static void lm_push_latency(lua_State *L, const cxb_metrics *m)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "counts");
-    lm_set_num(L, "sum", m->latency_sum);
-    lm_set_int(L, "count", m->latency_count);
+    cxb_set_num(L, "sum", m->latency_sum);
+    cxb_set_int(L, "count", m->latency_count);
     lua_setfield(L, -2, "latency");
 }
 
@@ -78,9 +61,9 @@ static void lm_push_results(lua_State *L, const cxb_metrics *m)
             if (!m->results[o][k])
                 continue;
             lua_createtable(L, 0, 3);
-            lm_set_str(L, "outcome", cxb_outcome_name((cxb_outcome)o));
-            lm_set_str(L, "kind", k == CXB_KIND_NONE ? "none" : cxb_kind_name((cxb_kind)k));
-            lm_set_int(L, "count", m->results[o][k]);
+            cxb_set_str(L, "outcome", cxb_outcome_name((cxb_outcome)o));
+            cxb_set_str(L, "kind", k == CXB_KIND_NONE ? "none" : cxb_kind_name((cxb_kind)k));
+            cxb_set_int(L, "count", m->results[o][k]);
             lua_rawseti(L, -2, ++n);
         }
     }
@@ -99,11 +82,11 @@ void cxb_lua_push_metrics(lua_State *L, cxb_job *j)
     lm_push_requests(L, m);
     lm_push_latency(L, m);
     lm_push_results(L, m);
-    lm_set_num(L, "limiter_wait_seconds", m->limiter_wait_seconds);
-    lm_set_int(L, "limiter_waits", m->limiter_waits);
-    lm_set_int(L, "queued", m->queued);
-    lm_set_int(L, "in_flight", m->in_flight);
-    lm_set_num(L, "started", lm_round(m->started, 1e3));
+    cxb_set_num(L, "limiter_wait_seconds", m->limiter_wait_seconds);
+    cxb_set_int(L, "limiter_waits", m->limiter_waits);
+    cxb_set_int(L, "queued", m->queued);
+    cxb_set_int(L, "in_flight", m->in_flight);
+    cxb_set_num(L, "started", lm_round(m->started, 1e3));
     free(m);
 }
 

@@ -1,5 +1,6 @@
 /* What a job reports to Lua (lua_results.h). */
 #include "binding/lua_results.h"
+#include "binding/lua_fields.h"
 #include "binding/compat.h"
 #include "binding/lua_job.h"
 #include "binding/lua_metrics.h"
@@ -8,30 +9,6 @@
 #include <stdio.h>
 
 #define TAKE_MAX 256
-
-static void set_str(lua_State *L, const char *k, const char *v)
-{
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_num(lua_State *L, const char *k, double v)
-{
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_int(lua_State *L, const char *k, long v)
-{
-    cxb_pushint(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_bool(lua_State *L, const char *k, int v)
-{
-    lua_pushboolean(L, v);
-    lua_setfield(L, -2, k);
-}
 
 /* The fields every result has, set with their key strings kept as job:take's upvalues:
  * lua_setfield with a C string looks the key up in Lua's string cache (a strcmp) every time,
@@ -61,9 +38,9 @@ static void push_result(lua_State *L, const cxb_task *t)
     cxb_pushint(L, t->status);
     rk_set(L, RK_STATUS);
     if (t->error)
-        set_str(L, "error", t->error);
+        cxb_set_str(L, "error", t->error);
     else if (!t->ok)
-        set_str(L, "error", "failed (no detail: out of memory)");
+        cxb_set_str(L, "error", "failed (no detail: out of memory)");
     cxb_pushint(L, t->attempts);
     rk_set(L, RK_ATTEMPTS);
     if (t->key[0]) {
@@ -73,25 +50,25 @@ static void push_result(lua_State *L, const cxb_task *t)
     lua_pushboolean(L, t->replayed);
     rk_set(L, RK_REPLAYED);
     if (t->verified)
-        set_bool(L, "verified", 1);
+        cxb_set_bool(L, "verified", 1);
     lua_pushnumber(L, t->elapsed);
     rk_set(L, RK_ELAPSED);
     if (t->cancelled)
-        set_bool(L, "cancelled", 1);
+        cxb_set_bool(L, "cancelled", 1);
     if (t->invalid)
-        set_bool(L, "invalid", 1);
+        cxb_set_bool(L, "invalid", 1);
     if (t->skipped) /* only the pre-flight GET's 404 skips in the core (attempt.c) */
-        set_str(L, "skipped", "not_found");
+        cxb_set_str(L, "skipped", "not_found");
     if (t->unchanged)
-        set_bool(L, "unchanged", 1);
+        cxb_set_bool(L, "unchanged", 1);
     if (t->before) { /* the facade decodes it into `before` */
         lua_pushlstring(L, t->before, t->before_len);
         lua_setfield(L, -2, "before_body");
     }
     if (t->unknown)
-        set_bool(L, "outcome_unknown", 1);
+        cxb_set_bool(L, "outcome_unknown", 1);
     if (!t->ok)
-        set_str(L, "error_kind", cxb_kind_name(t->kind));
+        cxb_set_str(L, "error_kind", cxb_kind_name(t->kind));
     double at, latency;
     if (cxb_lua_timing(t, &at, &latency)) {
         lua_pushnumber(L, at);
@@ -125,15 +102,15 @@ static int job_take(lua_State *L)
 static void push_fetched(lua_State *L, const cxb_task *t)
 {
     lua_createtable(L, 0, 7);
-    set_str(L, "name", t->contact_id);
-    set_bool(L, "ok", t->ok);
-    set_int(L, "status", t->status);
+    cxb_set_str(L, "name", t->contact_id);
+    cxb_set_bool(L, "ok", t->ok);
+    cxb_set_int(L, "status", t->status);
     if (!t->ok) {
-        set_str(L, "error", t->error ? t->error : "failed (no detail: out of memory)");
-        set_str(L, "error_kind", cxb_kind_name(t->kind));
+        cxb_set_str(L, "error", t->error ? t->error : "failed (no detail: out of memory)");
+        cxb_set_str(L, "error_kind", cxb_kind_name(t->kind));
     }
     if (t->cancelled)
-        set_bool(L, "cancelled", 1);
+        cxb_set_bool(L, "cancelled", 1);
     if (t->response) {
         lua_pushlstring(L, t->response, t->response_len);
         lua_setfield(L, -2, "body");
@@ -183,24 +160,24 @@ static int job_events(lua_State *L)
     while ((n = cxb_job_events(j, ev, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
             lua_createtable(L, 0, 7);
-            set_str(L, "type", event_name(ev[i].type));
-            set_num(L, "at", floor(ev[i].at * 1e3 + 0.5) / 1e3);
+            cxb_set_str(L, "type", event_name(ev[i].type));
+            cxb_set_num(L, "at", floor(ev[i].at * 1e3 + 0.5) / 1e3);
             if (ev[i].index) {
-                set_int(L, "index", (long)ev[i].index);
-                set_str(L, "contact_id", ev[i].contact_id);
+                cxb_set_int(L, "index", (long)ev[i].index);
+                cxb_set_str(L, "contact_id", ev[i].contact_id);
             }
             if (ev[i].attempt)
-                set_int(L, "attempt", ev[i].attempt);
+                cxb_set_int(L, "attempt", ev[i].attempt);
             if (ev[i].status)
-                set_int(L, "status", ev[i].status);
+                cxb_set_int(L, "status", ev[i].status);
             if (ev[i].delay > 0)
-                set_num(L, "delay", ev[i].delay);
+                cxb_set_num(L, "delay", ev[i].delay);
             if (ev[i].error[0])
-                set_str(L, ev[i].type == CXB_EV_RATE ? "message" : "error", ev[i].error);
+                cxb_set_str(L, ev[i].type == CXB_EV_RATE ? "message" : "error", ev[i].error);
             if (ev[i].type == CXB_EV_RATE) {
-                set_num(L, "rate", ev[i].rate);
-                set_num(L, "previous", ev[i].rate_prev);
-                set_str(L, "reason", cxb_rate_reason_name(ev[i].reason));
+                cxb_set_num(L, "rate", ev[i].rate);
+                cxb_set_num(L, "previous", ev[i].rate_prev);
+                cxb_set_str(L, "reason", cxb_rate_reason_name(ev[i].reason));
             }
             lua_rawseti(L, -2, ++k);
         }
@@ -217,30 +194,30 @@ static int job_counters(lua_State *L)
     char fatal[512];
     cxb_job_counters(j, &c, &kind, fatal, sizeof fatal);
     lua_createtable(L, 0, 20);
-    set_int(L, "total", c.total);
-    set_int(L, "succeeded", c.succeeded);
-    set_int(L, "failed", c.failed);
-    set_int(L, "retried", c.retried);
-    set_int(L, "requests", c.requests);
-    set_int(L, "replayed", c.replayed);
-    set_int(L, "invalid", c.invalid);
-    set_int(L, "cancelled", c.cancelled);
-    set_int(L, "skipped", c.skipped);
-    set_int(L, "verified", c.verified);
-    set_int(L, "http_429", c.http_429);
-    set_int(L, "http_5xx", c.http_5xx);
-    set_int(L, "transport_errors", c.transport_errors);
-    set_int(L, "token_refreshes", c.token_refreshes);
-    set_int(L, "reauths", c.reauths);
-    set_int(L, "pauses", c.pauses);
-    set_num(L, "pause_seconds", c.pause_seconds);
-    set_int(L, "events_dropped", c.events_dropped);
+    cxb_set_int(L, "total", c.total);
+    cxb_set_int(L, "succeeded", c.succeeded);
+    cxb_set_int(L, "failed", c.failed);
+    cxb_set_int(L, "retried", c.retried);
+    cxb_set_int(L, "requests", c.requests);
+    cxb_set_int(L, "replayed", c.replayed);
+    cxb_set_int(L, "invalid", c.invalid);
+    cxb_set_int(L, "cancelled", c.cancelled);
+    cxb_set_int(L, "skipped", c.skipped);
+    cxb_set_int(L, "verified", c.verified);
+    cxb_set_int(L, "http_429", c.http_429);
+    cxb_set_int(L, "http_5xx", c.http_5xx);
+    cxb_set_int(L, "transport_errors", c.transport_errors);
+    cxb_set_int(L, "token_refreshes", c.token_refreshes);
+    cxb_set_int(L, "reauths", c.reauths);
+    cxb_set_int(L, "pauses", c.pauses);
+    cxb_set_num(L, "pause_seconds", c.pause_seconds);
+    cxb_set_int(L, "events_dropped", c.events_dropped);
     lua_newtable(L);
     for (int s = 0; s < 600; s++) {
         if (c.by_status[s]) {
             char k[12];
             snprintf(k, sizeof k, "%d", s);
-            set_int(L, k, c.by_status[s]);
+            cxb_set_int(L, k, c.by_status[s]);
         }
     }
     lua_setfield(L, -2, "by_status");
