@@ -175,7 +175,7 @@ static int plain_queue(lua_State *L, cxb_job *j, const cxb_lua_consts *k, lua_Nu
     return 1;
 }
 
-/* The fields feed_one reads, kept as job:feed_plain's upvalues (lua_getfield with a C string
+/* The fields feed_one reads, kept as submit_plain's and feed_plain's upvalues (lua_getfield with a C string
  * costs a lookup in Lua's string cache every time: six a task). The first three must be absent. */
 static const char *const FEED_KEYS[] = {"outcome_code", "idempotency_key", "verify", "contact_id", "category",
                                         "subcategory"};
@@ -189,9 +189,9 @@ static int feed_field(lua_State *L, int idx, int k)
     return lua_type(L, -1);
 }
 
-/* The standard tutorial task at the top of the stack, the test the facade's _submit_plain makes
- * (a table; contact_id, category, subcategory strings; no outcome_code, idempotency_key or
- * verify), queued as task `index`: 1, 0 (queue full), -1 (not plain: the general path). */
+/* The one test of a standard tutorial task (a table; contact_id, category, subcategory strings;
+ * no outcome_code, idempotency_key or verify), on the value at the top of the stack; such a task
+ * is queued as task `index`: 1, 0 (queue full), -1 (not plain: the general path). */
 static int feed_one(lua_State *L, cxb_job *j, const cxb_lua_consts *k, lua_Number index)
 {
     if (lua_type(L, -1) != LUA_TTABLE)
@@ -239,9 +239,9 @@ static int job_submit_plain(lua_State *L)
     return 1;
 }
 
-/* job:feed_plain(iter, n) -> n, how[, value] (upvalues: FEED_KEYS): the plain path's intake loop, in C because it runs
- * once per task (the Lua loop it replaces cost about a tenth of the owner thread). While the
- * queue has room it calls iter and queues each standard tutorial task (as submit_plain would),
+/* job:feed_plain(iter, n) -> n, how[, value] (upvalues: FEED_KEYS): the plain path's intake
+ * loop, in C because it runs once per task (the Lua loop it replaces cost about a tenth of the
+ * owner thread). While the queue has room it calls iter and queues each standard tutorial task (as submit_plain would),
  * numbering them from n + 1; it returns the last number given and why it stopped:
  *   "full"    no room (iter was not called for a task that could not be queued)
  *   "end"     iter returned nil
